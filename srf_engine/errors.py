@@ -1,0 +1,23 @@
+"""Typed errors raised by the engine.
+
+The service turns :class:`InvalidParameterError` into a 422 naming ``field`` and the rule.
+"""
+
+from __future__ import annotations
+
+
+class SRFEngineError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class InvalidParameterError(SRFEngineError, ValueError):
+    """A parameter is outside its domain; ``field`` names it as the API does."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.rule = message
+
+
+class UnknownActivationError(InvalidParameterError):
+    """An activation name that is not in the registry."""
