@@ -5,7 +5,7 @@ networks after one gradient-step*, ICML 2024 (arXiv:2402.04980). Notation follow
 """
 
 from .activations import ACTIVATION_NAMES, ACTIVATIONS, Activation, get_activation, hermite_activation
-from .errors import InvalidParameterError, SRFEngineError, UnknownActivationError
+from .errors import Cancelled, InvalidParameterError, SRFEngineError, UnknownActivationError
 from .mapping import map_to_srf, mapping_warnings
 from .problem import Problem, SRFParams
 from .results import (
@@ -27,6 +27,7 @@ __all__ = [
     "ENGINE_VERSION",
     "Activation",
     "BaselinePoint",
+    "Cancelled",
     "CostEstimate",
     "ErrorStats",
     "InvalidParameterError",

@@ -21,3 +21,7 @@ class InvalidParameterError(SRFEngineError, ValueError):
 
 class UnknownActivationError(InvalidParameterError):
     """An activation name that is not in the registry."""
+
+
+class Cancelled(SRFEngineError):
+    """Raised from a progress callback to stop a computation early (the service's job cancel)."""
