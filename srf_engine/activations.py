@@ -149,7 +149,9 @@ class Activation:
         )
 
 
-def _smooth(spec: str, fn: Callable[[Array], Array], der: Callable[[Array], Array], description: str) -> Activation:
+def _smooth(
+    spec: str, fn: Callable[[Array], Array], der: Callable[[Array], Array], description: str
+) -> Activation:
     z, w = gauss_hermite(DEFAULT_Z_NODES)
     return Activation(
         spec=spec,
@@ -242,7 +244,7 @@ def hermite_activation(coefficients: Sequence[float], spec: str | None = None) -
         derivative=der,
         gaussian_moments=_quadrature_moments(fn, nodes),
         derivative_second_moment=float(sum(k * c * c for k, c in enumerate(coeffs))),
-        description=spec and f"He_{degree}(z)/√({degree}!)" or "Σ c_k He_k(z)/√(k!)",
+        description=f"He_{degree}(z)/√({degree}!)" if spec else "Σ c_k He_k(z)/√(k!)",
     )
 
 

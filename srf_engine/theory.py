@@ -1,21 +1,168 @@
-"""Theory curves (THEORY.md §5): IN PROGRESS by the lead; signature is final."""
+"""Theory curves (THEORY.md §5): test and training error along α, with continuation.
+
+A curve computes the conditional moments once per ``(σ, σ*, c, r, γ, Δ)``, solves the α's in
+increasing order warm-starting each from its neighbour, and returns them in the order asked.
+``ridge = "optimal"`` minimises the test error over ``λ ≥ 0`` at each α. The baseline is the same
+problem at initialisation (``c = 1, r = 0``): random features in the kernel regime.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-from .problem import Problem
-from .results import TheoryCurve
+import numpy as np
+from scipy import optimize
+
+from .conditional import ConditionalMoments, conditional_moments
+from .errors import InvalidParameterError
+from .mapping import map_to_srf, mapping_warnings
+from .problem import Problem, SRFParams, check_alphas, check_nonnegative
+from .results import BaselinePoint, TheoryCurve, TheoryPoint
+from .solver import FixedPoint, solve_fixed_point
+
+Ridge = float | Literal["optimal"]
+
+#: Search range of the optimal ridge, in log10 λ; λ = 0 is compared separately.
+OPTIMAL_RIDGE_LOG10_RANGE = (-6.0, 3.0)
+_OPTIMAL_GRID = np.linspace(*OPTIMAL_RIDGE_LOG10_RANGE, 19)
+
+
+def check_ridge(ridge: object) -> Ridge:
+    if ridge == "optimal":
+        return "optimal"
+    if isinstance(ridge, str):
+        raise InvalidParameterError("ridge", 'must be a number ≥ 0 or "optimal"')
+    return check_nonnegative("ridge", ridge)  # type: ignore[arg-type]
+
+
+def _solve_at(cm: ConditionalMoments, srf: SRFParams, width: float, alpha: float, ridge: float,
+              start: tuple[float, float] | None) -> FixedPoint:
+    return solve_fixed_point(cm, alpha=alpha, ridge=ridge, width=width, c=srf.c, start=start)
+
+
+def optimal_ridge_point(
+    cm: ConditionalMoments, srf: SRFParams, width: float, alpha: float
+) -> tuple[float, FixedPoint]:
+    """``λ* = argmin_λ ε_g(λ)`` at one α: a log-grid scan, then Brent's method around the best node."""
+    cache: dict[float, FixedPoint] = {}
+    start: tuple[float, float] | None = None
+
+    def at(log_ridge: float) -> FixedPoint:
+        nonlocal start
+        if log_ridge not in cache:
+            fp = _solve_at(cm, srf, width, alpha, 10.0**log_ridge, start)
+            cache[log_ridge] = fp
+            if fp.converged:
+                start = fp.V
+        return cache[log_ridge]
+
+    def objective(log_ridge: float) -> float:
+        fp = at(float(log_ridge))
+        return fp.test_error if fp.converged else math.inf
+
+    # Descending λ: V grows as λ shrinks, so each warm start is below the next fixed point.
+    scan = [objective(x) for x in _OPTIMAL_GRID[::-1]][::-1]
+    best = int(np.argmin(scan))
+    lo = _OPTIMAL_GRID[max(best - 1, 0)]
+    hi = _OPTIMAL_GRID[min(best + 1, len(_OPTIMAL_GRID) - 1)]
+    candidates = [(scan[best], float(_OPTIMAL_GRID[best]))]
+    if lo < hi:
+        res = optimize.minimize_scalar(objective, bounds=(lo, hi), method="bounded",
+                                       options={"xatol": 1e-5})
+        candidates.append((float(res.fun), float(res.x)))
+    value, log_ridge = min(candidates)
+    best_ridge, best_fp = 10.0**log_ridge, at(log_ridge)
+    if best == 0:
+        ridgeless = _solve_at(cm, srf, width, alpha, 0.0, None)
+        if ridgeless.converged and ridgeless.test_error <= value:
+            best_ridge, best_fp = 0.0, ridgeless
+    return best_ridge, best_fp
+
+
+def _curve(
+    cm: ConditionalMoments,
+    srf: SRFParams,
+    width: float,
+    alphas: Sequence[float],
+    ridge: Ridge,
+    progress: Callable[[float], None] | None,
+    done: int,
+    total: int,
+) -> list[tuple[float, FixedPoint]]:
+    """Solve every α (continuation in increasing α); results in the order of ``alphas``."""
+    order = np.argsort(alphas, kind="stable")
+    results: list[tuple[float, FixedPoint] | None] = [None] * len(alphas)
+    start: tuple[float, float] | None = None
+    for count, i in enumerate(order, start=1):
+        alpha = float(alphas[i])
+        if ridge == "optimal":
+            lam, fp = optimal_ridge_point(cm, srf, width, alpha)
+        else:
+            lam = float(ridge)
+            fp = _solve_at(cm, srf, width, alpha, lam, start)
+            if not fp.converged and start is not None:
+                fp = _solve_at(cm, srf, width, alpha, lam, None)
+        if fp.converged:
+            start = fp.V
+        results[i] = (lam, fp)
+        if progress is not None:
+            progress((done + count) / total)
+    return [r for r in results if r is not None]
 
 
 def theory_curve(
     problem: Problem,
     alphas: Sequence[float],
-    ridge: float | Literal["optimal"],
+    ridge: Ridge,
     *,
     baseline: bool = True,
     progress: Callable[[float], None] | None = None,
 ) -> TheoryCurve:
-    """Test and training error of ridge on the readout at each ``α``, with the baseline curve."""
-    raise NotImplementedError
+    """Test and training error of ridge on the readout at each ``α``, with the baseline curve.
+
+    Each point reports the order parameters, ``converged``, the solver's iterations and the
+    residual of the full fixed-point map; a point that did not converge says so in ``warnings``.
+    """
+    alphas = check_alphas(alphas)
+    ridge = check_ridge(ridge)
+    srf = map_to_srf(problem)
+    warnings = mapping_warnings(problem)
+    total = len(alphas) * (2 if baseline else 1)
+
+    cm = conditional_moments(problem.student, problem.teacher, srf, problem.noise)
+    solved = _curve(cm, srf, problem.width, alphas, ridge, progress, 0, total)
+    points = [
+        TheoryPoint(
+            alpha=float(a),
+            test_error=fp.test_error,
+            train_error=fp.train_error,
+            ridge=lam,
+            converged=fp.converged,
+            iterations=fp.iterations,
+            residual=fp.residual,
+            overlaps=fp.overlaps(),
+        )
+        for a, (lam, fp) in zip(alphas, solved, strict=True)
+    ]
+
+    base_points: list[BaselinePoint] = []
+    if baseline:
+        base_srf = SRFParams(c=1.0, r=0.0, gamma=srf.gamma)  # γ does not enter when r = 0
+        base_cm = conditional_moments(problem.student, problem.teacher, base_srf, problem.noise)
+        base = _curve(base_cm, base_srf, problem.width, alphas, ridge, progress, len(alphas), total)
+        base_points = [
+            BaselinePoint(float(a), fp.test_error, fp.train_error, lam, fp.converged)
+            for a, (lam, fp) in zip(alphas, base, strict=True)
+        ]
+
+    failed = [p.alpha for p in points if not p.converged]
+    failed += [p.alpha for p in base_points if not p.converged]
+    if failed:
+        warnings.append(
+            "the fixed-point solver did not converge at alpha = "
+            + ", ".join(f"{a:g}" for a in sorted(set(failed)))
+            + "; those points are reported with converged = false and must not be trusted"
+        )
+    return TheoryCurve(srf=srf, points=points, baseline=base_points, warnings=warnings)

@@ -1,0 +1,333 @@
+"""Fixed point of the self-consistent equations (THEORY.md §5) at one ``(α, λ)``.
+
+The seven equations have structure that a generic damped iteration ignores, and that makes the
+solve both exact and robust:
+
+1. ``(V1, V2)`` form a closed subsystem, ``V = F(V)`` with
+   ``V̂_a = α_p E_κ[μ_a²/(1+V)]`` and ``(V1, V2) = E_D[(D, 1)/S]``, ``S = λ + V̂1 D + V̂2``.
+   ``F`` is the composition of two decreasing maps, hence increasing: plain iteration from 0 rises
+   monotonically to the smallest fixed point. Newton steps on ``F(V) − V`` with the exact Jacobian
+   ``J_F = K M`` (``K_ab = E_D[g_a g_b/S²]``, ``g = (D, 1)``; ``M_ab = α_p E_κ[μ_a² μ_b²/(1+V)²]``),
+   safeguarded by backtracking and by the monotone step, converge quadratically.
+2. Given ``V``, ``(t, m)`` solve a 2×2 linear system and ``ψ = ψ_w ψ̂ V1`` is explicit.
+3. Given those, ``(q1, q2)`` solve ``(I − K M) q = K b + e``, linear again.
+
+The residual of the full seven-dimensional map, evaluated at the answer, is what decides
+``converged``: the reductions are checked, not trusted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .conditional import ConditionalMoments
+from .quadrature import marchenko_pastur_rule, spectral_nodes_needed
+
+Array = np.ndarray
+
+#: Stand-in for ``λ = 0``: the ridgeless limit, exact to O(1e-12) in every finite error.
+RIDGELESS = 1e-12
+TOLERANCE = 1e-13
+MAX_NEWTON_STEPS = 100
+MAX_MONOTONE_STEPS = 20000
+#: A fixed point whose full residual exceeds this is reported as not converged.
+ACCEPTED_RESIDUAL = 1e-9
+
+#: |μ0| below this (relative to μ1, μ2) counts as exactly 0.
+MEAN_FREE_THRESHOLD = 1e-12
+
+OVERLAP_NAMES = ("q1", "q2", "V1", "V2", "t", "psi", "m")
+
+
+@dataclass(frozen=True)
+class FixedPoint:
+    """Order parameters, errors and how the solve went."""
+
+    q1: float
+    q2: float
+    V1: float
+    V2: float
+    t: float
+    psi: float
+    m: float
+    test_error: float
+    train_error: float
+    converged: bool
+    iterations: int
+    residual: float
+
+    def overlaps(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in OVERLAP_NAMES}
+
+    @property
+    def V(self) -> tuple[float, float]:
+        return (self.V1, self.V2)
+
+
+class _Spectrum:
+    """``E_D`` with ``D = c X``, ``X`` Marchenko–Pastur of ratio ``ψ_w``."""
+
+    def __init__(self, width: float, c: float, size: int) -> None:
+        rule = marchenko_pastur_rule(width, size)
+        self.size = size
+        self.D = c * rule.nodes
+        self.u = rule.weights
+        self.uD = self.u * self.D
+        self.uD2 = self.uD * self.D
+
+
+class _Kappa:
+    """``E_κ`` weights premultiplied by the powers of ``μ1, μ2`` the equations use."""
+
+    def __init__(self, cm: ConditionalMoments) -> None:
+        w = cm.weights
+        self.cm = cm
+        self.mu1sq = cm.mu1 * cm.mu1
+        self.mu2sq = cm.mu2 * cm.mu2
+        self.w_mu1sq = w * self.mu1sq
+        self.w_mu2sq = w * self.mu2sq
+        self.w_mu1_4 = self.w_mu1sq * self.mu1sq
+        self.w_mu12 = self.w_mu1sq * self.mu2sq
+        self.w_mu2_4 = self.w_mu2sq * self.mu2sq
+        # μ0 ≡ 0 up to rounding (a centred student with r = 0): m is then undetermined and set to 0.
+        scale = max(1.0, float(np.max(np.abs(cm.mu1))), float(np.max(np.abs(cm.mu2))))
+        self.mean_free = float(np.max(np.abs(cm.mu0))) <= MEAN_FREE_THRESHOLD * scale
+
+
+def _v_map(
+    x: Array, k: _Kappa, sp: _Spectrum, alpha_p: float, lam: float
+) -> tuple[Array, Array, Array, Array]:
+    """``F(V)``, the Jacobian ``K M``, ``K`` and ``(V̂1, V̂2)`` at ``V = x``."""
+    omega = 1.0 / (1.0 + k.mu1sq * x[0] + k.mu2sq * x[1])
+    omega2 = omega * omega
+    vhat = alpha_p * np.array([k.w_mu1sq @ omega, k.w_mu2sq @ omega])
+    inv_s = 1.0 / (lam + vhat[0] * sp.D + vhat[1])
+    inv_s2 = inv_s * inv_s
+    f = np.array([sp.uD @ inv_s, sp.u @ inv_s])
+    k_mat = np.array([[sp.uD2 @ inv_s2, sp.uD @ inv_s2], [0.0, sp.u @ inv_s2]])
+    k_mat[1, 0] = k_mat[0, 1]
+    m12 = k.w_mu12 @ omega2
+    m_mat = alpha_p * np.array([[k.w_mu1_4 @ omega2, m12], [m12, k.w_mu2_4 @ omega2]])
+    return f, k_mat @ m_mat, k_mat, vhat
+
+
+def _solve_v(
+    k: _Kappa, sp: _Spectrum, alpha_p: float, lam: float, start: Array | None
+) -> tuple[Array, int, bool]:
+    """Smallest fixed point of ``V = F(V)``: safeguarded Newton, monotone iteration as fallback."""
+    x = np.zeros(2) if start is None else np.maximum(np.asarray(start, dtype=float), 0.0)
+    f, jac, _, _ = _v_map(x, k, sp, alpha_p, lam)
+    g = f - x
+    for step in range(1, MAX_NEWTON_STEPS + 1):
+        scale = 1.0 + np.max(np.abs(x))
+        if np.max(np.abs(g)) <= TOLERANCE * scale:
+            return x, step - 1, True
+        try:
+            dx = np.linalg.solve(jac - np.eye(2), -g)
+        except np.linalg.LinAlgError:
+            dx = g
+        accepted = False
+        trial = x + dx
+        if np.all(np.isfinite(trial)) and np.all(trial >= 0.0):
+            f_t, jac_t, _, _ = _v_map(trial, k, sp, alpha_p, lam)
+            g_t = f_t - trial
+            if np.max(np.abs(g_t)) < np.max(np.abs(g)):
+                x, f, jac, g, accepted = trial, f_t, jac_t, g_t, True
+        if not accepted:
+            x, f, jac, g = _ray_step(x, g, k, sp, alpha_p, lam)
+    return _monotone_fallback(k, sp, alpha_p, lam)
+
+
+def _ray_step(
+    x: Array, g: Array, k: _Kappa, sp: _Spectrum, alpha_p: float, lam: float
+) -> tuple[Array, Array, Array, Array]:
+    """Far from the fixed point, where Newton points the wrong way (``J_F`` has an eigenvalue > 1
+    while ``V`` grows like ``1/λ``), step along ``g = F(V) − V`` as far as ``F(V) ≥ V`` still holds.
+
+    ``F`` is increasing, so such a step never passes the fixed point; doubling the step length
+    covers the linear growth near the interpolation peak in logarithmically many maps.
+    """
+    if np.all(g >= 0.0):
+        best = None
+        length = 1.0
+        for _ in range(64):
+            trial = x + 2.0 * length * g
+            f_t, jac_t, _, _ = _v_map(trial, k, sp, alpha_p, lam)
+            g_t = f_t - trial
+            if not (np.all(np.isfinite(g_t)) and np.all(g_t >= 0.0)):
+                break
+            best, length = (trial, f_t, jac_t, g_t), 2.0 * length
+        if best is not None:
+            return best
+    x = x + g  # the plain step F(V)
+    f, jac, _, _ = _v_map(x, k, sp, alpha_p, lam)
+    return x, f, jac, f - x
+
+
+def _monotone_fallback(k: _Kappa, sp: _Spectrum, alpha_p: float, lam: float) -> tuple[Array, int, bool]:
+    x = np.zeros(2)
+    for step in range(1, MAX_MONOTONE_STEPS + 1):
+        f, _, _, _ = _v_map(x, k, sp, alpha_p, lam)
+        if np.max(np.abs(f - x)) <= TOLERANCE * (1.0 + np.max(np.abs(x))):
+            return f, MAX_NEWTON_STEPS + step, True
+        x = f
+    return x, MAX_NEWTON_STEPS + MAX_MONOTONE_STEPS, False
+
+
+@dataclass(frozen=True)
+class _Linear:
+    """Everything downstream of ``V``: the explicit and linear parts of §5."""
+
+    q: Array
+    t: float
+    psi: float
+    m: float
+    test_error: float
+    train_error: float
+
+
+def _downstream(
+    x: Array, k: _Kappa, sp: _Spectrum, alpha_p: float, lam: float, width: float, c: float
+) -> _Linear:
+    cm = k.cm
+    w = cm.weights
+    _, jac, k_mat, vhat = _v_map(x, k, sp, alpha_p, lam)
+    omega = 1.0 / (1.0 + k.mu1sq * x[0] + k.mu2sq * x[1])
+    w_om = w * omega
+    kmu1 = cm.kappa * cm.mu1
+    a_h = w_om @ (kmu1 * cm.h)
+    a_0 = w_om @ (kmu1 * cm.mu0)
+    a_1 = w_om @ (kmu1 * kmu1)
+    b_h = w_om @ (cm.mu0 * cm.h)
+    b_0 = w_om @ (cm.mu0 * cm.mu0)
+    # t = β t̂ with β = ψ_w c E_D[1/S] = ψ_w c V2 (V2 is E_D[1/S] at the fixed point).
+    beta = width * c * x[1] * alpha_p
+    if k.mean_free or b_0 <= 0.0:
+        t = beta * a_h / (1.0 + beta * a_1)
+        m = 0.0
+    else:
+        system = np.array([[1.0 + beta * a_1, beta * a_0], [a_0, b_0]])
+        t, m = np.linalg.solve(system, np.array([beta * a_h, b_h]))
+    t_hat = alpha_p * (a_h - a_0 * m - a_1 * t)
+    psi_hat = alpha_p * (w_om @ (cm.mu1 * cm.h1))
+    psi = width * psi_hat * x[0]
+    y_hat = cm.mu0 * m + kmu1 * t
+    e0 = cm.hh - 2.0 * y_hat * cm.h - 2.0 * cm.mu1 * psi * cm.h1 + y_hat * y_hat
+    w_om2 = w_om * omega
+    b = alpha_p * np.array([(w_om2 * k.mu1sq) @ e0, (w_om2 * k.mu2sq) @ e0])
+    e = width * (c * t_hat * t_hat * k_mat[:, 1] + psi_hat * psi_hat * k_mat[:, 0])
+    q = np.linalg.solve(np.eye(2) - jac, k_mat @ b + e)
+    energy = e0 + k.mu1sq * q[0] + k.mu2sq * q[1]
+    del vhat
+    return _Linear(q, float(t), float(psi), float(m), float(w @ energy), float(w_om2 @ energy))
+
+
+def full_residual(
+    cm: ConditionalMoments, sp_width: float, c: float, alpha_p: float, lam: float, values: dict[str, float],
+    spectral_size: int,
+) -> float:
+    """``max |F(x) − x| / (1 + |x|)`` of the seven-variable map of §5, written as THEORY.md states it."""
+    sp = _Spectrum(sp_width, c, spectral_size)
+    q1, q2, V1, V2, t, psi, m = (values[n] for n in OVERLAP_NAMES)
+    w = cm.weights
+    V = cm.mu1**2 * V1 + cm.mu2**2 * V2
+    y_hat = cm.mu0 * m + cm.mu1 * cm.kappa * t
+    energy = cm.hh - 2 * y_hat * cm.h - 2 * cm.mu1 * psi * cm.h1 + y_hat**2 + cm.mu1**2 * q1 + cm.mu2**2 * q2
+    one_v = 1.0 + V
+    q1h = alpha_p * w @ (cm.mu1**2 * energy / one_v**2)
+    q2h = alpha_p * w @ (cm.mu2**2 * energy / one_v**2)
+    V1h = alpha_p * w @ (cm.mu1**2 / one_v)
+    V2h = alpha_p * w @ (cm.mu2**2 / one_v)
+    th = alpha_p * w @ (cm.kappa * cm.mu1 * (cm.h - y_hat) / one_v)
+    psih = alpha_p * w @ (cm.mu1 * cm.h1 / one_v)
+    D, u = sp.D, sp.u
+    S = lam + V1h * D + V2h
+    A = q1h * D + q2h + sp_width * (c * th**2 + psih**2 * D)
+    new = {
+        "q1": u @ (D * A / S**2),
+        "q2": u @ (A / S**2),
+        "V1": u @ (D / S),
+        "V2": u @ (1 / S),
+        "t": sp_width * c * th * (u @ (1 / S)),
+        "psi": sp_width * psih * (u @ (D / S)),
+    }
+    if _Kappa(cm).mean_free:
+        new["m"] = 0.0
+    else:
+        new["m"] = (w @ (cm.mu0 * (cm.h - cm.mu1 * cm.kappa * t) / one_v)) / (w @ (cm.mu0**2 / one_v))
+    return max(abs(new[n] - values[n]) / (1.0 + abs(values[n])) for n in OVERLAP_NAMES)
+
+
+def solve_fixed_point(
+    cm: ConditionalMoments,
+    *,
+    alpha: float,
+    ridge: float,
+    width: float,
+    c: float,
+    start: tuple[float, float] | None = None,
+) -> FixedPoint:
+    """Solve §5 at sample ratio ``α``, ridge ``λ``, width ``ψ_w = p/d`` and bulk scale ``c``.
+
+    ``start`` is a warm start for ``(V1, V2)``, e.g. the previous point of a sweep.
+    """
+    if ridge == 0.0:
+        return _ridgeless(cm, alpha=alpha, width=width, c=c, start=start)
+    return _solve(cm, alpha=alpha, ridge=ridge, width=width, c=c, start=start)
+
+
+def _ridgeless(
+    cm: ConditionalMoments, *, alpha: float, width: float, c: float, start: tuple[float, float] | None
+) -> FixedPoint:
+    """``λ → 0⁺``: solved at ``λ = RIDGELESS`` and checked at ``4 λ``; a limit that still moves
+    (the interpolation peak, where ``ε_g → ∞``) is reported as not converged."""
+    fp = _solve(cm, alpha=alpha, ridge=RIDGELESS, width=width, c=c, start=start)
+    check = _solve(cm, alpha=alpha, ridge=4.0 * RIDGELESS, width=width, c=c, start=fp.V)
+    if abs(check.test_error - fp.test_error) > 1e-8 * abs(fp.test_error):
+        return replace(fp, converged=False)
+    return fp
+
+
+def _solve(
+    cm: ConditionalMoments,
+    *,
+    alpha: float,
+    ridge: float,
+    width: float,
+    c: float,
+    start: tuple[float, float] | None,
+) -> FixedPoint:
+    alpha_p = alpha / width
+    lam = ridge
+    k = _Kappa(cm)
+    size = spectral_nodes_needed(width)
+    x0 = None if start is None else np.asarray(start, dtype=float)
+    iterations = 0
+    while True:
+        sp = _Spectrum(width, c, size)
+        x, its, ok = _solve_v(k, sp, alpha_p, lam, x0)
+        iterations += its
+        _, _, _, vhat = _v_map(x, k, sp, alpha_p, lam)
+        # 1/S has a pole at D = −(λ + V̂2)/V̂1; refine the spectral rule if it sits close to the bulk.
+        pole = (lam + vhat[1]) / (c * vhat[0]) if vhat[0] > 0 else math.inf
+        needed = spectral_nodes_needed(width, pole if math.isfinite(pole) else None)
+        if needed <= size:
+            break
+        size, x0 = needed, x
+    lin = _downstream(x, k, sp, alpha_p, lam, width, c)
+    values = {"q1": float(lin.q[0]), "q2": float(lin.q[1]), "V1": float(x[0]), "V2": float(x[1]),
+              "t": lin.t, "psi": lin.psi, "m": lin.m}
+    finite = all(math.isfinite(v) for v in values.values()) and math.isfinite(lin.test_error)
+    residual = full_residual(cm, width, c, alpha_p, lam, values, size) if finite else math.inf
+    converged = ok and finite and residual <= ACCEPTED_RESIDUAL
+    return FixedPoint(
+        **values,
+        test_error=lin.test_error,
+        train_error=lin.train_error,
+        converged=bool(converged),
+        iterations=iterations,
+        residual=float(residual),
+    )
