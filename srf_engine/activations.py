@@ -5,7 +5,8 @@ moments the theory needs at every point of a ``κ`` grid,
 
     E_z[σ(m + s z)],   E_z[z σ(m + s z)],   E_z[σ(m + s z)²],     z ~ N(0, 1),
 
-vectorised over arrays ``m``, ``s``. Smooth activations use probabilists' Gauss–Hermite quadrature;
+vectorised over arrays ``m``, ``s``; ``refine`` multiplies the quadrature nodes (closed forms
+ignore it), for convergence checks. Smooth activations use probabilists' Gauss–Hermite quadrature;
 activations with a kink (relu) or with an oscillation that Gauss–Hermite resolves poorly at large ``s``
 (sin) use closed forms, so every moment is accurate to about 1e-12.
 
@@ -27,7 +28,7 @@ from scipy import special
 from .errors import InvalidParameterError, UnknownActivationError
 
 Array = np.ndarray
-MomentFn = Callable[[Array, Array], tuple[Array, Array, Array]]
+MomentFn = Callable[..., tuple[Array, Array, Array]]
 
 #: Gauss–Hermite nodes used for the moments of smooth activations (error < 1e-14 for tanh at s ≈ 1).
 DEFAULT_Z_NODES = 200
@@ -37,7 +38,7 @@ MAX_HERMITE_COEFFICIENTS = 32
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=32)
 def gauss_hermite(n: int) -> tuple[Array, Array]:
     """Probabilists' Gauss–Hermite rule: nodes ``z_j`` and weights with ``Σ w_j f(z_j) ≈ E f(z)``."""
     nodes, weights = special.roots_hermitenorm(n)
@@ -47,9 +48,21 @@ def gauss_hermite(n: int) -> tuple[Array, Array]:
     return nodes, weights
 
 
-def _quadrature_moments(fn: Callable[[Array], Array], n_nodes: int) -> MomentFn:
-    def moments(mean: Array, std: Array) -> tuple[Array, Array, Array]:
-        z, w = gauss_hermite(n_nodes)
+def _nodes_for_scale(n_nodes: int, std: Array) -> int:
+    """Gauss–Hermite nodes for ``σ(m + s z)``: singularities of ``σ`` a distance ``δ`` off the real
+    axis sit ``δ/s`` off it in ``z``, and the rule's error falls like ``exp(−c δ √n / s)``, so the
+    count grows like ``s²`` (in powers of two, so that rules are cached)."""
+    scale = float(np.max(np.abs(std), initial=1.0))
+    factor = 1
+    while factor < scale * scale and factor < 64:
+        factor *= 2
+    return n_nodes * factor
+
+
+def _quadrature_moments(fn: Callable[[Array], Array], n_nodes: int, scale_nodes: bool = True) -> MomentFn:
+    def moments(mean: Array, std: Array, refine: int = 1) -> tuple[Array, Array, Array]:
+        n = _nodes_for_scale(n_nodes, std) if scale_nodes else n_nodes
+        z, w = gauss_hermite(n * refine)
         values = fn(np.asarray(mean)[..., None] + np.asarray(std)[..., None] * z)
         return values @ w, values @ (w * z), (values * values) @ w
 
@@ -59,7 +72,7 @@ def _quadrature_moments(fn: Callable[[Array], Array], n_nodes: int) -> MomentFn:
 def _relu_moments(shift: float) -> MomentFn:
     """Closed forms for ``max(0, x) − shift`` with ``x = m + s z``; exact at ``s = 0`` too."""
 
-    def moments(mean: Array, std: Array) -> tuple[Array, Array, Array]:
+    def moments(mean: Array, std: Array, refine: int = 1) -> tuple[Array, Array, Array]:
         m, s = np.broadcast_arrays(np.asarray(mean, dtype=float), np.asarray(std, dtype=float))
         positive = s > 0
         safe_s = np.where(positive, s, 1.0)
@@ -76,13 +89,13 @@ def _relu_moments(shift: float) -> MomentFn:
     return moments
 
 
-def _sin_moments(mean: Array, std: Array) -> tuple[Array, Array, Array]:
+def _sin_moments(mean: Array, std: Array, refine: int = 1) -> tuple[Array, Array, Array]:
     m, s = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
     damp = np.exp(-0.5 * s * s)
     return np.sin(m) * damp, s * np.cos(m) * damp, 0.5 * (1.0 - np.cos(2.0 * m) * damp**4)
 
 
-def _linear_moments(mean: Array, std: Array) -> tuple[Array, Array, Array]:
+def _linear_moments(mean: Array, std: Array, refine: int = 1) -> tuple[Array, Array, Array]:
     m, s = np.broadcast_arrays(np.asarray(mean, dtype=float), np.asarray(std, dtype=float))
     return m.copy(), s.copy(), m * m + s * s
 
@@ -134,8 +147,8 @@ class Activation:
         """``x ↦ −σ(x)``, used by invariance tests (``σ* → −σ*`` leaves errors unchanged)."""
         fn, der, mom = self.fn, self.derivative, self.gaussian_moments
 
-        def neg_moments(m: Array, s: Array) -> tuple[Array, Array, Array]:
-            a, b, c = mom(m, s)
+        def neg_moments(m: Array, s: Array, refine: int = 1) -> tuple[Array, Array, Array]:
+            a, b, c = mom(m, s, refine)
             return -a, -b, c
 
         return Activation(
@@ -182,7 +195,7 @@ def _build_registry() -> dict[str, Activation]:
         "erf": _smooth(
             "erf",
             special.erf,
-            lambda x: 2.0 / math.sqrt(math.pi) * np.exp(-np.asarray(x) ** 2),
+            lambda x: 2.0 / math.sqrt(math.pi) * np.exp(-(np.asarray(x) ** 2)),
             "σ(z) = erf(z)",
         ),
         "sin": Activation(
@@ -242,7 +255,7 @@ def hermite_activation(coefficients: Sequence[float], spec: str | None = None) -
         spec=spec if spec is not None else {"hermite": coeffs},
         fn=fn,
         derivative=der,
-        gaussian_moments=_quadrature_moments(fn, nodes),
+        gaussian_moments=_quadrature_moments(fn, nodes, scale_nodes=False),
         derivative_second_moment=float(sum(k * c * c for k, c in enumerate(coeffs))),
         description=f"He_{degree}(z)/√({degree}!)" if spec else "Σ c_k He_k(z)/√(k!)",
     )

@@ -57,15 +57,16 @@ def conditional_moments(
     srf: SRFParams,
     noise: float,
     n_kappa: int = DEFAULT_KAPPA_NODES,
+    refine: int = 1,
 ) -> ConditionalMoments:
-    """Evaluate the conditional moments of §4 on the ``κ`` rule."""
-    rule = kappa_rule(n_kappa, _kappa_kinks(teacher, srf))
+    """Evaluate the conditional moments of §4 on the ``κ`` rule (``refine`` multiplies all nodes)."""
+    rule = kappa_rule(n_kappa * refine, _kappa_kinks(teacher, srf))
     kappa = rule.nodes
     sqrt_c = math.sqrt(srf.c)
-    m0, mz, m2 = student.gaussian_moments(srf.r * kappa, np.full_like(kappa, sqrt_c))
+    m0, mz, m2 = student.gaussian_moments(srf.r * kappa, np.full_like(kappa, sqrt_c), refine)
     mu1 = mz / sqrt_c
     mu2 = np.sqrt(np.clip(m2 - m0 * m0 - srf.c * mu1 * mu1, 0.0, None))
-    h, h1, t2 = teacher.gaussian_moments(srf.gamma * kappa, np.full_like(kappa, srf.rho))
+    h, h1, t2 = teacher.gaussian_moments(srf.gamma * kappa, np.full_like(kappa, srf.rho), refine)
     return ConditionalMoments(
         kappa=kappa,
         weights=rule.weights,

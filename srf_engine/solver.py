@@ -226,7 +226,12 @@ def _downstream(
 
 
 def full_residual(
-    cm: ConditionalMoments, sp_width: float, c: float, alpha_p: float, lam: float, values: dict[str, float],
+    cm: ConditionalMoments,
+    sp_width: float,
+    c: float,
+    alpha_p: float,
+    lam: float,
+    values: dict[str, float],
     spectral_size: int,
 ) -> float:
     """``max |F(x) − x| / (1 + |x|)`` of the seven-variable map of §5, written as THEORY.md states it."""
@@ -269,23 +274,31 @@ def solve_fixed_point(
     width: float,
     c: float,
     start: tuple[float, float] | None = None,
+    refine: int = 1,
 ) -> FixedPoint:
     """Solve §5 at sample ratio ``α``, ridge ``λ``, width ``ψ_w = p/d`` and bulk scale ``c``.
 
-    ``start`` is a warm start for ``(V1, V2)``, e.g. the previous point of a sweep.
+    ``start`` is a warm start for ``(V1, V2)``, e.g. the previous point of a sweep; ``refine``
+    multiplies the spectral nodes (convergence checks).
     """
     if ridge == 0.0:
-        return _ridgeless(cm, alpha=alpha, width=width, c=c, start=start)
-    return _solve(cm, alpha=alpha, ridge=ridge, width=width, c=c, start=start)
+        return _ridgeless(cm, alpha=alpha, width=width, c=c, start=start, refine=refine)
+    return _solve(cm, alpha=alpha, ridge=ridge, width=width, c=c, start=start, refine=refine)
 
 
 def _ridgeless(
-    cm: ConditionalMoments, *, alpha: float, width: float, c: float, start: tuple[float, float] | None
+    cm: ConditionalMoments,
+    *,
+    alpha: float,
+    width: float,
+    c: float,
+    start: tuple[float, float] | None,
+    refine: int,
 ) -> FixedPoint:
     """``λ → 0⁺``: solved at ``λ = RIDGELESS`` and checked at ``4 λ``; a limit that still moves
     (the interpolation peak, where ``ε_g → ∞``) is reported as not converged."""
-    fp = _solve(cm, alpha=alpha, ridge=RIDGELESS, width=width, c=c, start=start)
-    check = _solve(cm, alpha=alpha, ridge=4.0 * RIDGELESS, width=width, c=c, start=fp.V)
+    fp = _solve(cm, alpha=alpha, ridge=RIDGELESS, width=width, c=c, start=start, refine=refine)
+    check = _solve(cm, alpha=alpha, ridge=4.0 * RIDGELESS, width=width, c=c, start=fp.V, refine=refine)
     if abs(check.test_error - fp.test_error) > 1e-8 * abs(fp.test_error):
         return replace(fp, converged=False)
     return fp
@@ -299,11 +312,12 @@ def _solve(
     width: float,
     c: float,
     start: tuple[float, float] | None,
+    refine: int,
 ) -> FixedPoint:
     alpha_p = alpha / width
     lam = ridge
     k = _Kappa(cm)
-    size = spectral_nodes_needed(width)
+    size = refine * spectral_nodes_needed(width)
     x0 = None if start is None else np.asarray(start, dtype=float)
     iterations = 0
     while True:
@@ -313,13 +327,20 @@ def _solve(
         _, _, _, vhat = _v_map(x, k, sp, alpha_p, lam)
         # 1/S has a pole at D = −(λ + V̂2)/V̂1; refine the spectral rule if it sits close to the bulk.
         pole = (lam + vhat[1]) / (c * vhat[0]) if vhat[0] > 0 else math.inf
-        needed = spectral_nodes_needed(width, pole if math.isfinite(pole) else None)
+        needed = refine * spectral_nodes_needed(width, pole if math.isfinite(pole) else None)
         if needed <= size:
             break
         size, x0 = needed, x
     lin = _downstream(x, k, sp, alpha_p, lam, width, c)
-    values = {"q1": float(lin.q[0]), "q2": float(lin.q[1]), "V1": float(x[0]), "V2": float(x[1]),
-              "t": lin.t, "psi": lin.psi, "m": lin.m}
+    values = {
+        "q1": float(lin.q[0]),
+        "q2": float(lin.q[1]),
+        "V1": float(x[0]),
+        "V2": float(x[1]),
+        "t": lin.t,
+        "psi": lin.psi,
+        "m": lin.m,
+    }
     finite = all(math.isfinite(v) for v in values.values()) and math.isfinite(lin.test_error)
     residual = full_residual(cm, width, c, alpha_p, lam, values, size) if finite else math.inf
     converged = ok and finite and residual <= ACCEPTED_RESIDUAL

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -37,79 +38,86 @@ def check_ridge(ridge: object) -> Ridge:
     return check_nonnegative("ridge", ridge)  # type: ignore[arg-type]
 
 
-def _solve_at(cm: ConditionalMoments, srf: SRFParams, width: float, alpha: float, ridge: float,
-              start: tuple[float, float] | None) -> FixedPoint:
-    return solve_fixed_point(cm, alpha=alpha, ridge=ridge, width=width, c=srf.c, start=start)
+@dataclass(frozen=True)
+class _Model:
+    """One ``(σ, σ*, c, r, γ, Δ, ψ_w)``: its conditional moments, solved at any ``(α, λ)``."""
 
+    cm: ConditionalMoments
+    srf: SRFParams
+    width: float
+    refine: int = 1
 
-def optimal_ridge_point(
-    cm: ConditionalMoments, srf: SRFParams, width: float, alpha: float
-) -> tuple[float, FixedPoint]:
-    """``λ* = argmin_λ ε_g(λ)`` at one α: a log-grid scan, then Brent's method around the best node."""
-    cache: dict[float, FixedPoint] = {}
-    start: tuple[float, float] | None = None
+    @classmethod
+    def build(cls, problem: Problem, srf: SRFParams, refine: int = 1) -> _Model:
+        cm = conditional_moments(problem.student, problem.teacher, srf, problem.noise, refine=refine)
+        return cls(cm, srf, problem.width, refine)
 
-    def at(log_ridge: float) -> FixedPoint:
-        nonlocal start
-        if log_ridge not in cache:
-            fp = _solve_at(cm, srf, width, alpha, 10.0**log_ridge, start)
-            cache[log_ridge] = fp
+    def solve(self, alpha: float, ridge: float, start: tuple[float, float] | None = None) -> FixedPoint:
+        return solve_fixed_point(
+            self.cm, alpha=alpha, ridge=ridge, width=self.width, c=self.srf.c, start=start, refine=self.refine
+        )
+
+    def optimal_ridge(self, alpha: float) -> tuple[float, FixedPoint]:
+        """``λ* = argmin_λ ε_g(λ)`` at one α: a log-grid scan, then Brent's method around the best node."""
+        cache: dict[float, FixedPoint] = {}
+        start: tuple[float, float] | None = None
+
+        def at(log_ridge: float) -> FixedPoint:
+            nonlocal start
+            if log_ridge not in cache:
+                fp = self.solve(alpha, 10.0**log_ridge, start)
+                cache[log_ridge] = fp
+                if fp.converged:
+                    start = fp.V
+            return cache[log_ridge]
+
+        def objective(log_ridge: float) -> float:
+            fp = at(float(log_ridge))
+            return fp.test_error if fp.converged else math.inf
+
+        # Descending λ: V grows as λ shrinks, so each warm start sits below the next fixed point.
+        scan = [objective(x) for x in _OPTIMAL_GRID[::-1]][::-1]
+        best = int(np.argmin(scan))
+        lo = _OPTIMAL_GRID[max(best - 1, 0)]
+        hi = _OPTIMAL_GRID[min(best + 1, len(_OPTIMAL_GRID) - 1)]
+        candidates = [(scan[best], float(_OPTIMAL_GRID[best]))]
+        res = optimize.minimize_scalar(objective, bounds=(lo, hi), method="bounded", options={"xatol": 1e-5})
+        candidates.append((float(res.fun), float(res.x)))
+        value, log_ridge = min(candidates)
+        best_ridge, best_fp = 10.0**log_ridge, at(log_ridge)
+        if best == 0:
+            ridgeless = self.solve(alpha, 0.0)
+            if ridgeless.converged and ridgeless.test_error <= value:
+                best_ridge, best_fp = 0.0, ridgeless
+        return best_ridge, best_fp
+
+    def curve(
+        self,
+        alphas: Sequence[float],
+        ridge: Ridge,
+        progress: Callable[[float], None] | None = None,
+        done: int = 0,
+        total: int = 1,
+    ) -> list[tuple[float, FixedPoint]]:
+        """``(λ, fixed point)`` at every α, solved in increasing α with warm starts, in the given order."""
+        order = np.argsort(alphas, kind="stable")
+        results: list[tuple[float, FixedPoint] | None] = [None] * len(alphas)
+        start: tuple[float, float] | None = None
+        for count, i in enumerate(order, start=1):
+            alpha = float(alphas[i])
+            if ridge == "optimal":
+                lam, fp = self.optimal_ridge(alpha)
+            else:
+                lam = float(ridge)
+                fp = self.solve(alpha, lam, start)
+                if not fp.converged and start is not None:
+                    fp = self.solve(alpha, lam)
             if fp.converged:
                 start = fp.V
-        return cache[log_ridge]
-
-    def objective(log_ridge: float) -> float:
-        fp = at(float(log_ridge))
-        return fp.test_error if fp.converged else math.inf
-
-    # Descending λ: V grows as λ shrinks, so each warm start is below the next fixed point.
-    scan = [objective(x) for x in _OPTIMAL_GRID[::-1]][::-1]
-    best = int(np.argmin(scan))
-    lo = _OPTIMAL_GRID[max(best - 1, 0)]
-    hi = _OPTIMAL_GRID[min(best + 1, len(_OPTIMAL_GRID) - 1)]
-    candidates = [(scan[best], float(_OPTIMAL_GRID[best]))]
-    if lo < hi:
-        res = optimize.minimize_scalar(objective, bounds=(lo, hi), method="bounded",
-                                       options={"xatol": 1e-5})
-        candidates.append((float(res.fun), float(res.x)))
-    value, log_ridge = min(candidates)
-    best_ridge, best_fp = 10.0**log_ridge, at(log_ridge)
-    if best == 0:
-        ridgeless = _solve_at(cm, srf, width, alpha, 0.0, None)
-        if ridgeless.converged and ridgeless.test_error <= value:
-            best_ridge, best_fp = 0.0, ridgeless
-    return best_ridge, best_fp
-
-
-def _curve(
-    cm: ConditionalMoments,
-    srf: SRFParams,
-    width: float,
-    alphas: Sequence[float],
-    ridge: Ridge,
-    progress: Callable[[float], None] | None,
-    done: int,
-    total: int,
-) -> list[tuple[float, FixedPoint]]:
-    """Solve every α (continuation in increasing α); results in the order of ``alphas``."""
-    order = np.argsort(alphas, kind="stable")
-    results: list[tuple[float, FixedPoint] | None] = [None] * len(alphas)
-    start: tuple[float, float] | None = None
-    for count, i in enumerate(order, start=1):
-        alpha = float(alphas[i])
-        if ridge == "optimal":
-            lam, fp = optimal_ridge_point(cm, srf, width, alpha)
-        else:
-            lam = float(ridge)
-            fp = _solve_at(cm, srf, width, alpha, lam, start)
-            if not fp.converged and start is not None:
-                fp = _solve_at(cm, srf, width, alpha, lam, None)
-        if fp.converged:
-            start = fp.V
-        results[i] = (lam, fp)
-        if progress is not None:
-            progress((done + count) / total)
-    return [r for r in results if r is not None]
+            results[i] = (lam, fp)
+            if progress is not None:
+                progress((done + count) / total)
+        return [r for r in results if r is not None]
 
 
 def theory_curve(
@@ -119,11 +127,13 @@ def theory_curve(
     *,
     baseline: bool = True,
     progress: Callable[[float], None] | None = None,
+    refine: int = 1,
 ) -> TheoryCurve:
     """Test and training error of ridge on the readout at each ``α``, with the baseline curve.
 
     Each point reports the order parameters, ``converged``, the solver's iterations and the
     residual of the full fixed-point map; a point that did not converge says so in ``warnings``.
+    ``refine`` multiplies every quadrature's node count (convergence checks).
     """
     alphas = check_alphas(alphas)
     ridge = check_ridge(ridge)
@@ -131,8 +141,7 @@ def theory_curve(
     warnings = mapping_warnings(problem)
     total = len(alphas) * (2 if baseline else 1)
 
-    cm = conditional_moments(problem.student, problem.teacher, srf, problem.noise)
-    solved = _curve(cm, srf, problem.width, alphas, ridge, progress, 0, total)
+    solved = _Model.build(problem, srf, refine).curve(alphas, ridge, progress, 0, total)
     points = [
         TheoryPoint(
             alpha=float(a),
@@ -150,8 +159,8 @@ def theory_curve(
     base_points: list[BaselinePoint] = []
     if baseline:
         base_srf = SRFParams(c=1.0, r=0.0, gamma=srf.gamma)  # γ does not enter when r = 0
-        base_cm = conditional_moments(problem.student, problem.teacher, base_srf, problem.noise)
-        base = _curve(base_cm, base_srf, problem.width, alphas, ridge, progress, len(alphas), total)
+        base_model = _Model.build(problem, base_srf, refine)
+        base = base_model.curve(alphas, ridge, progress, len(alphas), total)
         base_points = [
             BaselinePoint(float(a), fp.test_error, fp.train_error, lam, fp.converged)
             for a, (lam, fp) in zip(alphas, base, strict=True)
