@@ -34,7 +34,7 @@ TOLERANCE = 1e-13
 MAX_NEWTON_STEPS = 100
 MAX_MONOTONE_STEPS = 20000
 #: A fixed point whose full residual exceeds this is reported as not converged.
-ACCEPTED_RESIDUAL = 1e-9
+ACCEPTED_RESIDUAL = 1e-8
 
 #: |μ0| below this (relative to μ1, μ2) counts as exactly 0.
 MEAN_FREE_THRESHOLD = 1e-12

@@ -169,9 +169,16 @@ def theory_curve(
     failed = [p.alpha for p in points if not p.converged]
     failed += [p.alpha for p in base_points if not p.converged]
     if failed:
-        warnings.append(
-            "the fixed-point solver did not converge at alpha = "
-            + ", ".join(f"{a:g}" for a in sorted(set(failed)))
-            + "; those points are reported with converged = false and must not be trusted"
-        )
+        where = ", ".join(f"{a:g}" for a in sorted(set(failed)))
+        if ridge == 0.0:
+            warnings.append(
+                f"the ridgeless limit (ridge = 0) is not resolved at alpha = {where}: the test error "
+                "diverges at the interpolation peak (alpha = width) and can approach its limit too slowly "
+                "in ridge to be computed; those points have converged = false; use a small positive ridge"
+            )
+        else:
+            warnings.append(
+                f"the fixed-point solver did not converge at alpha = {where}; "
+                "those points are reported with converged = false and must not be trusted"
+            )
     return TheoryCurve(srf=srf, points=points, baseline=base_points, warnings=warnings)

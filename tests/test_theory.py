@@ -203,7 +203,7 @@ def test_ridgeless_limit_and_interpolation_peak_is_flagged() -> None:
     assert base[0].converged and base[2].converged and curve.points[2].converged
     # λ = 0 at α = ψ_w is the interpolation peak: ε_g = ∞, so no finite fixed point is claimed.
     assert not base[1].converged and not curve.points[1].converged
-    assert any("did not converge" in w for w in curve.warnings)
+    assert any("ridgeless limit" in w for w in curve.warnings)
     tiny = theory_curve(problem, [0.3, 3.0], 1e-9)
     assert tiny.baseline[0].test_error == pytest.approx(base[0].test_error, rel=1e-6)
     assert tiny.baseline[1].test_error == pytest.approx(base[2].test_error, rel=1e-6)
