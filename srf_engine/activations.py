@@ -48,23 +48,73 @@ def gauss_hermite(n: int) -> tuple[Array, Array]:
     return nodes, weights
 
 
-def _nodes_for_scale(n_nodes: int, std: Array) -> int:
-    """Gauss–Hermite nodes for ``σ(m + s z)``: singularities of ``σ`` a distance ``δ`` off the real
-    axis sit ``δ/s`` off it in ``z``, and the rule's error falls like ``exp(−c δ √n / s)``, so the
-    count grows like ``s²`` (in powers of two, so that rules are cached)."""
-    scale = float(np.max(np.abs(std), initial=1.0))
-    factor = 1
-    while factor < scale * scale and factor < 64:
-        factor *= 2
-    return n_nodes * factor
+#: Beyond this input scale ``s`` Gauss–Hermite is replaced by Gauss–Legendre panels split where
+#: ``σ(m + s z)`` changes (``|m + s z| ≤ _ACTIVE_HALF_WIDTH``): ``σ(s z)`` then looks like a step.
+_WIDE_SCALE = 2.0
+_ACTIVE_HALF_WIDTH = 20.0
+_GAUSS_TAIL = 13.0
+_PANEL_NODES = 256
 
 
-def _quadrature_moments(fn: Callable[[Array], Array], n_nodes: int, scale_nodes: bool = True) -> MomentFn:
+def _gauss_hermite_moments(
+    fn: Callable[[Array], Array], mean: Array, std: Array, n: int, scaled: bool = False
+):
+    """Gauss–Hermite; ``scaled`` grows the rule like ``s²`` (singularities of ``σ`` a distance ``δ``
+    off the real axis sit ``δ/s`` off it in ``z``, and the error falls like ``exp(−c δ √n / s)``)."""
+    if scaled:
+        scale = float(np.max(std, initial=1.0))
+        factor = 1
+        while factor < scale * scale:
+            factor *= 2  # powers of two, so that rules are cached
+        n *= factor
+    z, w = gauss_hermite(n)
+    values = fn(mean[..., None] + std[..., None] * z)
+    return values @ w, values @ (w * z), (values * values) @ w
+
+
+def _split_legendre_moments(fn: Callable[[Array], Array], mean: Array, std: Array, n: int):
+    """``E_z`` as three Gauss–Legendre panels in ``z`` split at ``m + s z = ±T``.
+
+    Saturating activations (tanh, erf) have their singularities on the imaginary axis of
+    ``u = m + s z``: inside ``|u| ≤ T`` the panel resolves the transition on its natural scale, and
+    outside the integrand is analytic far beyond the panel, so each panel converges geometrically
+    whatever ``s``.
+    """
+    x, w = np.polynomial.legendre.leggauss(n)
+    lo = np.clip((-_ACTIVE_HALF_WIDTH - mean) / std, -_GAUSS_TAIL, _GAUSS_TAIL)
+    hi = np.clip((_ACTIVE_HALF_WIDTH - mean) / std, -_GAUSS_TAIL, _GAUSS_TAIL)
+    edges = np.stack([np.full_like(lo, -_GAUSS_TAIL), lo, hi, np.full_like(hi, _GAUSS_TAIL)], axis=-1)
+    half = 0.5 * np.diff(edges, axis=-1)  # (..., 3)
+    mid = 0.5 * (edges[..., 1:] + edges[..., :-1])
+    z = mid[..., None] + half[..., None] * x  # (..., 3, n)
+    weights = half[..., None] * w * np.exp(-0.5 * z * z) * _INV_SQRT_2PI
+    values = fn(mean[..., None, None] + std[..., None, None] * z)
+    total = (values * weights).sum(axis=(-2, -1))
+    with_z = (values * weights * z).sum(axis=(-2, -1))
+    square = (values * values * weights).sum(axis=(-2, -1))
+    return total, with_z, square
+
+
+def _quadrature_moments(fn: Callable[[Array], Array], n_nodes: int, polynomial: bool = False) -> MomentFn:
+    """Moments by quadrature: Gauss–Hermite (exact for polynomials of degree < 2n, and converging
+    geometrically for smooth ``σ`` at moderate ``s``); split Gauss–Legendre panels for wide ``s``."""
+
     def moments(mean: Array, std: Array, refine: int = 1) -> tuple[Array, Array, Array]:
-        n = _nodes_for_scale(n_nodes, std) if scale_nodes else n_nodes
-        z, w = gauss_hermite(n * refine)
-        values = fn(np.asarray(mean)[..., None] + np.asarray(std)[..., None] * z)
-        return values @ w, values @ (w * z), (values * values) @ w
+        mean, std = np.broadcast_arrays(np.asarray(mean, dtype=float), np.asarray(std, dtype=float))
+        if polynomial:
+            return _gauss_hermite_moments(fn, mean, std, n_nodes * refine)
+        wide = std > _WIDE_SCALE
+        if not np.any(wide):
+            return _gauss_hermite_moments(fn, mean, std, n_nodes * refine, scaled=True)
+        out = [np.empty(mean.shape) for _ in range(3)]
+        narrow = ~wide
+        narrow_parts = _gauss_hermite_moments(fn, mean[narrow], std[narrow], n_nodes * refine, scaled=True)
+        for target, part in zip(out, narrow_parts, strict=True):
+            target[narrow] = part
+        wide_parts = _split_legendre_moments(fn, mean[wide], std[wide], _PANEL_NODES * refine)
+        for target, part in zip(out, wide_parts, strict=True):
+            target[wide] = part
+        return out[0], out[1], out[2]
 
     return moments
 
@@ -255,7 +305,7 @@ def hermite_activation(coefficients: Sequence[float], spec: str | None = None) -
         spec=spec if spec is not None else {"hermite": coeffs},
         fn=fn,
         derivative=der,
-        gaussian_moments=_quadrature_moments(fn, nodes, scale_nodes=False),
+        gaussian_moments=_quadrature_moments(fn, nodes, polynomial=True),
         derivative_second_moment=float(sum(k * c * c for k, c in enumerate(coeffs))),
         description=f"He_{degree}(z)/√({degree}!)" if spec else "Σ c_k He_k(z)/√(k!)",
     )

@@ -74,6 +74,8 @@ def spectral_nodes_needed(ratio: float, pole: float | None = None) -> int:
     poles = ([] if ratio == 1.0 else [0.0]) + ([max(0.0, pole)] if pole is not None else [])
     if not poles:
         return MIN_SPECTRAL_NODES
+    if half <= 0.0:  # ψ_w = 0 to rounding: a point mass, any rule is exact
+        return MIN_SPECTRAL_NODES
     delta = min(math.acosh(max(1.0, (mid + p) / half)) for p in poles)
     if delta <= 0.0:
         return MAX_SPECTRAL_NODES

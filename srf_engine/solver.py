@@ -341,9 +341,11 @@ def _solve(
         "psi": lin.psi,
         "m": lin.m,
     }
-    finite = all(math.isfinite(v) for v in values.values()) and math.isfinite(lin.test_error)
+    finite = all(math.isfinite(v) for v in (*values.values(), lin.test_error, lin.train_error))
     residual = full_residual(cm, width, c, alpha_p, lam, values, size) if finite else math.inf
-    converged = ok and finite and residual <= ACCEPTED_RESIDUAL
+    converged = ok and finite and math.isfinite(residual) and residual <= ACCEPTED_RESIDUAL
+    # Errors are means of squares: a negative one is cancellation, never a solution.
+    converged = converged and lin.test_error >= 0.0 and lin.train_error >= 0.0
     return FixedPoint(
         **values,
         test_error=lin.test_error,
