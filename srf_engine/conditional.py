@@ -45,10 +45,21 @@ class ConditionalMoments:
 
 
 def _kappa_kinks(teacher: Activation, srf: SRFParams) -> tuple[float, ...]:
-    """Kinks of the ``κ`` integrand: only a kinked teacher seen without noise in ``ν`` (ρ = 0)."""
-    if teacher.smooth or srf.rho > 0.0 or srf.gamma == 0.0:
+    """Kinks (or near-kinks) of the ``κ`` integrand: a kinked teacher at ``γκ = kink`` is smoothed
+    only over a width ``ρ/|γ|`` in ``κ``; below 0.3 the rule is split there."""
+    if teacher.smooth or srf.gamma == 0.0 or srf.rho > 0.3 * abs(srf.gamma):
         return ()
     return tuple(k / srf.gamma for k in teacher.kinks)
+
+
+def kappa_nodes(n_kappa: int, srf: SRFParams) -> int:
+    """``κ`` nodes for a student seen through ``rκ + √c z``: its conditional moments vary on the
+    scale ``√c/r`` in ``κ``, and Gauss–Hermite needs nodes growing like ``(r/√c)²`` to keep pace."""
+    ratio = srf.r * srf.r / srf.c
+    factor = 1
+    while factor < ratio and factor < 64:
+        factor *= 2  # powers of two, so that rules are cached
+    return n_kappa * factor
 
 
 def conditional_moments(
@@ -60,7 +71,7 @@ def conditional_moments(
     refine: int = 1,
 ) -> ConditionalMoments:
     """Evaluate the conditional moments of §4 on the ``κ`` rule (``refine`` multiplies all nodes)."""
-    rule = kappa_rule(n_kappa * refine, _kappa_kinks(teacher, srf))
+    rule = kappa_rule(kappa_nodes(n_kappa, srf) * refine, _kappa_kinks(teacher, srf))
     kappa = rule.nodes
     sqrt_c = math.sqrt(srf.c)
     m0, mz, m2 = student.gaussian_moments(srf.r * kappa, np.full_like(kappa, sqrt_c), refine)

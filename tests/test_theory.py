@@ -160,6 +160,8 @@ CONVERGENCE_CASES = [
     (Problem("erf", "sin", 10.0, 0.5, 1.0, 0.1), 1e-8),  # c ≈ 10: split Gauss–Legendre moments
     (Problem("relu_centered", "tanh", 2.0, 2.0, 2.0), 1e-6),
     (Problem("relu", "relu", 2.0, 3.0, 1.0, 0.1), 1e-6),
+    (Problem("tanh", "relu", srf=SRFParams(1.2, 1.0, 0.995)), 1e-6),  # near-kink in κ: split rule
+    (Problem("tanh", "relu_centered", srf=SRFParams(1.2, 1.0, 1.0)), 1e-6),  # exact kink in κ
 ]
 
 
