@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .errors import InvalidParameterError
 from .version import ENGINE_VERSION
 
 DEFAULT_HOST = "127.0.0.1"
@@ -56,7 +58,9 @@ def parse_activation(text: str) -> str | dict[str, Any]:
     if value is None:
         return text.strip()
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f'expected a name or a JSON object like {{"hermite": [0, 1]}}, got {text!r}')
+        raise argparse.ArgumentTypeError(
+            f'expected a name or a JSON object like {{"hermite": [0, 1]}}, got {text!r}'
+        )
     return value
 
 
@@ -111,7 +115,9 @@ def parse_alphas(text: str) -> list[float]:
         try:
             num = int(parts[2])
         except ValueError:
-            raise argparse.ArgumentTypeError(f"num in start:stop:num must be an integer, got {parts[2]!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"num in start:stop:num must be an integer, got {parts[2]!r}"
+            ) from None
         if num < 1:
             raise argparse.ArgumentTypeError(f"num in start:stop:num must be ≥ 1, got {num}")
         if num == 1:
@@ -134,7 +140,9 @@ def parse_seeds(text: str) -> int | list[int]:
     try:
         numbers = [int(p) for p in parts]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer count or a list of integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected an integer count or a list of integers, got {text!r}"
+        ) from None
     if not numbers:
         raise argparse.ArgumentTypeError("expected an integer count or a list of integers")
     return numbers[0] if len(numbers) == 1 and "," not in text else numbers
@@ -157,14 +165,22 @@ def parse_any(text: str) -> Any:
 
 # Known fields: option parser, metavar, help. Help text is short; the full rules are in the API docs.
 KNOWN_FIELDS: dict[str, tuple[Callable[[str], Any], str, str]] = {
-    "student": (parse_activation, "ACT", 'student activation σ: a name (srf activations) or {"hermite": [c0, c1, …]}'),
+    "student": (
+        parse_activation,
+        "ACT",
+        'student activation σ: a name (srf activations) or {"hermite": [c0, c1, …]}',
+    ),
     "teacher": (parse_activation, "ACT", "teacher activation σ*: a name or a Hermite JSON object"),
     "learning_rate": (parse_number, "ETA", "normalised learning rate η̃ ≥ 0 of the first step"),
     "alpha0": (parse_number, "A0", "first-step batch ratio n0/d ≥ 0 (0: no step, random features)"),
     "width": (parse_number, "P_OVER_D", "width ratio p/d > 0"),
     "ridge": (parse_ridge, "LAMBDA", "readout ridge λ ≥ 0 (theory also takes 'optimal')"),
     "noise": (parse_number, "DELTA", "label-noise variance Δ ≥ 0"),
-    "srf": (parse_srf, "C,R,GAMMA", 'sRF parameters, skipping the mapping: c,r,gamma or {"c":…,"r":…,"gamma":…}'),
+    "srf": (
+        parse_srf,
+        "C,R,GAMMA",
+        'sRF parameters, skipping the mapping: c,r,gamma or {"c":…,"r":…,"gamma":…}',
+    ),
     "alphas": (parse_alphas, "LIST", "sample ratios n/d: 0.2,0.9,1.6 or start:stop:num or a JSON list"),
     "model": (str, "MODEL", "what to simulate: network, srf or random_features"),
     "dimension": (parse_integer, "D", "input dimension d of the simulation"),
@@ -187,27 +203,31 @@ def _request_model(command: str) -> Any:
 
 
 def _field_help(info: Any, fallback: str) -> str:
-    description = (getattr(info, "description", None) or fallback).strip().split("\n")[0]
-    if info is not None and not info.is_required():
+    """The model's own description (first line) and default, so ``--help`` matches Swagger UI."""
+    description = (info.description or fallback).strip().split("\n")[0]
+    if not info.is_required():
         default = info.get_default(call_default_factory=True)
-        if default is not None and not isinstance(default, dict | list) or isinstance(default, list) and default:
+        if default not in (None, [], {}):
             description += f" (default: {json.dumps(default, default=str)})"
-    return description.replace("%", "%%")
+    return description.replace("%", "%%")  # argparse %-formats help strings
 
 
-def _add_request_options(parser: argparse.ArgumentParser, command: str) -> None:
+def _add_request_options(parser: argparse._ActionsContainer, command: str) -> None:
     """One option per field of the service's request model, named as the API names it."""
     fields = getattr(_request_model(command), "model_fields", {})
     for field, info in fields.items():
         parse, metavar, fallback = KNOWN_FIELDS.get(field, (parse_any, field.upper(), field))
         required = info.is_required()
+        help_text = _field_help(info, fallback)
+        if field in {"student", "teacher"}:  # the model's description is the same for both
+            help_text = fallback
         parser.add_argument(
             option_name(field),
             dest=f"field_{field}",
             type=parse,
             metavar=metavar,
             default=argparse.SUPPRESS,  # unset options stay unset: the model's defaults apply, as over HTTP
-            help=_field_help(info, fallback) + (" [required]" if required else ""),
+            help=help_text + (" [required]" if required else ""),
         )
 
 
@@ -219,8 +239,19 @@ def _add_output_options(parser: argparse.ArgumentParser, command: str) -> None:
         type=Path,
         help="read the request body from a JSON file ('-' for stdin); options given override its fields",
     )
-    group.add_argument("-o", "--output", metavar="FILE", type=Path, help="write the JSON here instead of stdout")
+    group.add_argument(
+        "-o", "--output", metavar="FILE", type=Path, help="write the JSON here instead of stdout"
+    )
     group.add_argument("--plot", metavar="FILE.png", type=Path, help="also draw the result as a PNG")
+    if command != "theory":
+        group.add_argument(
+            "-j",
+            "--jobs",
+            type=parse_integer,
+            default=None,
+            metavar="N",
+            help="threads for the simulation (default: all available cores; results do not depend on it)",
+        )
     group.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -245,7 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"interface to bind (default: {DEFAULT_HOST})")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
     serve.add_argument("--reload", action="store_true", help="restart when the sources change (development)")
-    serve.add_argument("--workers", type=int, default=None, help="worker processes (they share the cache file)")
+    serve.add_argument(
+        "--workers", type=int, default=None, help="worker processes (they share the cache file)"
+    )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default: info)")
 
     for command, (_, _, endpoint) in COMMANDS.items():
@@ -263,22 +296,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _error_location(loc: Sequence[Any]) -> str:
-    """``("srf", "c")`` → ``--srf (c)``; ``("alphas", 2)`` → ``--alphas (item 2)``."""
+    """``("srf", "c")`` → ``--srf (c)``; ``("alphas", 2)`` → ``--alphas (item 2)``; ``hermite[2]``."""
     if not loc:
         return "request"
     head, *rest = loc
-    name = option_name(str(head)) if isinstance(head, str) else str(head)
-    detail = ".".join(f"item {p}" if isinstance(p, int) else str(p) for p in rest)
+    detail = ""
+    for part in rest:
+        if isinstance(part, int):
+            detail += f"[{part}]" if detail else f"item {part}"
+        else:
+            detail += f".{part}" if detail else str(part)
+    name = option_name(head) if isinstance(head, str) else str(head)
     return f"{name} ({detail})" if detail else name
 
 
 def _validation_message(exc: Any) -> str:
+    """One line per problem, located by option name: ``--alphas (item 0): Input should be …``."""
+    from service import schemas
+
+    # Union tags (activation-name, seed-count, …) are how pydantic locates an error, not field names.
+    tags = set(getattr(schemas, "UNION_TAGS", ()))
     lines = []
     for error in exc.errors():
-        loc = [p for p in error.get("loc", ()) if p not in ("body",)]
-        # Union members (e.g. 'str' or 'function-after[…]') add noise to the location, not meaning.
-        loc = [p for p in loc if not (isinstance(p, str) and ("[" in p or p in {"str", "float", "int", "dict"}))]
-        lines.append(f"{_error_location(loc)}: {error.get('msg', 'invalid value')}")
+        loc = [p for p in error.get("loc", ()) if p not in tags and not (isinstance(p, str) and "[" in p)]
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        lines.append(f"{_error_location(loc)}: {message}")
     return "; ".join(dict.fromkeys(lines))
 
 
@@ -295,19 +337,21 @@ def build_request(command: str, args: argparse.Namespace) -> Any:
             raise UsageError(f"--request: cannot read a JSON object from {args.request}: {exc}") from None
         if not isinstance(body, dict):
             raise UsageError("--request: the file must hold a JSON object")
-    body.update({key[len("field_") :]: value for key, value in vars(args).items() if key.startswith("field_")})
+    body.update(
+        {key[len("field_") :]: value for key, value in vars(args).items() if key.startswith("field_")}
+    )
     try:
         return _request_model(command).model_validate(body)
     except ValidationError as exc:
         raise UsageError(_validation_message(exc)) from None
 
 
-def _progress_bar(enabled: bool | None, description: str) -> AbstractContextManager[Callable[[float], None] | None]:
+def _progress_bar(
+    enabled: bool | None, description: str
+) -> AbstractContextManager[Callable[[float], None] | None]:
     """A tqdm bar on stderr driven by the engine's fraction-done callback (0..1)."""
     if enabled is False:
         return nullcontext(None)
-    from contextlib import contextmanager
-
     from tqdm import tqdm
 
     @contextmanager
@@ -342,39 +386,83 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def _write_plot(command: str, request: Any, result: dict[str, Any], path: Path) -> None:
+def _write_plot(command: str, result: dict[str, Any], path: Path) -> None:
+    """The service's figure of the result (``compare`` is what ``POST /compare?format=png`` returns)."""
     from service import plotting
 
-    candidates = {
-        "compare": ("compare_png", "plot_compare", "render_compare"),
-        "theory": ("theory_png", "plot_theory", "render_theory"),
-        "simulate": ("simulate_png", "plot_simulate", "plot_simulation", "render_simulate"),
-    }[command]
-    function = next((getattr(plotting, name) for name in candidates if hasattr(plotting, name)), None)
-    if function is None:
-        raise UsageError(f"--plot is not available for {command}")
-    png = function(result)
-    if not isinstance(png, bytes | bytearray):
-        raise TypeError(f"service.plotting.{function.__name__} returned {type(png).__name__}, not PNG bytes")
+    draw = {"compare": plotting.compare_png, "theory": plotting.theory_png, "simulate": plotting.simulate_png}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png)
+    path.write_bytes(draw[command](result))
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX
+        return None
+
+
+def _check_simulation_fits(request: Any, n_jobs: int) -> None:
+    """Refuse, like the service's 413 but against this machine, a simulation that cannot fit in memory;
+    announce a long one. The service's own limits (SRF_MAX_*) protect a shared server, not this."""
+    from service.canonical import normalise
+
+    from .cost import estimate_cost
+
+    normal = normalise(request)  # what compute hands the engine
+    estimate = estimate_cost(
+        model=normal["model"],
+        dimension=normal["dimension"],
+        width=normal["width"],
+        alphas=normal["alphas"],
+        alpha0=normal["alpha0"],
+        seeds=len(normal["seeds"]),
+        test_samples=normal["test_samples"],
+        zero_ridge=normal["ridge"] == 0,
+        n_jobs=n_jobs,
+    )
+    memory = _physical_memory()
+    if memory is not None and estimate.memory_bytes > 0.8 * memory:
+        raise UsageError(
+            f"--dimension: the simulation needs about {estimate.memory_bytes / 2**30:.1f} GiB of memory, "
+            f"more than this machine can give ({memory / 2**30:.1f} GiB); reduce --dimension, --width, "
+            "the largest --alphas or --test-samples"
+        )
+    if estimate.seconds > 30:
+        print(f"srf: this simulation should take about {estimate.seconds:.0f} s", file=sys.stderr)
+
+
+def _jobs(jobs: int | None) -> int:
+    if jobs is None:
+        from .cost import available_cores
+
+        return available_cores()
+    if jobs < 1:
+        raise UsageError(f"--jobs: must be ≥ 1, got {jobs}")
+    return jobs
 
 
 def run_command(command: str, args: argparse.Namespace) -> int:
-    from service import compute
-
     request = build_request(command, args)
+    from service import compute  # after validation: bad input is reported even if compute is heavy
+
     run = getattr(compute, COMMANDS[command][1])
+    options: dict[str, Any] = {}
+    if command != "theory":
+        # The service runs simulations on SRF_SIMULATION_JOBS threads; locally the machine is ours.
+        options["n_jobs"] = _jobs(args.jobs)
+        _check_simulation_fits(request, options["n_jobs"])
     with _progress_bar(args.progress, command) as progress:
-        result = run(request, progress=progress)
-    text = json.dumps(result, indent=2, default=_json_default, allow_nan=True) + "\n"
+        result = run(request, progress=progress, **options)
+    # ensure_ascii=False: the same characters as the HTTP body (≤, §), not \u escapes.
+    text = json.dumps(result, indent=2, ensure_ascii=False, default=_json_default) + "\n"
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
+        args.output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     if args.plot is not None:
-        _write_plot(command, request, result, args.plot)
+        _write_plot(command, result, args.plot)
     return 0
 
 
@@ -406,18 +494,7 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean bad input, not a bug: the engine's parameter errors and HTTP 4xx ones."""
-    errors: list[type[BaseException]] = [UsageError]
-    from .errors import InvalidParameterError
-
-    errors.append(InvalidParameterError)
-    return tuple(errors)
-
-
 def _message(exc: BaseException) -> str:
-    from .errors import InvalidParameterError
-
     if isinstance(exc, InvalidParameterError):
         field, _, rest = exc.field.partition(".")
         location = option_name(field) + (f" ({rest})" if rest else "")
@@ -443,13 +520,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("srf: interrupted", file=sys.stderr)
         return 130
+    except (UsageError, InvalidParameterError) as exc:
+        _fail(args.command, _message(exc))
     except Exception as exc:
-        if isinstance(exc, _user_errors()) or _is_client_error(exc):
-            _fail(parser, args.command, _message(exc))
+        if _is_client_error(exc):  # e.g. a limit of the service (413): the user's to fix, not a bug
+            _fail(args.command, _message(exc))
         raise
 
 
-def _fail(parser: argparse.ArgumentParser, command: str, message: str) -> NoReturn:
+def _fail(command: str, message: str) -> NoReturn:
+    """argparse's format and exit code for errors found after parsing."""
     print(f"srf {command}: error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
