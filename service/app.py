@@ -1,0 +1,90 @@
+"""The FastAPI application: ``uvicorn service.app:app`` (Swagger UI at /docs, schema at /openapi.json).
+
+``create_app(settings)`` builds an independent instance (own store, runner, jobs); tests make several
+on one file to play restarts. Nothing touches the disk until the first request or startup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+
+from srf_engine import ENGINE_VERSION
+
+from . import errors, logs
+from .cache import Store
+from .deps import Services
+from .jobs import JobManager
+from .routers import compute, jobs, meta
+from .runner import Runner
+from .settings import Settings, get_settings
+
+DESCRIPTION = """
+Exact high-dimensional theory and fast simulations of two-layer networks after **one giant gradient
+step** (the spiked random-features model of Cui et al., ICML 2024, arXiv:2402.04980).
+
+* `POST /theory/curve`: the limit test/training error along α, with the no-step baseline.
+* `POST /simulate`: finite-size simulations, mean/std/sem over seeds.
+* `POST /compare`: both, with z-scores and a verdict; `?format=png` for a plot.
+
+Every result is cached under `key` (SHA-256 of the canonical request and engine version): a repeat is
+answered from the store with `"cached": true` and `X-Cache: hit`. Send `Prefer: respond-async` to run
+a request as a job (`202`, then `GET /jobs/{id}`). Activations are names from `GET /activations` or
+`{"hermite": [c0, c1, …]}`; nothing a client sends is evaluated as code. Bad input is a 4xx naming
+the field and the rule; work beyond the server's limits is a 413 naming the limit.
+
+Try the example of THEORY.md §7: student `tanh`, teacher `sin`, `learning_rate` 3, `alpha0` 20,
+`ridge` 0.1 (the prefilled example of each POST).
+"""
+
+TAGS = [
+    {"name": "computations", "description": "Theory, simulation and their comparison (cached)."},
+    {"name": "jobs", "description": "Requests sent with `Prefer: respond-async`."},
+    {"name": "about", "description": "Activations, health and versions."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """An app with its own store, runner and jobs, configured by ``settings`` (default: environment)."""
+    settings = settings or get_settings()
+    logs.configure(settings.log_level)
+    store = Store(settings.cache_path, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    runner = Runner(store, max_concurrent=settings.max_concurrent, retry_after=settings.retry_after_seconds)
+    job_manager = JobManager(
+        store,
+        runner,
+        max_queued=settings.max_queued_jobs,
+        retry_after=settings.retry_after_seconds,
+        heartbeat_seconds=settings.job_heartbeat_seconds,
+        stale_seconds=settings.job_stale_seconds,
+    )
+    services = Services(settings=settings, store=store, runner=runner, jobs=job_manager)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(store.ensure_open)  # a corrupt file is moved aside now
+        job_manager.recover()  # jobs of a dead process: failed, with the reason
+        yield
+        await job_manager.shutdown()
+        runner.shutdown()
+
+    app = FastAPI(
+        title="srf: one giant gradient step",
+        version=ENGINE_VERSION,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    errors.install(app)
+    app.add_middleware(logs.AccessLogMiddleware)
+    app.include_router(compute.router)
+    app.include_router(jobs.router)
+    app.include_router(meta.router)
+    return app
+
+
+app = create_app()

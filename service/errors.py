@@ -1,0 +1,151 @@
+"""Error bodies: every bad input is a 4xx naming the field (or limit) and the rule; never a 5xx.
+
+422 bodies keep FastAPI's shape (``detail``: a list of ``{loc, msg, type}``) and add ``field`` to each
+item and a one-line ``message``; other errors are ``{"detail": "…", "field"?, "limit"?}``. The
+offending input is never echoed (it may hold NaN, which JSON cannot carry).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from srf_engine import InvalidParameterError
+
+from .schemas import UNION_TAGS
+
+log = logging.getLogger("srf.service")
+
+
+class ServiceError(Exception):
+    """An HTTP error with a JSON body; raise it anywhere below a route."""
+
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        *,
+        field: str | None = None,
+        limit: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.field = field
+        self.limit = limit
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"detail": self.detail}
+        if self.field is not None:
+            body["field"] = self.field
+        if self.limit is not None:
+            body["limit"] = self.limit
+        return body
+
+
+class LimitExceeded(ServiceError):
+    """413: work beyond a configured limit (``limit`` is the setting's environment variable)."""
+
+    def __init__(self, detail: str, *, limit: str, field: str | None = None) -> None:
+        super().__init__(413, detail, field=field, limit=limit)
+
+
+class AtCapacity(ServiceError):
+    """429/503 with Retry-After: the server is busy, not the request wrong."""
+
+    def __init__(self, status_code: int, detail: str, retry_after: int) -> None:
+        super().__init__(status_code, detail, headers={"Retry-After": str(retry_after)})
+
+
+class InternalError(ServiceError):
+    """500 with a generic message; the cause is logged, never sent."""
+
+    def __init__(self) -> None:
+        super().__init__(500, "internal error while computing; it was logged, and the server goes on serving")
+
+
+def field_name(loc: Iterable[Any]) -> str:
+    """``("body", "teacher", "activation-hermite", "hermite", 2)`` → ``"teacher.hermite.2"``."""
+    parts = [str(p) for p in loc if p not in UNION_TAGS]
+    if parts and parts[0] in {"body", "query", "header", "path"}:
+        parts = parts[1:] or parts
+    return ".".join(parts) or "body"
+
+
+def _clean_msg(msg: str) -> str:
+    return msg.removeprefix("Value error, ")
+
+
+def validation_body(errors: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    items = []
+    for error in errors:
+        loc = [p if isinstance(p, int) else str(p) for p in error.get("loc", ())]
+        items.append(
+            {
+                "loc": loc,
+                "msg": _clean_msg(str(error.get("msg", "invalid value"))),
+                "type": str(error.get("type", "value_error")),
+                "field": "body" if error.get("type") == "json_invalid" else field_name(loc),
+            }
+        )
+    message = "; ".join(dict.fromkeys(f"{i['field']}: {i['msg']}" for i in items))
+    return {"detail": items, "message": message}
+
+
+def parameter_error_body(exc: InvalidParameterError) -> dict[str, Any]:
+    """The engine's own check, shaped like a request validation error on the same field."""
+    loc = ["body", *exc.field.replace("[", ".").replace("]", "").split(".")]
+    return validation_body([{"loc": loc, "msg": exc.rule, "type": "invalid_parameter"}])
+
+
+async def _service_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(validation_body(exc.errors()), status_code=422)
+
+
+async def _parameter_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InvalidParameterError)
+    return JSONResponse(parameter_error_body(exc), status_code=422)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    """Framework errors; an unparseable body (FastAPI's 400) is bad input on ``body``: 422 like the rest."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+        body = validation_body(
+            [{"loc": ["body"], "msg": "the body is not valid JSON text", "type": "json_invalid"}]
+        )
+        return JSONResponse(body, status_code=422)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _not_implemented(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": "not implemented by this engine version"}, status_code=501)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(InternalError().body(), status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(InvalidParameterError, _parameter_error)
+    app.add_exception_handler(NotImplementedError, _not_implemented)
+    app.add_exception_handler(Exception, _unexpected)

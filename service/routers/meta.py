@@ -1,0 +1,46 @@
+"""``GET /activations``, ``/healthz``, ``/version``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from srf_engine import ACTIVATIONS, ENGINE_VERSION
+
+from ..schemas import ActivationInfo, ActivationsResponse, HealthResponse, VersionResponse
+
+API_VERSION = "1"
+SERVICE_VERSION = ENGINE_VERSION
+
+router = APIRouter(tags=["about"])
+
+HERMITE_HELP = (
+    'Give {"hermite": [c0, c1, …]} instead of a name for σ(z) = Σ_k c_k He_k(z)/√(k!), with He_k the '
+    "probabilists' Hermite polynomials (so E σ(z)² = Σ c_k²); 1 to 32 coefficients, each in [-100, 100]. "
+    'Example: {"hermite": [0, 1, 0.5]} is σ(z) = z + 0.5 (z² − 1)/√2.'
+)
+
+
+@router.get("/activations", summary="Activation functions accepted as student and teacher")
+def activations() -> ActivationsResponse:
+    """Names, definitions and whether each is centred (E σ(z) = 0), and how to give Hermite coefficients."""
+    return ActivationsResponse(
+        activations=[
+            ActivationInfo(name=name, description=act.description, centered=act.centered)
+            for name, act in ACTIVATIONS.items()
+        ],
+        hermite=HERMITE_HELP,
+    )
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> HealthResponse:
+    """200 while the process can serve."""
+    return HealthResponse(status="ok")
+
+
+@router.get("/version", summary="Engine, service and API versions")
+async def version() -> VersionResponse:
+    """``engine_version`` is part of every cache key."""
+    return VersionResponse(
+        engine_version=ENGINE_VERSION, service_version=SERVICE_VERSION, api_version=API_VERSION
+    )

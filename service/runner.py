@@ -1,0 +1,210 @@
+"""Heavy computations off the event loop: a thread pool, a capacity limit, and single flight per key.
+
+* Work runs in a ``ThreadPoolExecutor`` with ``max_concurrent`` threads: the engine spends its time in
+  numpy/BLAS, which release the GIL, and threads let a progress callback cancel a computation
+  (raising ``Cancelled`` inside the engine) and share the store without pickling.
+* Capacity: at most ``max_concurrent`` computations run at once. A synchronous request that finds
+  no free slot is answered 429 with ``Retry-After``; a job waits in line (status ``queued``).
+* Single flight: while a key is being computed, every further request for it (synchronous or job)
+  joins that computation instead of starting another, and costs no slot. Within one process a key is
+  therefore computed once; across processes sharing the file, see ``cache``.
+* A computation is abandoned (``Cancelled`` at the engine's next progress report, or before it
+  starts) only when every party waiting for it was a cancelled job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from srf_engine import ENGINE_VERSION, Cancelled
+
+from .cache import Store
+from .errors import AtCapacity
+
+log = logging.getLogger("srf.runner")
+
+Progress = Callable[[float], None]
+Work = Callable[[Progress], dict[str, Any]]
+
+
+@dataclass(eq=False)
+class Flight:
+    """One computation of one key, possibly awaited by several requests and jobs."""
+
+    key: str
+    endpoint: str
+    future: asyncio.Future[tuple[dict[str, Any], bool]]
+    progress: float = 0.0
+    parties: int = 0
+    started: bool = False
+    cancel: threading.Event = field(default_factory=threading.Event)
+    on_start: list[Callable[[], None]] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+class Runner:
+    """Runs :data:`Work` for a key at most once at a time, within a capacity."""
+
+    def __init__(self, store: Store, *, max_concurrent: int, retry_after: int) -> None:
+        self.store = store
+        self.max_concurrent = max_concurrent
+        self.retry_after = retry_after
+        self._executor: ThreadPoolExecutor | None = None  # made on first use, again after a shutdown
+        self._free = max_concurrent
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._flights: dict[str, Flight] = {}
+        self._count_lock = threading.Lock()
+        #: Computations actually run (not joined, not served from the store): tests count on it.
+        self.computations = 0
+
+    @property
+    def busy(self) -> int:
+        return self.max_concurrent - self._free
+
+    def flight(self, key: str) -> Flight | None:
+        return self._flights.get(key)
+
+    # ------------------------------------------------------------------ slots
+
+    async def _acquire(self) -> None:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            await waiter  # the releaser hands its slot over directly
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # handed a slot just as we were cancelled: pass it on
+            else:
+                self._waiting.remove(waiter)
+            raise
+
+    def _release(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+    def _pool(self) -> ThreadPoolExecutor:
+        # An app whose lifespan ended may still be handed requests (test harnesses, restarts):
+        # it then gets a fresh pool rather than failing.
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=self.max_concurrent, thread_name_prefix="srf-compute"
+            )
+        return self._executor
+
+    # ------------------------------------------------------------------ flights
+
+    def start(self, key: str, endpoint: str, work: Work, *, queue: bool) -> Flight:
+        """Join the flight computing ``key`` or start one; without ``queue``, 429 when no slot is free.
+
+        Synchronous: it must not await between the capacity check and taking the slot.
+        """
+        flight = self._flights.get(key)
+        if flight is not None:
+            return flight
+        reserved = False
+        if not queue:
+            if self._free <= 0:
+                raise AtCapacity(
+                    429,
+                    f"the server is running its maximum of {self.max_concurrent} heavy computations "
+                    f"(SRF_MAX_CONCURRENT); retry after {self.retry_after} s, or send "
+                    "'Prefer: respond-async' to queue it as a job",
+                    self.retry_after,
+                )
+            self._free -= 1
+            reserved = True
+        loop = asyncio.get_running_loop()
+        flight = Flight(key=key, endpoint=endpoint, future=loop.create_future())
+        self._flights[key] = flight
+        flight.task = loop.create_task(self._fly(flight, work, reserved))
+        return flight
+
+    async def wait(self, flight: Flight, *, abandon_on_cancel: bool = False) -> tuple[dict[str, Any], bool]:
+        """The flight's ``(body, served_from_store)``; cancelling the waiter never cancels the flight,
+        except with ``abandon_on_cancel`` (a job) when no other party is left."""
+        flight.parties += 1
+        try:
+            return await asyncio.shield(flight.future)
+        except asyncio.CancelledError:
+            if abandon_on_cancel and flight.parties == 1:
+                self._abandon(flight)
+            raise
+        finally:
+            flight.parties -= 1
+
+    def _abandon(self, flight: Flight) -> None:
+        flight.cancel.set()
+        if not flight.started and flight.task is not None:
+            flight.task.cancel()
+
+    async def _fly(self, flight: Flight, work: Work, reserved: bool) -> None:
+        try:
+            if not reserved:
+                await self._acquire()
+            try:
+                flight.started = True
+                for callback in flight.on_start:
+                    callback()
+                loop = asyncio.get_running_loop()
+                # Not cancellable from here on: the thread would run on after its slot was released.
+                result = await asyncio.shield(loop.run_in_executor(self._pool(), self._compute, flight, work))
+            finally:
+                self._release()
+            flight.future.set_result(result)
+        except asyncio.CancelledError:
+            flight.future.set_exception(Cancelled("cancelled before it started"))
+        except BaseException as exc:  # delivered to every waiter
+            flight.future.set_exception(exc)
+        finally:
+            self._flights.pop(flight.key, None)
+            if flight.future.done() and not flight.future.cancelled():
+                flight.future.exception()  # mark retrieved: a flight nobody awaits must not log noise
+
+    def _compute(self, flight: Flight, work: Work) -> tuple[dict[str, Any], bool]:
+        """In a worker thread: serve from the store if another process got there first, else compute."""
+        stored = self.store.get(flight.key)
+        if stored is not None:
+            return stored, True
+
+        def progress(fraction: float) -> None:
+            flight.progress = min(max(float(fraction), 0.0), 1.0)
+            if flight.cancel.is_set():
+                raise Cancelled("cancelled")
+
+        if flight.cancel.is_set():
+            raise Cancelled("cancelled")
+        with self._count_lock:
+            self.computations += 1
+        started = time.perf_counter()
+        body = work(progress)
+        log.debug("computed %s %s in %.3f s", flight.endpoint, flight.key, time.perf_counter() - started)
+        self.store.put(flight.key, flight.endpoint, ENGINE_VERSION, body)
+        flight.progress = 1.0
+        return body, False
+
+    # ------------------------------------------------------------------ shutdown
+
+    def shutdown(self) -> None:
+        """Ask running computations to stop at their next progress report; do not wait for them."""
+        for flight in list(self._flights.values()):
+            flight.cancel.set()
+            if not flight.started and flight.task is not None:
+                flight.task.cancel()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None

@@ -1,0 +1,412 @@
+"""Request and response models of the HTTP API (API.md); the CLI builds on the same models.
+
+Requests forbid unknown fields, take only finite numbers (``strict``: no numeric strings, no booleans
+as numbers) and state their bounds. The hard bounds here are static (they are part of the OpenAPI
+schema); the operator's limits (``SRF_MAX_*``) are checked later and answered with 413.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+)
+
+from srf_engine import ACTIVATION_NAMES, ACTIVATIONS
+from srf_engine.activations import MAX_HERMITE_COEFFICIENTS
+
+#: THEORY.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1, ψ_w = 1, Δ = 0.
+EXAMPLE_PROBLEM: dict[str, Any] = {
+    "student": "tanh",
+    "teacher": "sin",
+    "learning_rate": 3.0,
+    "alpha0": 20.0,
+    "width": 1.0,
+    "ridge": 0.1,
+    "noise": 0.0,
+    "alphas": [0.2, 0.9, 1.6, 2.3, 3.0],
+}
+EXAMPLE_SIMULATION: dict[str, Any] = {"model": "network", "dimension": 400, "seeds": 2, "test_samples": 2000}
+
+_REQUEST_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+def _known_activation(name: str) -> str:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(ACTIVATION_NAMES)}")
+    return name
+
+
+ActivationName = Annotated[
+    str,
+    AfterValidator(_known_activation),
+    WithJsonSchema({"type": "string", "enum": list(ACTIVATION_NAMES), "title": "ActivationName"}),
+]
+
+HermiteCoefficient = Annotated[float, Field(ge=-100.0, le=100.0)]
+
+
+class HermiteActivation(BaseModel):
+    """``σ(z) = Σ_k c_k He_k(z)/√(k!)`` with probabilists' Hermite polynomials (orthonormal basis)."""
+
+    model_config = ConfigDict(**_REQUEST_CONFIG, json_schema_extra={"examples": [{"hermite": [0, 1, 0.5]}]})
+
+    hermite: list[HermiteCoefficient] = Field(
+        min_length=1,
+        max_length=MAX_HERMITE_COEFFICIENTS,
+        description=f"Coefficients c0, c1, … (1 to {MAX_HERMITE_COEFFICIENTS}, each in [-100, 100]).",
+    )
+
+
+def _activation_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "activation-name"
+    if isinstance(value, dict | HermiteActivation):
+        return "activation-hermite"
+    return None
+
+
+Activation = Annotated[
+    Annotated[ActivationName, Tag("activation-name")]
+    | Annotated[HermiteActivation, Tag("activation-hermite")],
+    Discriminator(
+        _activation_kind,
+        custom_error_type="activation_type",
+        custom_error_message='must be an activation name (see GET /activations) or {"hermite": [c0, c1, …]}',
+    ),
+    Field(
+        description='A name from GET /activations, or {"hermite": [c0, c1, …]} meaning '
+        "Σ c_k He_k(z)/√(k!). Never evaluated as code.",
+        examples=["tanh", {"hermite": [0, 1, 0.5]}],
+    ),
+]
+
+
+class SRFSpec(BaseModel):
+    """sRF parameters given directly: ``W = √c W0 + r u vᵀ/√d`` with target overlap ``γ`` (THEORY.md §3)."""
+
+    model_config = ConfigDict(
+        **_REQUEST_CONFIG,
+        json_schema_extra={"examples": [{"c": 1.01897320, "r": 1.13405551, "gamma": 0.97185444}]},
+    )
+
+    c: float = Field(gt=0, le=1e6, description="Bulk rescaling c > 0.")
+    r: float = Field(ge=-1e6, le=1e6, description="Spike strength r.")
+    gamma: float = Field(ge=-1, le=1, description="Overlap γ of the spike with the target, in [-1, 1].")
+
+
+def _no_optimal_ridge(value: Any) -> Any:
+    if value == "optimal":
+        raise ValueError("'optimal' is accepted only by /theory/curve; give a number ≥ 0")
+    return value
+
+
+RidgeNumber = Annotated[
+    float,
+    BeforeValidator(_no_optimal_ridge),
+    Field(ge=0, le=1e6, description="λ of the ridge readout, a number ≥ 0 (at most 1e6)."),
+]
+
+
+class ProblemFields(BaseModel):
+    """The problem common to every POST body (API.md, flat fields)."""
+
+    model_config = _REQUEST_CONFIG
+
+    student: Activation
+    teacher: Activation
+    learning_rate: float = Field(0.0, ge=0, le=1e4, description="η̃ of the first step, ≥ 0 (at most 1e4).")
+    alpha0: float = Field(
+        0.0, ge=0, le=1e6, description="n0/d of the first-step batch, ≥ 0; 0 means no step (random features)."
+    )
+    width: float = Field(1.0, ge=1e-6, le=100, description="p/d, > 0 (from 1e-6 to 100).")
+    noise: float = Field(0.0, ge=0, le=1e6, description="Label-noise variance Δ ≥ 0.")
+    srf: SRFSpec | None = Field(None, description="Skip the network → sRF mapping and use these parameters.")
+    alphas: list[Annotated[float, Field(gt=0, le=1e6)]] = Field(
+        min_length=1,
+        max_length=10_000,
+        description="Sample ratios α = n/d of the curve, each > 0 (at most 1e6); answered in this order.",
+    )
+
+
+def _ridge_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "ridge-optimal"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "ridge-number"
+    return None
+
+
+class TheoryRequest(ProblemFields):
+    """``POST /theory/curve``: the exact high-dimensional limit (THEORY.md §5) and its baseline."""
+
+    model_config = ConfigDict(**_REQUEST_CONFIG, json_schema_extra={"examples": [EXAMPLE_PROBLEM]})
+
+    ridge: Annotated[
+        Annotated[float, Field(ge=0, le=1e6), Tag("ridge-number")]
+        | Annotated[Literal["optimal"], Tag("ridge-optimal")],
+        Discriminator(
+            _ridge_kind,
+            custom_error_type="ridge_type",
+            custom_error_message='must be a number ≥ 0 or "optimal"',
+        ),
+    ] = Field(
+        0.1,
+        description='λ of the readout, a number ≥ 0 (at most 1e6), or "optimal": the λ minimising the test '
+        "error at each α (reported per point).",
+    )
+
+
+def _distinct(seeds: Any) -> Any:
+    if isinstance(seeds, list) and len(set(seeds)) != len(seeds):
+        raise ValueError("seeds must be distinct")
+    return seeds
+
+
+def _seeds_kind(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "seed-count"
+    if isinstance(value, list):
+        return "seed-list"
+    return None
+
+
+#: Union tags that appear in validation locations; the error handler leaves them out of field names.
+UNION_TAGS = frozenset(
+    {"activation-name", "activation-hermite", "seed-count", "seed-list", "ridge-number", "ridge-optimal"}
+)
+
+
+class SimulationFields(BaseModel):
+    """What a finite-size simulation adds to the problem."""
+
+    model_config = _REQUEST_CONFIG
+
+    model: Literal["network", "srf", "random_features"] = Field(
+        "network",
+        description='"network": the two-layer network after its real first step; "srf": the spiked random '
+        'features of the mapping (or of `srf`); "random_features": no step.',
+    )
+    dimension: int = Field(1000, ge=2, le=1_000_000, description="Input dimension d (the server caps it).")
+    seeds: Annotated[
+        Annotated[int, Field(ge=1, le=10_000), Tag("seed-count")]
+        | Annotated[
+            list[Annotated[int, Field(ge=0, le=2**32 - 1)]],
+            Field(min_length=1, max_length=10_000),
+            AfterValidator(_distinct),
+            Tag("seed-list"),
+        ],
+        Discriminator(
+            _seeds_kind,
+            custom_error_type="seeds_type",
+            custom_error_message="must be a count (integer ≥ 1) or a list of distinct integers ≥ 0",
+        ),
+    ] = Field(
+        3,
+        description="A count n (meaning seeds 0 … n−1) or an explicit list of distinct seeds ≥ 0; each seed "
+        "is an independent stream, so a result depends on its seed alone.",
+    )
+    test_samples: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000,
+        description="Fresh samples for the test error; default (null) max(2000, 2·dimension), as the engine.",
+    )
+
+    def seed_list(self) -> list[int]:
+        """Seeds as an explicit list (a count n means 0 … n−1)."""
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+
+class SimulateRequest(SimulationFields, ProblemFields):
+    """``POST /simulate``: statistics over seeds of the finite-size model."""
+
+    model_config = ConfigDict(
+        **_REQUEST_CONFIG, json_schema_extra={"examples": [{**EXAMPLE_PROBLEM, **EXAMPLE_SIMULATION}]}
+    )
+
+    ridge: RidgeNumber = 0.1
+
+
+class CompareRequest(SimulateRequest):
+    """``POST /compare``: theory and simulation of the same problem, and whether they agree."""
+
+    model_config = ConfigDict(
+        **_REQUEST_CONFIG, json_schema_extra={"examples": [{**EXAMPLE_PROBLEM, **EXAMPLE_SIMULATION}]}
+    )
+
+    z_threshold: float = Field(3.0, gt=0, le=100, description="A point agrees if |z| ≤ this …")
+    relative_tolerance: float = Field(
+        0.05, ge=0, le=10, description="… or if |relative_error| ≤ this (finite size, THEORY.md §9)."
+    )
+
+
+# ---------------------------------------------------------------- responses (documentation + CLI)
+
+Num = Annotated[float | None, Field(description="null only if the engine produced a non-finite value")]
+
+
+class SRFOut(BaseModel):
+    c: float
+    r: float
+    gamma: float
+
+
+class TheoryPointOut(BaseModel):
+    alpha: float
+    test_error: Num
+    train_error: Num
+    ridge: Num
+    converged: bool
+    iterations: int
+    residual: Num = None
+    overlaps: dict[str, Num] = Field(
+        description="Order parameters at the fixed point: q1, q2, V1, V2, t, psi, m."
+    )
+
+
+class BaselinePointOut(BaseModel):
+    alpha: float
+    test_error: Num
+    train_error: Num
+    ridge: Num = None
+    converged: bool = True
+
+
+class TheoryResponse(BaseModel):
+    key: str = Field(description="SHA-256 of the canonical request (its cache key).")
+    cached: bool
+    engine_version: str
+    srf: SRFOut
+    points: list[TheoryPointOut]
+    baseline: list[BaselinePointOut] = Field(description="The same problem at initialisation (no step).")
+    warnings: list[str]
+    elapsed_seconds: float = Field(description="Wall time of this response (a cache hit is fast).")
+
+
+class ErrorStatsOut(BaseModel):
+    mean: Num
+    std: Num
+    sem: Num
+    values: list[Num]
+
+
+class SimulationPointOut(BaseModel):
+    alpha: float
+    ridge: Num = None
+    test_error: ErrorStatsOut
+    train_error: ErrorStatsOut
+
+
+class SimulateResponse(BaseModel):
+    key: str
+    cached: bool
+    engine_version: str
+    model: str
+    dimension: int
+    srf: SRFOut
+    seeds: list[int] = Field(default_factory=list)
+    points: list[SimulationPointOut]
+    warnings: list[str]
+    elapsed_seconds: float
+
+
+class ComparePoint(BaseModel):
+    alpha: float
+    theory: Num
+    simulation_mean: Num
+    simulation_sem: Num
+    z: float | None = Field(description="(simulation_mean − theory)/simulation_sem; null when the sem is 0.")
+    relative_error: float | None = Field(
+        description="(simulation_mean − theory)/theory; null when theory is 0."
+    )
+    agree: bool
+    theory_converged: bool
+
+
+class CompareSummary(BaseModel):
+    max_abs_z: float | None
+    max_relative_error: float | None = Field(description="Largest |relative_error|.")
+    agree: bool
+    criterion: str
+
+
+class CompareResponse(BaseModel):
+    key: str
+    cached: bool
+    engine_version: str
+    theory: TheoryResponse
+    simulation: SimulateResponse
+    points: list[ComparePoint]
+    summary: CompareSummary
+    warnings: list[str]
+    elapsed_seconds: float
+
+
+JobStatusName = Literal["queued", "running", "done", "failed", "cancelled"]
+
+
+class JobAccepted(BaseModel):
+    id: str
+    status: JobStatusName
+
+
+class JobOut(BaseModel):
+    id: str
+    status: JobStatusName
+    progress: float = Field(ge=0, le=1)
+    endpoint: str
+    key: str
+    result: dict[str, Any] | None = Field(None, description="The 200 body of the request, when done.")
+    error: str | None = Field(None, description="Why the job failed or was cancelled.")
+    created_at: float
+    updated_at: float
+
+
+class ErrorBody(BaseModel):
+    """Every non-422 error: a message naming the field or limit and the rule."""
+
+    detail: str
+    field: str | None = None
+    limit: str | None = None
+
+
+class ValidationItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+    field: str = Field(description="Dotted path of the offending field, e.g. alphas.3 or student.")
+
+
+class ValidationErrorBody(BaseModel):
+    detail: list[ValidationItem]
+    message: str = Field(description="All problems in one line: 'field: rule; …'.")
+
+
+class ActivationInfo(BaseModel):
+    name: str
+    description: str
+    centered: bool = Field(description="E σ(z) = 0; the network → sRF mapping assumes it of the student.")
+
+
+class ActivationsResponse(BaseModel):
+    activations: list[ActivationInfo]
+    hermite: str = Field(description="How to give an activation by its Hermite coefficients.")
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+
+
+class VersionResponse(BaseModel):
+    engine_version: str
+    service_version: str
+    api_version: str

@@ -1,0 +1,63 @@
+"""Service configuration from ``SRF_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_cache_path() -> Path:
+    """Per-user cache file: ``$XDG_CACHE_HOME/srf/cache.sqlite3`` (``~/.cache`` when unset)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "srf" / "cache.sqlite3"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; each field ``x`` is read from ``SRF_X``."""
+
+    model_config = SettingsConfigDict(env_prefix="SRF_", extra="ignore")
+
+    cache_path: Path = Field(
+        default_factory=default_cache_path, description="SQLite file of results and jobs."
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        10_000, ge=0, description="How long a writer waits for another process."
+    )
+
+    # Limits: beyond them a request is refused with 413 naming the limit.
+    max_dimension: int = Field(4000, ge=1)
+    max_seeds: int = Field(32, ge=1)
+    max_alphas: int = Field(200, ge=1)
+    max_test_samples: int = Field(100_000, ge=1)
+    max_memory_bytes: int = Field(4 * 1024**3, ge=1, description="Ceiling on the engine's memory estimate.")
+    max_sync_seconds: float = Field(
+        30.0, ge=0, description="Synchronous requests estimated above this must use Prefer: respond-async."
+    )
+
+    # Capacity: heavy computations at once; sync requests beyond get 429, jobs queue up to max_queued_jobs.
+    max_concurrent: int = Field(2, ge=1)
+    max_queued_jobs: int = Field(64, ge=1, description="Unfinished jobs in this process; beyond it 503.")
+    retry_after_seconds: int = Field(5, ge=1, description="Retry-After sent with 429 and 503.")
+    simulation_jobs: int | None = Field(
+        None, ge=1, description="Threads of one simulation (engine's n_jobs); unset: the available cores."
+    )
+
+    # Simple theory time model used for the sync-time check (the engine has no cost estimate for it).
+    theory_seconds_per_alpha: float = Field(0.05, ge=0)
+    theory_optimal_factor: float = Field(20.0, ge=1, description="Cost multiplier of ridge='optimal'.")
+
+    # Jobs of another process whose heartbeat is older than this are declared dead (reported failed).
+    job_heartbeat_seconds: float = Field(2.0, gt=0)
+    job_stale_seconds: float = Field(30.0, gt=0)
+
+    log_level: str = Field("INFO")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings of the module-level app, read once from the environment."""
+    return Settings()
