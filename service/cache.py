@@ -61,14 +61,21 @@ JOB_COLUMNS = (
 )
 
 _memory_ids = itertools.count()
+_INIT_ATTEMPTS = 40
 
 
 def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
     """Corruption, as opposed to contention ('database is locked') or a programming error."""
     text = str(exc).lower()
     return any(
-        s in text for s in ("malformed", "not a database", "corrupt", "disk i/o error", "file is encrypted")
+        s in text for s in ("malformed", "not a database", "corrupt", "file is encrypted")
     )
+
+
+def _is_contention(exc: sqlite3.DatabaseError) -> bool:
+    """Another process holds the file (e.g. switching it to WAL at the same moment): wait, retry."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 class Store:
@@ -99,8 +106,12 @@ class Store:
         return conn
 
     def _initialise(self) -> None:
-        """Open (or create) the file, check it, create tables; move a corrupt file aside."""
-        for attempt in range(2):
+        """Open (or create) the file, check it, create tables; move a corrupt file aside.
+
+        Contention with another process starting on the same file is waited out (never mistaken
+        for corruption, never a reason to give up persistence)."""
+        moved = False
+        for attempt in range(_INIT_ATTEMPTS):
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = self._open()
@@ -116,7 +127,11 @@ class Store:
                     conn.close()
                 return
             except sqlite3.DatabaseError as exc:
-                if attempt == 0 and _is_corruption(exc) and self._move_aside(exc):
+                if _is_contention(exc) and attempt < _INIT_ATTEMPTS - 1:
+                    time.sleep(min(0.05 * (attempt + 1), 0.5))
+                    continue
+                if not moved and _is_corruption(exc) and self._move_aside(exc):
+                    moved = True
                     continue
                 self._fall_back_to_memory(exc)
                 return
