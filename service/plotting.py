@@ -20,6 +20,12 @@ def _xy(points: Sequence[Mapping[str, Any]], field: str) -> tuple[list[float], l
 
 
 def _render(figure: Figure) -> bytes:
+    for ax in figure.axes:
+        # The no-step baseline is often ten times the theory: a log axis keeps both readable.
+        lo, hi = ax.dataLim.y0, ax.dataLim.y1
+        if lo > 0 and hi / lo > 4:
+            ax.set_yscale("log")
+            ax.set_ylabel(ax.get_ylabel() + " (log scale)")
     buffer = io.BytesIO()
     FigureCanvasAgg(figure)
     figure.savefig(buffer, format="png", dpi=100)
