@@ -67,9 +67,7 @@ _INIT_ATTEMPTS = 40
 def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
     """Corruption, as opposed to contention ('database is locked') or a programming error."""
     text = str(exc).lower()
-    return any(
-        s in text for s in ("malformed", "not a database", "corrupt", "file is encrypted")
-    )
+    return any(s in text for s in ("malformed", "not a database", "corrupt", "file is encrypted"))
 
 
 def _is_contention(exc: sqlite3.DatabaseError) -> bool:

@@ -74,6 +74,9 @@ def normalise(req: Request) -> dict[str, Any]:
         )
     if isinstance(req, CompareRequest):
         body.update(z_threshold=_real(req.z_threshold), relative_tolerance=_real(req.relative_tolerance))
+        if req.extrapolate_dimensions:
+            # Order and repeats do not change the fit; `dimension` is always one of its points.
+            body["extrapolate_dimensions"] = sorted(set(req.extrapolate_dimensions) - {req.dimension})
     return body
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from srf_engine import ENGINE_VERSION, Problem
+from srf_engine.extrapolation import extrapolate_in_inverse_dimension
 from srf_engine.theory import theory_curve
 
 from .canonical import endpoint_of, normalise, request_key
@@ -118,7 +119,7 @@ def theory_part(req: CompareRequest) -> TheoryRequest:
 
 def simulation_part(req: CompareRequest) -> SimulateRequest:
     """The /simulate request of the same problem and simulation settings."""
-    return SimulateRequest.model_validate(req.model_dump(include=set(SimulateRequest.model_fields)))
+    return req.simulation_requests()[req.dimension]
 
 
 def _scaled(progress: Progress, start: float, share: float) -> Progress:
@@ -176,6 +177,68 @@ def compare_points(
     return points, summary
 
 
+def _dimension_shares(dimensions: Sequence[int]) -> list[float]:
+    """Progress shares of simulations at several ``d``: their cost grows like ``d³``."""
+    costs = [float(d) ** 3 for d in dimensions]
+    total = sum(costs)
+    return [c / total for c in costs]
+
+
+def extrapolation_block(
+    req: CompareRequest, theory: Mapping[str, Any], simulations: Mapping[int, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Fit each α's simulated means to ``ε∞ + b/d`` and judge ``ε∞`` against the theory."""
+    dimensions = sorted(simulations)
+    points = []
+    for i, t in enumerate(theory["points"]):
+        stats = [simulations[d]["points"][i]["test_error"] for d in dimensions]
+        usable = [
+            (d, s["mean"], s["sem"] or 0.0)
+            for d, s in zip(dimensions, stats, strict=True)
+            if s["mean"] is not None
+        ]
+        limit = limit_sem = slope = z = rel = None
+        if len(usable) >= 2:
+            fit = extrapolate_in_inverse_dimension(*zip(*usable, strict=True))
+            limit, limit_sem, slope = fit.limit, fit.limit_sem, fit.slope
+        exact = t["test_error"]
+        if limit is not None and exact is not None:
+            if limit_sem is not None and math.isfinite(limit_sem) and limit_sem > 0:
+                z = (limit - exact) / limit_sem
+            if exact != 0:
+                rel = (limit - exact) / exact
+        agree = bool(t.get("converged", True)) and (
+            (z is not None and abs(z) <= req.z_threshold)
+            or (rel is not None and abs(rel) <= req.relative_tolerance)
+        )
+        points.append(
+            {
+                "alpha": t["alpha"],
+                "theory": exact,
+                "limit": limit,
+                "limit_sem": limit_sem,
+                "slope": slope,
+                "z": z,
+                "relative_error": rel,
+                "agree": agree,
+            }
+        )
+    zs = [abs(p["z"]) for p in points if p["z"] is not None]
+    rels = [abs(p["relative_error"]) for p in points if p["relative_error"] is not None]
+    summary = {
+        "max_abs_z": max(zs) if zs else None,
+        "max_relative_error": max(rels) if rels else None,
+        "agree": all(p["agree"] for p in points),
+        "criterion": (
+            f"the simulated means at d = {', '.join(str(d) for d in dimensions)} are fitted to ε∞ + b/d "
+            f"(weights 1/sem²); a point agrees when |z| ≤ {req.z_threshold:g} (z = (ε∞ − theory)/sem(ε∞)) or "
+            f"|relative_error| ≤ {req.relative_tolerance:g} (relative_error = (ε∞ − theory)/theory); a point "
+            "whose theory did not converge never agrees; agree = every point agrees"
+        ),
+    }
+    return {"dimensions": dimensions, "points": points, "summary": summary}
+
+
 def run_compare(
     req: CompareRequest,
     progress: Progress = None,
@@ -188,46 +251,51 @@ def run_compare(
 
     With ``lookup``/``keep`` (the service's cache) a part already computed — by an earlier
     /theory/curve or /simulate of the same problem — is reused, and a new part is stored under its
-    own key, so the three endpoints share work.
+    own key, so the three endpoints share work. With ``extrapolate_dimensions`` the simulation is
+    also run at those dimensions (each a /simulate part of its own) and extrapolated in ``1/d``.
     """
     started = time.perf_counter()
-    parts: dict[str, dict[str, Any]] = {}
-    plan = (
-        ("theory", theory_part(req), run_theory, 0.0, THEORY_SHARE_OF_COMPARE),
-        (
-            "simulation",
-            simulation_part(req),
-            run_simulate,
-            THEORY_SHARE_OF_COMPARE,
-            1 - THEORY_SHARE_OF_COMPARE,
-        ),
-    )
-    for name, part, run, start, share in plan:
+    simulations = req.simulation_requests()
+    dimensions = list(simulations)
+    sim_share = 1 - THEORY_SHARE_OF_COMPARE
+    plan: list[tuple[Any, Any, Any, float, float]] = [
+        ("theory", theory_part(req), run_theory, 0.0, THEORY_SHARE_OF_COMPARE)
+    ]
+    start = THEORY_SHARE_OF_COMPARE
+    for d, share in zip(dimensions, _dimension_shares(dimensions), strict=True):
+        plan.append((d, simulations[d], run_simulate, start, sim_share * share))
+        start += sim_share * share
+    parts: dict[Any, dict[str, Any]] = {}
+    for name, part, run, begin, share in plan:
         key = request_key(part)
         stored = lookup(key) if lookup is not None else None
         if stored is not None:
             parts[name] = {**stored, "cached": True}
         else:
             kwargs = {"n_jobs": n_jobs} if run is run_simulate else {}
-            parts[name] = run(part, _scaled(progress, start, share), **kwargs)  # type: ignore[operator]
+            parts[name] = run(part, _scaled(progress, begin, share), **kwargs)
             if keep is not None:
                 keep(key, endpoint_of(part), parts[name])
         if progress is not None:
-            progress(start + share)
-    points, summary = compare_points(
-        parts["theory"], parts["simulation"], req.z_threshold, req.relative_tolerance
-    )
+            progress(begin + share)
+    theory, simulation = parts["theory"], parts[req.dimension]
+    points, summary = compare_points(theory, simulation, req.z_threshold, req.relative_tolerance)
     bad: list[int] = []
     points = json_ready(points, bad)
-    warnings = list(dict.fromkeys(parts["theory"]["warnings"] + parts["simulation"]["warnings"]))
-    return {
+    warnings = list(dict.fromkeys(theory["warnings"] + simulation["warnings"]))
+    body = {
         "key": request_key(req),
         "cached": False,
         "engine_version": ENGINE_VERSION,
-        "theory": parts["theory"],
-        "simulation": parts["simulation"],
+        "theory": theory,
+        "simulation": simulation,
         "points": points,
         "summary": json_ready(summary),
         "warnings": warnings,
         "elapsed_seconds": round(time.perf_counter() - started, 6),
     }
+    if req.extrapolate_dimensions:
+        body["extrapolation"] = json_ready(
+            extrapolation_block(req, theory, {d: parts[d] for d in dimensions})
+        )
+    return body

@@ -65,8 +65,9 @@ def estimate(req: Request, settings: Settings) -> Estimate:
     """Predicted wall time and peak memory of computing ``req`` from scratch."""
     seconds = theory_seconds(req, settings) if isinstance(req, TheoryRequest | CompareRequest) else 0.0
     if isinstance(req, SimulateRequest):
-        sim = simulation_estimate(req, settings)
-        return Estimate(seconds + sim.seconds, sim.memory_bytes)
+        runs = req.simulation_requests().values() if isinstance(req, CompareRequest) else [req]
+        sims = [simulation_estimate(sim, settings) for sim in runs]
+        return Estimate(seconds + sum(s.seconds for s in sims), max(s.memory_bytes for s in sims))
     return Estimate(seconds, 0)
 
 
@@ -77,6 +78,9 @@ def check_limits(req: Request, settings: Settings) -> Estimate:
     if isinstance(req, SimulateRequest):
         if req.dimension > settings.max_dimension:
             raise _over("dimension", req.dimension, "max_dimension", settings.max_dimension, "dimension")
+        for d in (req.extrapolate_dimensions or ()) if isinstance(req, CompareRequest) else ():
+            if d > settings.max_dimension:
+                raise _over("extrapolate_dimensions", d, "max_dimension", settings.max_dimension, "dimension")
         seeds = len(req.seed_list())
         if seeds > settings.max_seeds:
             raise _over("seeds", seeds, "max_seeds", settings.max_seeds, "number of seeds")

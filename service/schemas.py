@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     Tag,
     WithJsonSchema,
+    model_validator,
 )
 
 from srf_engine import ACTIVATION_NAMES, ACTIVATIONS
@@ -247,6 +248,36 @@ class CompareRequest(SimulateRequest):
     relative_tolerance: float = Field(
         0.05, ge=0, le=10, description="… or if |relative_error| ≤ this (finite size, THEORY.md §9)."
     )
+    extrapolate_dimensions: list[Annotated[int, Field(ge=2, le=1_000_000)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=4,
+        description=(
+            "Optional extra dimensions d: the simulation is also run at each of them and, with `dimension`, "
+            "its means are fitted to ε(d) = ε∞ + b/d (weights 1/sem²) to extrapolate to d → ∞ "
+            "(THEORY.md §9). The response's `extrapolation` then judges ε∞ against the theory by the same "
+            "criterion, with the fit's standard error as sem."
+        ),
+        examples=[[200, 800]],
+    )
+
+    @model_validator(mode="after")
+    def _distinct_dimensions(self) -> CompareRequest:
+        dims = self.extrapolate_dimensions
+        if dims is not None and len(set(dims) | {self.dimension}) < 2:
+            raise ValueError("extrapolate_dimensions: give at least one dimension other than `dimension`")
+        return self
+
+    def simulation_requests(self) -> dict[int, SimulateRequest]:
+        """The /simulate request of the same problem at ``dimension`` and each extrapolation dimension."""
+        base = SimulateRequest.model_validate(self.model_dump(include=set(SimulateRequest.model_fields)))
+        dims = sorted({self.dimension, *(self.extrapolate_dimensions or ())})
+        return {
+            d: base
+            if d == self.dimension
+            else SimulateRequest.model_validate({**base.model_dump(), "dimension": d})
+            for d in dims
+        }
 
 
 # ---------------------------------------------------------------- responses (documentation + CLI)
@@ -339,6 +370,23 @@ class CompareSummary(BaseModel):
     criterion: str
 
 
+class ExtrapolationPoint(BaseModel):
+    alpha: float
+    theory: Num
+    limit: Num = Field(description="ε∞ of the fit ε(d) = ε∞ + slope/d.")
+    limit_sem: Num = Field(description="Standard error of ε∞ (null with one seed and two dimensions).")
+    slope: Num
+    z: float | None = Field(description="(limit − theory)/limit_sem.")
+    relative_error: float | None = Field(description="(limit − theory)/theory.")
+    agree: bool
+
+
+class Extrapolation(BaseModel):
+    dimensions: list[int]
+    points: list[ExtrapolationPoint]
+    summary: CompareSummary
+
+
 class CompareResponse(BaseModel):
     key: str
     cached: bool
@@ -347,6 +395,9 @@ class CompareResponse(BaseModel):
     simulation: SimulateResponse
     points: list[ComparePoint]
     summary: CompareSummary
+    extrapolation: Extrapolation | None = Field(
+        None, description="With `extrapolate_dimensions`: the simulation extrapolated to d → ∞."
+    )
     warnings: list[str]
     elapsed_seconds: float
 

@@ -148,6 +148,17 @@ def parse_seeds(text: str) -> int | list[int]:
     return numbers[0] if len(numbers) == 1 and "," not in text else numbers
 
 
+def parse_integer_list(text: str) -> list[int]:
+    """``200,800`` or a JSON list of integers."""
+    value = _json_or(text)
+    if value is not None:
+        return value if isinstance(value, list) else [value]
+    try:
+        return [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from None
+
+
 def parse_integer(text: str) -> int:
     try:
         return int(text)
@@ -186,6 +197,11 @@ KNOWN_FIELDS: dict[str, tuple[Callable[[str], Any], str, str]] = {
     "dimension": (parse_integer, "D", "input dimension d of the simulation"),
     "seeds": (parse_seeds, "SEEDS", "number of seeds, or a list of seeds: 1,2,3"),
     "test_samples": (parse_integer, "N", "fresh samples for the test error"),
+    "extrapolate_dimensions": (
+        parse_integer_list,
+        "D1,D2",
+        "compare only: also simulate at these d and extrapolate the simulation in 1/d to d → ∞",
+    ),
 }
 
 
