@@ -137,44 +137,49 @@ def criterion_text(z_threshold: float, relative_tolerance: float) -> str:
     )
 
 
+def judge(
+    theory_point: Mapping[str, Any],
+    estimate: float | None,
+    sem: float | None,
+    z_threshold: float,
+    relative_tolerance: float,
+) -> dict[str, Any]:
+    """z-score, relative error and verdict of one estimate of the test error against the theory."""
+    exact = theory_point["test_error"]
+    z = rel = None
+    if exact is not None and estimate is not None:
+        if sem is not None and math.isfinite(sem) and sem > 0:
+            z = (estimate - exact) / sem
+        if exact != 0:
+            rel = (estimate - exact) / exact
+    converged = bool(theory_point.get("converged", True))
+    agree = converged and (
+        (z is not None and abs(z) <= z_threshold) or (rel is not None and abs(rel) <= relative_tolerance)
+    )
+    return {"theory": exact, "z": z, "relative_error": rel, "agree": agree, "theory_converged": converged}
+
+
+def summarise(points: Sequence[Mapping[str, Any]], criterion: str) -> dict[str, Any]:
+    zs = [abs(p["z"]) for p in points if p["z"] is not None]
+    rels = [abs(p["relative_error"]) for p in points if p["relative_error"] is not None]
+    return {
+        "max_abs_z": max(zs) if zs else None,
+        "max_relative_error": max(rels) if rels else None,
+        "agree": all(p["agree"] for p in points),
+        "criterion": criterion,
+    }
+
+
 def compare_points(
     theory: Mapping[str, Any], simulation: Mapping[str, Any], z_threshold: float, relative_tolerance: float
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per-α z-scores and relative errors of simulation against theory, and their summary."""
     points = []
     for t, s in zip(theory["points"], simulation["points"], strict=True):
-        exact, mean, sem = t["test_error"], s["test_error"]["mean"], s["test_error"]["sem"]
-        z = rel = None
-        if exact is not None and mean is not None:
-            if sem is not None and sem > 0:
-                z = (mean - exact) / sem
-            if exact != 0:
-                rel = (mean - exact) / exact
-        converged = bool(t.get("converged", True))
-        agree = converged and (
-            (z is not None and abs(z) <= z_threshold) or (rel is not None and abs(rel) <= relative_tolerance)
-        )
-        points.append(
-            {
-                "alpha": t["alpha"],
-                "theory": exact,
-                "simulation_mean": mean,
-                "simulation_sem": sem,
-                "z": z,
-                "relative_error": rel,
-                "agree": agree,
-                "theory_converged": converged,
-            }
-        )
-    zs = [abs(p["z"]) for p in points if p["z"] is not None]
-    rels = [abs(p["relative_error"]) for p in points if p["relative_error"] is not None]
-    summary = {
-        "max_abs_z": max(zs) if zs else None,
-        "max_relative_error": max(rels) if rels else None,
-        "agree": all(p["agree"] for p in points),
-        "criterion": criterion_text(z_threshold, relative_tolerance),
-    }
-    return points, summary
+        mean, sem = s["test_error"]["mean"], s["test_error"]["sem"]
+        verdict = judge(t, mean, sem, z_threshold, relative_tolerance)
+        points.append({"alpha": t["alpha"], "simulation_mean": mean, "simulation_sem": sem, **verdict})
+    return points, summarise(points, criterion_text(z_threshold, relative_tolerance))
 
 
 def _dimension_shares(dimensions: Sequence[int]) -> list[float]:
@@ -197,46 +202,22 @@ def extrapolation_block(
             for d, s in zip(dimensions, stats, strict=True)
             if s["mean"] is not None
         ]
-        limit = limit_sem = slope = z = rel = None
+        limit = limit_sem = slope = None
         if len(usable) >= 2:
             fit = extrapolate_in_inverse_dimension(*zip(*usable, strict=True))
             limit, limit_sem, slope = fit.limit, fit.limit_sem, fit.slope
-        exact = t["test_error"]
-        if limit is not None and exact is not None:
-            if limit_sem is not None and math.isfinite(limit_sem) and limit_sem > 0:
-                z = (limit - exact) / limit_sem
-            if exact != 0:
-                rel = (limit - exact) / exact
-        agree = bool(t.get("converged", True)) and (
-            (z is not None and abs(z) <= req.z_threshold)
-            or (rel is not None and abs(rel) <= req.relative_tolerance)
-        )
+        verdict = judge(t, limit, limit_sem, req.z_threshold, req.relative_tolerance)
+        verdict.pop("theory_converged")
         points.append(
-            {
-                "alpha": t["alpha"],
-                "theory": exact,
-                "limit": limit,
-                "limit_sem": limit_sem,
-                "slope": slope,
-                "z": z,
-                "relative_error": rel,
-                "agree": agree,
-            }
+            {"alpha": t["alpha"], "limit": limit, "limit_sem": limit_sem, "slope": slope, **verdict}
         )
-    zs = [abs(p["z"]) for p in points if p["z"] is not None]
-    rels = [abs(p["relative_error"]) for p in points if p["relative_error"] is not None]
-    summary = {
-        "max_abs_z": max(zs) if zs else None,
-        "max_relative_error": max(rels) if rels else None,
-        "agree": all(p["agree"] for p in points),
-        "criterion": (
-            f"the simulated means at d = {', '.join(str(d) for d in dimensions)} are fitted to ε∞ + b/d "
-            f"(weights 1/sem²); a point agrees when |z| ≤ {req.z_threshold:g} (z = (ε∞ − theory)/sem(ε∞)) or "
-            f"|relative_error| ≤ {req.relative_tolerance:g} (relative_error = (ε∞ − theory)/theory); a point "
-            "whose theory did not converge never agrees; agree = every point agrees"
-        ),
-    }
-    return {"dimensions": dimensions, "points": points, "summary": summary}
+    criterion = (
+        f"the simulated means at d = {', '.join(str(d) for d in dimensions)} are fitted to ε∞ + b/d "
+        f"(weights 1/sem²); a point agrees when |z| ≤ {req.z_threshold:g} (z = (ε∞ − theory)/sem(ε∞)) or "
+        f"|relative_error| ≤ {req.relative_tolerance:g} (relative_error = (ε∞ − theory)/theory); a point "
+        "whose theory did not converge never agrees; agree = every point agrees"
+    )
+    return {"dimensions": dimensions, "points": points, "summary": summarise(points, criterion)}
 
 
 def run_compare(
