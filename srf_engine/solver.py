@@ -28,6 +28,10 @@ from .quadrature import marchenko_pastur_rule, spectral_nodes_needed
 
 Array = np.ndarray
 
+#: ``np.dot`` rather than ``@``: on 1-D operands ``matmul`` may hand the reduction to a threaded BLAS
+#: kernel that stalls for milliseconds when the cores are busy (a simulation beside a theory request).
+dot = np.dot
+
 #: Stand-in for ``λ = 0``: the ridgeless limit, exact to O(1e-12) in every finite error.
 RIDGELESS = 1e-12
 TOLERANCE = 1e-13
@@ -103,15 +107,15 @@ def _v_map(
     """``F(V)``, the Jacobian ``K M``, ``K`` and ``(V̂1, V̂2)`` at ``V = x``."""
     omega = 1.0 / (1.0 + k.mu1sq * x[0] + k.mu2sq * x[1])
     omega2 = omega * omega
-    vhat = alpha_p * np.array([k.w_mu1sq @ omega, k.w_mu2sq @ omega])
+    vhat = alpha_p * np.array([dot(k.w_mu1sq, omega), dot(k.w_mu2sq, omega)])
     inv_s = 1.0 / (lam + vhat[0] * sp.D + vhat[1])
     inv_s2 = inv_s * inv_s
-    f = np.array([sp.uD @ inv_s, sp.u @ inv_s])
-    k_mat = np.array([[sp.uD2 @ inv_s2, sp.uD @ inv_s2], [0.0, sp.u @ inv_s2]])
+    f = np.array([dot(sp.uD, inv_s), dot(sp.u, inv_s)])
+    k_mat = np.array([[dot(sp.uD2, inv_s2), dot(sp.uD, inv_s2)], [0.0, dot(sp.u, inv_s2)]])
     k_mat[1, 0] = k_mat[0, 1]
-    m12 = k.w_mu12 @ omega2
-    m_mat = alpha_p * np.array([[k.w_mu1_4 @ omega2, m12], [m12, k.w_mu2_4 @ omega2]])
-    return f, k_mat @ m_mat, k_mat, vhat
+    m12 = dot(k.w_mu12, omega2)
+    m_mat = alpha_p * np.array([[dot(k.w_mu1_4, omega2), m12], [m12, dot(k.w_mu2_4, omega2)]])
+    return f, dot(k_mat, m_mat), k_mat, vhat
 
 
 def _solve_v(
@@ -198,11 +202,11 @@ def _downstream(
     omega = 1.0 / (1.0 + k.mu1sq * x[0] + k.mu2sq * x[1])
     w_om = w * omega
     kmu1 = cm.kappa * cm.mu1
-    a_h = w_om @ (kmu1 * cm.h)
-    a_0 = w_om @ (kmu1 * cm.mu0)
-    a_1 = w_om @ (kmu1 * kmu1)
-    b_h = w_om @ (cm.mu0 * cm.h)
-    b_0 = w_om @ (cm.mu0 * cm.mu0)
+    a_h = dot(w_om, kmu1 * cm.h)
+    a_0 = dot(w_om, kmu1 * cm.mu0)
+    a_1 = dot(w_om, kmu1 * kmu1)
+    b_h = dot(w_om, cm.mu0 * cm.h)
+    b_0 = dot(w_om, cm.mu0 * cm.mu0)
     # t = β t̂ with β = ψ_w c E_D[1/S] = ψ_w c V2 (V2 is E_D[1/S] at the fixed point).
     beta = width * c * x[1] * alpha_p
     if k.mean_free or b_0 <= 0.0:
@@ -212,17 +216,17 @@ def _downstream(
         system = np.array([[1.0 + beta * a_1, beta * a_0], [a_0, b_0]])
         t, m = np.linalg.solve(system, np.array([beta * a_h, b_h]))
     t_hat = alpha_p * (a_h - a_0 * m - a_1 * t)
-    psi_hat = alpha_p * (w_om @ (cm.mu1 * cm.h1))
+    psi_hat = alpha_p * dot(w_om, cm.mu1 * cm.h1)
     psi = width * psi_hat * x[0]
     y_hat = cm.mu0 * m + kmu1 * t
     e0 = cm.hh - 2.0 * y_hat * cm.h - 2.0 * cm.mu1 * psi * cm.h1 + y_hat * y_hat
     w_om2 = w_om * omega
-    b = alpha_p * np.array([(w_om2 * k.mu1sq) @ e0, (w_om2 * k.mu2sq) @ e0])
+    b = alpha_p * np.array([dot(w_om2 * k.mu1sq, e0), dot(w_om2 * k.mu2sq, e0)])
     e = width * (c * t_hat * t_hat * k_mat[:, 1] + psi_hat * psi_hat * k_mat[:, 0])
-    q = np.linalg.solve(np.eye(2) - jac, k_mat @ b + e)
+    q = np.linalg.solve(np.eye(2) - jac, dot(k_mat, b) + e)
     energy = e0 + k.mu1sq * q[0] + k.mu2sq * q[1]
     del vhat
-    return _Linear(q, float(t), float(psi), float(m), float(w @ energy), float(w_om2 @ energy))
+    return _Linear(q, float(t), float(psi), float(m), float(dot(w, energy)), float(dot(w_om2, energy)))
 
 
 def full_residual(
@@ -242,27 +246,27 @@ def full_residual(
     y_hat = cm.mu0 * m + cm.mu1 * cm.kappa * t
     energy = cm.hh - 2 * y_hat * cm.h - 2 * cm.mu1 * psi * cm.h1 + y_hat**2 + cm.mu1**2 * q1 + cm.mu2**2 * q2
     one_v = 1.0 + V
-    q1h = alpha_p * w @ (cm.mu1**2 * energy / one_v**2)
-    q2h = alpha_p * w @ (cm.mu2**2 * energy / one_v**2)
-    V1h = alpha_p * w @ (cm.mu1**2 / one_v)
-    V2h = alpha_p * w @ (cm.mu2**2 / one_v)
-    th = alpha_p * w @ (cm.kappa * cm.mu1 * (cm.h - y_hat) / one_v)
-    psih = alpha_p * w @ (cm.mu1 * cm.h1 / one_v)
+    q1h = alpha_p * dot(w, cm.mu1**2 * energy / one_v**2)
+    q2h = alpha_p * dot(w, cm.mu2**2 * energy / one_v**2)
+    V1h = alpha_p * dot(w, cm.mu1**2 / one_v)
+    V2h = alpha_p * dot(w, cm.mu2**2 / one_v)
+    th = alpha_p * dot(w, cm.kappa * cm.mu1 * (cm.h - y_hat) / one_v)
+    psih = alpha_p * dot(w, cm.mu1 * cm.h1 / one_v)
     D, u = sp.D, sp.u
     S = lam + V1h * D + V2h
     A = q1h * D + q2h + sp_width * (c * th**2 + psih**2 * D)
     new = {
-        "q1": u @ (D * A / S**2),
-        "q2": u @ (A / S**2),
-        "V1": u @ (D / S),
-        "V2": u @ (1 / S),
-        "t": sp_width * c * th * (u @ (1 / S)),
-        "psi": sp_width * psih * (u @ (D / S)),
+        "q1": dot(u, D * A / S**2),
+        "q2": dot(u, A / S**2),
+        "V1": dot(u, D / S),
+        "V2": dot(u, 1 / S),
+        "t": sp_width * c * th * dot(u, 1 / S),
+        "psi": sp_width * psih * dot(u, D / S),
     }
     if _Kappa(cm).mean_free:
         new["m"] = 0.0
     else:
-        new["m"] = (w @ (cm.mu0 * (cm.h - cm.mu1 * cm.kappa * t) / one_v)) / (w @ (cm.mu0**2 / one_v))
+        new["m"] = dot(w, cm.mu0 * (cm.h - cm.mu1 * cm.kappa * t) / one_v) / dot(w, cm.mu0**2 / one_v)
     return max(abs(new[n] - values[n]) / (1.0 + abs(values[n])) for n in OVERLAP_NAMES)
 
 
