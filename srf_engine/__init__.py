@@ -44,3 +44,7 @@ __all__ = [
     "map_to_srf",
     "mapping_warnings",
 ]
+
+from .simulation import estimate_cost, simulate
+
+__all__ += ["estimate_cost", "simulate"]

@@ -38,7 +38,9 @@ def test_two_dimensions_give_the_line_through_them() -> None:
     assert math.isnan(fit.limit_sem)  # one seed and two points: no noise estimate
 
 
-@pytest.mark.parametrize(("dims", "means", "sems"), [([500], [0.1], [0.01]), ([500, 500], [0.1, 0.2], [0, 0])])
+@pytest.mark.parametrize(
+    ("dims", "means", "sems"), [([500], [0.1], [0.01]), ([500, 500], [0.1, 0.2], [0, 0])]
+)
 def test_too_few_dimensions_are_refused(dims, means, sems) -> None:
     with pytest.raises(InvalidParameterError):
         extrapolate_in_inverse_dimension(dims, means, sems)

@@ -37,8 +37,12 @@ def test_extrapolation_block_fits_every_alpha_and_shares_the_simulations(tmp_pat
 
 @pytest.mark.parametrize(
     ("dims", "status", "needle"),
-    [([100], 422, "extrapolate_dimensions"), ([1], 422, "extrapolate_dimensions"),
-     ([10, 20, 30, 40, 50], 422, "extrapolate_dimensions"), ([5000], 413, "SRF_MAX_DIMENSION")],
+    [
+        ([100], 422, "extrapolate_dimensions"),
+        ([1], 422, "extrapolate_dimensions"),
+        ([10, 20, 30, 40, 50], 422, "extrapolate_dimensions"),
+        ([5000], 413, "SRF_MAX_DIMENSION"),
+    ],
 )
 def test_bad_extrapolation_dimensions_are_refused(tmp_path: Path, dims, status, needle) -> None:
     with client(tmp_path, max_dimension=4000) as http:

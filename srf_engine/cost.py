@@ -1,0 +1,294 @@
+"""Cost model of the simulations: work per unit, peak memory, wall time (THEORY.md §8).
+
+One seed of a simulation is a sequence of units, each on one chunk of ``CHUNK_ROWS`` rows
+(``p = round(ψ_w d)`` neurons, ``d`` inputs):
+
+- first-layer chunk: ``CHUNK·d`` Gaussian draws;
+- step chunk: ``CHUNK·d`` draws, ``2·CHUNK·p·d`` for the forward pass and ``2·CHUNK·p·d`` for the gradient;
+- train chunk: ``CHUNK·d`` draws, ``2·CHUNK·p·d`` for the features, ``CHUNK·p²`` for the Gram update;
+- one ridge solve per distinct ``n``: a Cholesky factorisation (``p³/3``) per λ, or one symmetric
+  eigendecomposition shared by all λ (needed for λ = 0; ``≈ 17`` Cholesky factorisations);
+- test chunk: ``CHUNK·d`` draws, ``2·CHUNK·p·d`` for the features, ``2·CHUNK·p·K`` for ``K`` predictions.
+
+Rates are single-thread figures of this machine (2 cores, AVX-512, OpenBLAS), measured with
+``benchmarks/simulate.py``-like timings; the simulation runs BLAS single-threaded and spreads chunks over
+its own threads, so the wall time is the total over the number of threads, with an efficiency factor.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import InvalidParameterError
+from .results import CostEstimate
+from .sampling import CHUNK_ROWS, n_chunks
+
+#: Single-thread rates (measured on this 2-core machine; see the module docstring).
+GEMM_FLOPS_PER_S = 50e9  # dgemm, chunk × d times d × p
+SYRK_FLOPS_PER_S = 45e9  # dsyrk counted as n·p² flops
+CHOLESKY_SECONDS_PER_P3 = 1.0e-11  # dpotrf + two triangular solves, per p³
+EIGH_SECONDS_PER_P3 = 1.5e-10  # dsyevr with eigenvectors on Gram-like spectra, per p³ (p ≤ 2000)
+NORMAL_SECONDS = 9.5e-9  # one Gaussian draw (PCG64 + ziggurat)
+ELEMENTWISE_SECONDS = 2.5e-9  # one activation (or derivative) evaluation, incl. temporaries
+#: Two threads do not quite make twice the work: shared memory bandwidth and the serial bits per α.
+PARALLEL_EFFICIENCY = 0.85
+#: Ridge problems with at least this many λ use one eigendecomposition rather than a Cholesky per λ.
+EIGH_MIN_RIDGES = 16
+#: Fixed number of partial sums of the Gram matrix and of the gradient: chunk ``i`` goes to partial
+#: ``i mod PARTIALS``. Fixed (not the thread count) so that rounding does not depend on scheduling.
+PARTIALS = 2
+#: Extra memory allowed for solving several α concurrently (beyond the first solve in flight). Zero:
+#: scipy's LAPACK wrappers hold the GIL, so concurrent solves would not run in parallel anyway.
+CONCURRENT_SOLVE_BUDGET_BYTES = 0
+#: Fixed overhead of a call (imports, thread pool, Python bookkeeping), seconds.
+CALL_OVERHEAD_SECONDS = 0.02
+
+_F8 = 8
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def default_test_samples(dimension: int) -> int:
+    """Default number of test samples: ``max(2000, 2d)``.
+
+    The test error of a fixed ``ŵ`` is then estimated to about ``√(2/n_test) ≈ 3 %`` relative, no more
+    than the seed-to-seed fluctuation of the trained readout at ``d ≤ 2000`` (THEORY.md §7), at a cost
+    (``2 n_test p d``) below that of the features of an α = 2 sweep.
+    """
+    return max(2000, 2 * dimension)
+
+
+def use_eigendecomposition(n_ridges: int, has_zero_ridge: bool) -> bool:
+    """Whether the ridge solves use one ``eigh`` per α (λ = 0, or many λ) rather than Cholesky per λ."""
+    return has_zero_ridge or n_ridges >= EIGH_MIN_RIDGES
+
+
+def solve_matrices(n_ridges: int, eigh: bool) -> int:
+    """``p × p`` matrices a ridge solve holds: the Gram (factorised in place for a single λ), plus a
+    copy per λ for several λ, or the eigenvectors."""
+    return 1 if (not eigh and n_ridges == 1) else 2
+
+
+def max_concurrent_solves(p: int, threads: int, matrices: int = 2) -> int:
+    """Ridge solves allowed in flight at once (each holds ``matrices`` arrays of ``p × p``)."""
+    extra = CONCURRENT_SOLVE_BUDGET_BYTES // max(1, matrices * p * p * _F8)
+    return max(1, min(threads, 1 + extra))
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Sizes of one seed of a simulation: everything its cost depends on."""
+
+    d: int
+    p: int
+    n0: int  # samples of the first step (0: no step)
+    sizes: tuple[int, ...]  # distinct training-set sizes n, ascending
+    n_test: int
+    n_ridges: int
+    eigh: bool
+
+    @property
+    def n_max(self) -> int:
+        return self.sizes[-1]
+
+    @property
+    def solve_outputs(self) -> int:
+        """Columns of predictions on the test set: one per (distinct α, λ)."""
+        return len(self.sizes) * self.n_ridges
+
+    # --- seconds per unit, single thread -------------------------------------------------------
+    def weight_chunk_seconds(self) -> float:
+        return CHUNK_ROWS * self.d * (NORMAL_SECONDS + ELEMENTWISE_SECONDS)
+
+    def step_chunk_seconds(self) -> float:
+        m, d, p = CHUNK_ROWS, self.d, self.p
+        return (
+            m * d * NORMAL_SECONDS
+            + 4 * m * p * d / GEMM_FLOPS_PER_S
+            + (4 * m * p + p * d) * ELEMENTWISE_SECONDS  # activations; adding the product to the sum
+        )
+
+    def train_chunk_seconds(self) -> float:
+        m, d, p = CHUNK_ROWS, self.d, self.p
+        return (
+            m * d * NORMAL_SECONDS
+            + 2 * m * p * d / GEMM_FLOPS_PER_S
+            + m * p * p / SYRK_FLOPS_PER_S
+            + (2 * m * p + p * p) * ELEMENTWISE_SECONDS  # activations; adding the product to the sum
+        )
+
+    def solve_seconds(self) -> float:
+        p3 = float(self.p) ** 3
+        if self.eigh:
+            # p ≥ 3000 no longer fits the caches: ~1.15 times slower per p³ (measured)
+            slowdown = 1.0 + 0.15 * min(1.0, max(0.0, (self.p - 2000) / 1000))
+            return slowdown * EIGH_SECONDS_PER_P3 * p3 + 2 * self.p**2 * self.n_ridges / GEMM_FLOPS_PER_S
+        return self.n_ridges * (CHOLESKY_SECONDS_PER_P3 * p3 + self.p**2 * ELEMENTWISE_SECONDS)
+
+    def test_chunk_seconds(self) -> float:
+        m, d, p, k = CHUNK_ROWS, self.d, self.p, self.solve_outputs
+        return (
+            m * d * NORMAL_SECONDS
+            + (2 * m * p * d + 2 * m * p * k) / GEMM_FLOPS_PER_S
+            + (2 * m * p + 3 * m * k) * ELEMENTWISE_SECONDS
+        )
+
+    # --- unit counts ----------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        boundary = sum(1 for n in self.sizes if n % CHUNK_ROWS)
+        return {
+            "weight": n_chunks(self.p),
+            "step": n_chunks(self.n0) if self.n0 else 0,
+            # every chunk below n_max once, plus the features of a chunk cut by some n (cached once)
+            "train": self.n_max // CHUNK_ROWS + (1 if boundary else 0),
+            "solve": len(self.sizes),
+            "test": n_chunks(self.n_test),
+        }
+
+    def seconds_per_seed(self) -> float:
+        """Single-thread seconds of one seed."""
+        c = self.counts()
+        return (
+            c["weight"] * self.weight_chunk_seconds()
+            + c["step"] * self.step_chunk_seconds()
+            + c["train"] * self.train_chunk_seconds()
+            + c["solve"] * self.solve_seconds()
+            + c["test"] * self.test_chunk_seconds()
+        )
+
+    def flops_per_seed(self) -> float:
+        m, d, p, k = CHUNK_ROWS, self.d, self.p, self.solve_outputs
+        c = self.counts()
+        p3 = float(p) ** 3
+        solve = (9.0 * p3 + 2 * p * p * self.n_ridges) if self.eigh else self.n_ridges * (p3 / 3 + 4 * p * p)
+        return (
+            c["step"] * 4.0 * m * p * d
+            + c["train"] * (2.0 * m * p * d + m * p * p)
+            + c["solve"] * solve
+            + c["test"] * (2.0 * m * p * d + 2.0 * m * p * k)
+        )
+
+    def peak_bytes(self, threads: int) -> int:
+        """Peak of the arrays held at once (what ``tracemalloc`` sees of numpy), in bytes.
+
+        ``W`` (``p × d``) lives throughout. Step: ``W0``, ``PARTIALS`` gradient sums (``p × d``) and per
+        worker thread a ``p × d`` product buffer, one chunk of inputs (``CHUNK × d``) and three
+        ``CHUNK × p`` arrays (pre-activations, derivative and its temporary). Ridge: ``PARTIALS`` Gram
+        sums and as many ``p × p`` product buffers; a solve in flight adds the combined Gram and, for
+        several λ or ``eigh``, a second ``p × p`` matrix, and takes a thread from the accumulation; the
+        last α consumes the partial sums in place; workers hold inputs and two ``CHUNK × p`` arrays
+        (pre-activations, features); the features of the chunk the last n fell inside are kept for
+        later. Test: the ``p × K`` readouts, per thread a chunk and ``CHUNK × K``
+        residuals. Activations with more temporaries than tanh (Hermite polynomials) take a little
+        more. LAPACK workspaces (``O(p)`` for the solvers used) are not counted.
+        """
+        m, d, p, k = CHUNK_ROWS, self.d, self.p, self.solve_outputs
+        workers = max(1, min(threads, PARTIALS))
+        w = p * d
+        step = (PARTIALS + 1) * w + workers * (w + m * (d + 3 * p)) if self.n0 else 0
+        matrices = solve_matrices(self.n_ridges, self.eigh)
+        concurrent = max_concurrent_solves(p, threads, matrices)
+        in_flight = min(concurrent, len(self.sizes) - 1)  # solves running while partial sums accumulate
+        # W, partial sums and their product buffers, the features of the chunk an n fell inside
+        sums = w + 2 * PARTIALS * p * p + m * p
+        # a solve occupies a thread: s solves in flight leave min(workers, threads − s) accumulating
+        gram = sums + max(
+            s * matrices * p * p + min(workers, max(0, threads - s)) * m * (d + 2 * p)
+            for s in range(in_flight + 1)
+        )
+        earlier = min(concurrent - 1, len(self.sizes) - 1) * matrices * p * p  # solves still running
+        # combining the sums for an α that falls inside a chunk: a fresh copy of G, that chunk's features
+        boundary = sums + earlier + (p * p if len(self.sizes) > 1 else 0) + m * (d + 2 * p)
+        last = w + PARTIALS * p * p + earlier + matrices * p * p + m * p + p * k
+        test = w + p * k + max(1, threads) * (m * (d + 2 * p) + 2 * m * k)
+        return int(_F8 * max(step, gram, boundary, last, test))
+
+
+def workload(
+    *,
+    dimension: int,
+    width: float,
+    alphas: Sequence[float],
+    alpha0: float,
+    step: bool,
+    test_samples: int | None,
+    n_ridges: int,
+    eigh: bool,
+) -> Workload:
+    """The :class:`Workload` of one seed (``step``: whether the first layer takes a gradient step)."""
+    sizes = tuple(sorted({round(a * dimension) for a in alphas}))
+    return Workload(
+        d=dimension,
+        p=max(1, round(width * dimension)),
+        n0=round(alpha0 * dimension) if step else 0,
+        sizes=sizes,
+        n_test=test_samples if test_samples is not None else default_test_samples(dimension),
+        n_ridges=n_ridges,
+        eigh=eigh,
+    )
+
+
+def estimate_cost(
+    *,
+    model: str,
+    dimension: int,
+    width: float,
+    alphas: Sequence[float],
+    alpha0: float,
+    seeds: int,
+    test_samples: int | None,
+    n_ridges: int = 1,
+    zero_ridge: bool = False,
+    n_jobs: int | None = None,
+) -> CostEstimate:
+    """Predicted peak memory, floating-point work and wall time of :func:`srf_engine.simulate`.
+
+    ``model = "network"`` with ``alpha0 > 0`` is assumed to take the first step (the learning rate is
+    not an argument; with ``η̃ = 0`` the estimate is an upper bound). ``zero_ridge``: whether λ = 0 is
+    among the ridges (it needs an eigendecomposition per α, ~17 times a Cholesky solve).
+    ``n_jobs`` defaults to the available cores, as in :func:`simulate`. Memory is that of one seed
+    (seeds run one after the other); time is calibrated on this 2-core machine.
+    """
+    from .simulation import validate_sizes  # local: simulation imports this module
+
+    d, alpha_values, test_n, seed_count = validate_sizes(
+        model=model, dimension=dimension, alphas=alphas, test_samples=test_samples, seeds=seeds
+    )
+    if not isinstance(n_ridges, int) or isinstance(n_ridges, bool) or n_ridges < 1:
+        raise InvalidParameterError("ridge", "needs at least one value")
+    try:
+        width = float(width)
+        alpha0 = float(alpha0)
+    except (TypeError, ValueError):
+        raise InvalidParameterError("width", "must be a number") from None
+    if not (math.isfinite(width) and width > 0):
+        raise InvalidParameterError("width", f"must be > 0, got {width}")
+    if not (math.isfinite(alpha0) and alpha0 >= 0):
+        raise InvalidParameterError("alpha0", f"must be ≥ 0, got {alpha0}")
+    threads = available_cores() if n_jobs is None else max(1, int(n_jobs))
+    load = workload(
+        dimension=d,
+        width=width,
+        alphas=alpha_values,
+        alpha0=alpha0,
+        step=model == "network" and alpha0 > 0,
+        test_samples=test_n,
+        n_ridges=n_ridges,
+        eigh=use_eigendecomposition(n_ridges, zero_ridge),
+    )
+    parallel = 1.0 if threads == 1 else min(threads, PARTIALS) * PARALLEL_EFFICIENCY
+    seconds = CALL_OVERHEAD_SECONDS + seed_count * load.seconds_per_seed() / parallel
+    return CostEstimate(
+        memory_bytes=load.peak_bytes(threads),
+        flops=seed_count * load.flops_per_seed(),
+        seconds=seconds,
+    )
