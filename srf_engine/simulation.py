@@ -414,6 +414,30 @@ class _Plan:
     ridges: tuple[float, ...]
     load: Workload
 
+    @classmethod
+    def build(
+        cls,
+        problem: Problem,
+        model: str,
+        *,
+        step: bool,
+        srf: SRFParams,
+        ridges: tuple[float, ...],
+        load: Workload,
+    ) -> _Plan:
+        """The plan of ``problem`` simulated as ``model``: the first layer follows from ``step``/``model``."""
+        return cls(
+            model=model,
+            first_layer="step" if step else ("spike" if model == "srf" else "plain"),
+            student=problem.student,
+            teacher=problem.teacher,
+            noise=problem.noise,
+            learning_rate=problem.learning_rate,
+            srf=srf,
+            ridges=ridges,
+            load=load,
+        )
+
     @property
     def d(self) -> int:
         return self.load.d
@@ -717,17 +741,7 @@ def simulate(
         n_ridges=len(ridges),
         eigh=cost.use_eigendecomposition(len(ridges), any(lam == 0 for lam in ridges)),
     )
-    plan = _Plan(
-        model=model,
-        first_layer="step" if step else ("spike" if model == "srf" else "plain"),
-        student=problem.student,
-        teacher=problem.teacher,
-        noise=problem.noise,
-        learning_rate=problem.learning_rate,
-        srf=srf,
-        ridges=ridges,
-        load=load,
-    )
+    plan = _Plan.build(problem, model, step=step, srf=srf, ridges=ridges, load=load)
     total = len(seed_values) * load.seconds_per_seed()
     per_seed: list[tuple[Array, Array]] = []
     if progress is not None:

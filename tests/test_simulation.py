@@ -274,17 +274,7 @@ def _make_plan(problem: Problem, model: str, d: int, ridges=(0.1,)) -> _Plan:
         n_ridges=len(ridges),
         eigh=False,
     )
-    return _Plan(
-        model=model,
-        first_layer="step" if step else ("spike" if model == "srf" else "plain"),
-        student=problem.student,
-        teacher=problem.teacher,
-        noise=problem.noise,
-        learning_rate=problem.learning_rate,
-        srf=map_to_srf(problem),
-        ridges=tuple(ridges),
-        load=load,
-    )
+    return _Plan.build(problem, model, step=step, srf=map_to_srf(problem), ridges=tuple(ridges), load=load)
 
 
 def test_multiple_ridges_equal_separate_single_ridge_runs() -> None:
