@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_service_support import free_port, stop_process
 
 from srf_engine import cli
 
@@ -288,12 +288,6 @@ def test_every_api_field_is_an_option(capsys: pytest.CaptureFixture[str]) -> Non
 # ----------------------------------------------------------------------------- srf serve
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_prints_swagger_ui_and_serves(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
@@ -326,9 +320,4 @@ def test_serve_prints_swagger_ui_and_serves(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/docs", timeout=5) as response:
             assert response.status == 200
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=10)

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_service_support import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -219,12 +220,6 @@ def route_paths(tmp_path: Path) -> set[str]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served_cmd(tmp_path: Path) -> Iterator[int]:
     """The image's CMD, run here on a free loopback port instead of 0.0.0.0:8000."""
@@ -248,12 +243,7 @@ def served_cmd(tmp_path: Path) -> Iterator[int]:
                 time.sleep(0.1)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=10)
 
 
 def test_healthcheck_passes_against_the_running_cmd(served_cmd: int) -> None:

@@ -80,6 +80,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_process(process: subprocess.Popen, *, kill: bool = False, timeout: float = 20) -> None:
+    """SIGTERM (graceful: lifespan shutdown runs) or SIGKILL (a crash), then reap; SIGKILL if stuck."""
+    if process.poll() is None:
+        process.kill() if kill else process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class LiveServer:
     """``uvicorn service.app:app`` in a subprocess on 127.0.0.1 and a free port."""
 
@@ -125,16 +136,7 @@ class LiveServer:
 
     def stop(self, *, kill: bool = False) -> None:
         """Stop the server: SIGTERM (graceful, lifespan shutdown runs) or SIGKILL (a crash)."""
-        if self.process.poll() is None:
-            if kill:
-                self.process.kill()
-            else:
-                self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, kill=kill)
         if hasattr(self, "http"):
             self.http.close()
         self._log_file.close()
