@@ -27,8 +27,8 @@ class TheoryPoint:
     """The fixed point of docs/theory.md §5 at one point ``(ψ_w, Δ, α0, η̃, λ, α)`` of a grid."""
 
     alpha: float
-    test_error: float
-    train_error: float
+    test_error: float | None
+    train_error: float | None
     ridge: float
     converged: bool
     iterations: int
@@ -46,8 +46,8 @@ class BaselinePoint:
     """Random features at initialisation (no step) for the grid point with the same coordinates."""
 
     alpha: float
-    test_error: float
-    train_error: float
+    test_error: float | None
+    train_error: float | None
     ridge: float
     converged: bool = True
     learning_rate: float = 0.0

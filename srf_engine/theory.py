@@ -347,8 +347,8 @@ def theory_grid(
         points.append(
             TheoryPoint(
                 alpha=float(alphas[ia]),
-                test_error=fp.test_error,
-                train_error=fp.train_error,
+                test_error=_trusted(fp, fp.test_error),
+                train_error=_trusted(fp, fp.train_error),
                 ridge=lam,
                 converged=fp.converged,
                 iterations=fp.iterations,
@@ -366,8 +366,8 @@ def theory_grid(
             base_points.append(
                 BaselinePoint(
                     float(alphas[ia]),
-                    base_fp.test_error,
-                    base_fp.train_error,
+                    _trusted(base_fp, base_fp.test_error),
+                    _trusted(base_fp, base_fp.train_error),
                     base_lam,
                     base_fp.converged,
                     **coords,
@@ -387,6 +387,11 @@ def theory_grid(
     )
 
 
+def _trusted(fp: FixedPoint, value: float) -> float | None:
+    """An error is reported only at a verified fixed point (docs/theory.md §6): else ``None``."""
+    return value if fp.converged else None
+
+
 def _failure_warning(failed: Sequence[str], zero_ridge: bool) -> str:
     shown = "; ".join(dict.fromkeys(failed[:5]))
     where = shown if len(failed) <= 5 else f"{shown} and {len(failed) - 5} more point(s)"
@@ -394,11 +399,13 @@ def _failure_warning(failed: Sequence[str], zero_ridge: bool) -> str:
         return (
             f"the ridgeless limit (ridge = 0) is not resolved at {where}: the test error "
             "diverges at the interpolation peak (alpha = width) and can approach its limit too slowly "
-            "in ridge to be computed; those points have converged = false; use a small positive ridge"
+            "in ridge to be computed; those points have converged = false and test_error = "
+            "train_error = null (their diagnostics are kept); use a small positive ridge"
         )
     return (
-        f"the fixed-point solver did not converge at {where}; "
-        "those points are reported with converged = false and must not be trusted"
+        f"the fixed-point solver did not converge at {where}; those points are "
+        "reported with converged = false and test_error = train_error = null (their diagnostics "
+        "are kept); they are left out of plots and verdicts"
     )
 
 
