@@ -7,12 +7,13 @@ schema); the operator's limits (``SRF_MAX_*``) are checked later and answered wi
 
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -104,32 +105,69 @@ class SRFSpec(BaseModel):
     gamma: float = Field(ge=-1, le=1, description="Overlap γ of the spike with the target, in [-1, 1].")
 
 
-def _no_optimal_ridge(value: Any) -> Any:
-    if value == "optimal":
-        raise ValueError("'optimal' is accepted only by /theory/curve; give a number ≥ 0")
-    return value
+#: Values one list-valued problem field may hold (the operator's SRF_MAX_POINTS bounds the product).
+MAX_AXIS_VALUES = 10_000
+GRID_TAGS = ("grid-number", "grid-list", "grid-optimal")
 
 
-RidgeNumber = Annotated[
-    float,
-    BeforeValidator(_no_optimal_ridge),
-    Field(ge=0, le=1e6, description="λ of the ridge readout, a number ≥ 0 (at most 1e6)."),
-]
+def _grid_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "grid-optimal"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "grid-number"
+    if isinstance(value, list):
+        return "grid-list"
+    return None
+
+
+def grid_axis(bounds: dict[str, float], *, optimal: bool = False, what: str = "number ≥ 0") -> Any:
+    """A number within ``bounds``, or a non-empty list of them (a grid axis); ``"optimal"`` if allowed.
+
+    Each list element is checked against the same bounds; the cartesian product over all list-valued
+    fields (and ``alphas``) is the grid a request asks for (docs/api.md, v1.1)."""
+    number = Annotated[float, Field(**bounds)]
+    members: list[Any] = [
+        Annotated[number, Tag("grid-number")],
+        Annotated[list[number], Field(min_length=1, max_length=MAX_AXIS_VALUES), Tag("grid-list")],
+    ]
+    rule = f"must be a {what} or a non-empty list of them (at most {MAX_AXIS_VALUES})"
+    if optimal:
+        members.append(Annotated[Literal["optimal"], Tag("grid-optimal")])
+        rule += ', or "optimal"'
+    else:
+        rule += ' ("optimal" is accepted by /theory/curve only)'
+    return Annotated[
+        functools.reduce(operator.or_, members),
+        Discriminator(_grid_kind, custom_error_type="grid_type", custom_error_message=rule),
+    ]
+
+
+_LIST_NOTE = " A list asks for every value: the request is then a grid (the cartesian product of all lists)."
+LearningRateAxis = grid_axis({"ge": 0, "le": 1e4})
+Alpha0Axis = grid_axis({"ge": 0, "le": 1e6})
+WidthAxis = grid_axis({"ge": 1e-6, "le": 100}, what="number in [1e-6, 100]")
+NoiseAxis = grid_axis({"ge": 0, "le": 1e6})
+RidgeAxis = grid_axis({"ge": 0, "le": 1e6})
 
 
 class ProblemFields(BaseModel):
-    """The problem common to every POST body (API.md, flat fields)."""
+    """The problem common to every POST body (flat fields); the five parameters may be lists (a grid)."""
 
     model_config = _REQUEST_CONFIG
 
     student: Activation
     teacher: Activation
-    learning_rate: float = Field(0.0, ge=0, le=1e4, description="η̃ of the first step, ≥ 0 (at most 1e4).")
-    alpha0: float = Field(
-        0.0, ge=0, le=1e6, description="n0/d of the first-step batch, ≥ 0; 0 means no step (random features)."
+    learning_rate: LearningRateAxis = Field(
+        description="η̃ of the first step, ≥ 0 (at most 1e4); required (0 means no step)." + _LIST_NOTE,
+        examples=[3.0, [0.5, 1, 2, 4]],
     )
-    width: float = Field(1.0, ge=1e-6, le=100, description="p/d, > 0 (from 1e-6 to 100).")
-    noise: float = Field(0.0, ge=0, le=1e6, description="Label-noise variance Δ ≥ 0.")
+    alpha0: Alpha0Axis = Field(
+        description="n0/d of the first-step batch, ≥ 0 (at most 1e6); required (0 means no step: random "
+        "features)." + _LIST_NOTE,
+        examples=[20.0],
+    )
+    width: WidthAxis = Field(1.0, description="p/d, > 0 (from 1e-6 to 100)." + _LIST_NOTE)
+    noise: NoiseAxis = Field(0.0, description="Label-noise variance Δ ≥ 0." + _LIST_NOTE)
     srf: SRFSpec | None = Field(None, description="Skip the network → sRF mapping and use these parameters.")
     alphas: list[Annotated[float, Field(gt=0, le=1e6)]] = Field(
         min_length=1,
@@ -138,31 +176,21 @@ class ProblemFields(BaseModel):
     )
 
 
-def _ridge_kind(value: Any) -> str | None:
-    if isinstance(value, str):
-        return "ridge-optimal"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return "ridge-number"
-    return None
-
-
 class TheoryRequest(ProblemFields):
-    """``POST /theory/curve``: the exact high-dimensional limit (THEORY.md §5) and its baseline."""
+    """``POST /theory/curve``: the exact high-dimensional limit (docs/theory.md §5) and its baseline."""
 
     model_config = ConfigDict(**_REQUEST_CONFIG, json_schema_extra={"examples": [EXAMPLE_PROBLEM]})
 
-    ridge: Annotated[
-        Annotated[float, Field(ge=0, le=1e6), Tag("ridge-number")]
-        | Annotated[Literal["optimal"], Tag("ridge-optimal")],
-        Discriminator(
-            _ridge_kind,
-            custom_error_type="ridge_type",
-            custom_error_message='must be a number ≥ 0 or "optimal"',
-        ),
-    ] = Field(
+    learning_rate: grid_axis({"ge": 0, "le": 1e4}, optimal=True) = Field(  # type: ignore[valid-type]
+        description='η̃ of the first step, ≥ 0 (at most 1e4), required; or "optimal": the η̃ ≥ 0 minimising '
+        'the test error at each point (reported per point; with ridge "optimal" too, the joint '
+        "minimum)." + _LIST_NOTE,
+        examples=[3.0, [0.5, 1, 2, 4], "optimal"],
+    )
+    ridge: grid_axis({"ge": 0, "le": 1e6}, optimal=True) = Field(  # type: ignore[valid-type]
         0.1,
         description='λ of the readout, a number ≥ 0 (at most 1e6), or "optimal": the λ minimising the test '
-        "error at each α (reported per point).",
+        "error at each point (reported per point)." + _LIST_NOTE,
     )
 
 
@@ -181,9 +209,7 @@ def _seeds_kind(value: Any) -> str | None:
 
 
 #: Union tags that appear in validation locations; the error handler leaves them out of field names.
-UNION_TAGS = frozenset(
-    {"activation-name", "activation-hermite", "seed-count", "seed-list", "ridge-number", "ridge-optimal"}
-)
+UNION_TAGS = frozenset({"activation-name", "activation-hermite", "seed-count", "seed-list", *GRID_TAGS})
 
 
 class SimulationFields(BaseModel):
@@ -234,7 +260,7 @@ class SimulateRequest(SimulationFields, ProblemFields):
         **_REQUEST_CONFIG, json_schema_extra={"examples": [{**EXAMPLE_PROBLEM, **EXAMPLE_SIMULATION}]}
     )
 
-    ridge: RidgeNumber = 0.1
+    ridge: RidgeAxis = Field(0.1, description="λ of the readout, a number ≥ 0 (at most 1e6)." + _LIST_NOTE)
 
 
 class CompareRequest(SimulateRequest):
