@@ -93,28 +93,39 @@ class ErrorStats:
 
 @dataclass(frozen=True)
 class SimulationPoint:
+    """Statistics over seeds at one point ``(ψ_w, Δ, α0, η̃, λ, α)`` of a grid."""
+
     alpha: float
     ridge: float
     test_error: ErrorStats
     train_error: ErrorStats
+    learning_rate: float = 0.0
+    alpha0: float = 0.0
+    noise: float = 0.0
+    width: float = 1.0
+    srf: SRFParams | None = None
 
 
 @dataclass(frozen=True)
 class SimulationResult:
+    """``srf`` is shared by every point, or ``None`` when it varies (each point then carries its own)."""
+
     model: str
     dimension: int
-    srf: SRFParams
+    srf: SRFParams | None
     seeds: tuple[int, ...]
     points: list[SimulationPoint]
     warnings: list[str] = field(default_factory=list)
+    grid: dict[str, Any] = field(default_factory=lambda: {"axes": [], "shape": []})
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "dimension": self.dimension,
-            "srf": self.srf.as_dict(),
+            "srf": None if self.srf is None else self.srf.as_dict(),
             "seeds": list(self.seeds),
-            "points": [asdict(p) for p in self.points],
+            "grid": self.grid,
+            "points": [_point_dict(p, self.srf is None) for p in self.points],
             "warnings": list(self.warnings),
         }
 
