@@ -21,17 +21,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from srf_engine import ENGINE_VERSION, Problem
+from srf_engine.function import DEFAULT_KAPPA
 from srf_engine.grid import OPTIMAL, GridSpec
 from srf_engine.simulation.spec import SimulationSpec, default_test_samples
 
-from .schemas import CompareRequest, HermiteActivation, ProblemFields, SimulateRequest, TheoryRequest
+from .schemas import (
+    CompareRequest,
+    FunctionRequest,
+    HermiteActivation,
+    ProblemFields,
+    SimulateRequest,
+    TheoryRequest,
+)
 
-Request = TheoryRequest | SimulateRequest | CompareRequest
+Request = TheoryRequest | SimulateRequest | CompareRequest | FunctionRequest
 
 ENDPOINT_OF: dict[type, str] = {
     TheoryRequest: "theory/curve",
     SimulateRequest: "simulate",
     CompareRequest: "compare",
+    FunctionRequest: "theory/function",
 }
 
 
@@ -83,6 +92,8 @@ def normalise(req: Request) -> dict[str, Any]:
     """The normal form of ``req`` (a JSON-ready dict without endpoint or version)."""
     body = _problem(req)
     body["ridge"] = _axis(req.ridge)
+    if isinstance(req, FunctionRequest):
+        body["kappa"] = [_real(k) for k in (DEFAULT_KAPPA if req.kappa is None else req.kappa)]
     if isinstance(req, SimulateRequest):
         body.update(
             model=req.model,

@@ -135,7 +135,7 @@ def grid_axis(bounds: dict[str, float], *, optimal: bool = False, what: str = "n
         members.append(Annotated[Literal["optimal"], Tag("grid-optimal")])
         rule += ', or "optimal"'
     else:
-        rule += ' ("optimal" is accepted by /theory/curve only)'
+        rule += ' ("optimal" is accepted only by /theory/curve)'
     return Annotated[
         functools.reduce(operator.or_, members),
         Discriminator(_grid_kind, custom_error_type="grid_type", custom_error_message=rule),
@@ -191,6 +191,39 @@ class TheoryRequest(ProblemFields):
         0.1,
         description='λ of the readout, a number ≥ 0 (at most 1e6), or "optimal": the λ minimising the test '
         "error at each point (reported per point)." + _LIST_NOTE,
+    )
+
+
+class FunctionRequest(ProblemFields):
+    """``POST /theory/function``: what the trained readout expresses along the spike (docs/theory.md §4)."""
+
+    model_config = ConfigDict(
+        **_REQUEST_CONFIG, json_schema_extra={"examples": [{**EXAMPLE_PROBLEM, "alphas": [0.5, 2.0]}]}
+    )
+
+    learning_rate: float = Field(
+        ge=0, le=1e4, description="η̃ of the first step, ≥ 0 (at most 1e4); required."
+    )
+    alpha0: float = Field(
+        ge=0, le=1e6, description="n0/d of the first-step batch, ≥ 0; required (0 means no step)."
+    )
+    width: float = Field(1.0, ge=1e-6, le=100, description="p/d, > 0 (from 1e-6 to 100).")
+    noise: float = Field(0.0, ge=0, le=1e6, description="Label-noise variance Δ ≥ 0.")
+    ridge: Annotated[
+        Annotated[float, Field(ge=0, le=1e6), Tag("grid-number")]
+        | Annotated[Literal["optimal"], Tag("grid-optimal")],
+        Discriminator(
+            _grid_kind,
+            custom_error_type="ridge_type",
+            custom_error_message='must be a number ≥ 0 or "optimal"',
+        ),
+    ] = Field(0.1, description='λ of the readout, a number ≥ 0 (at most 1e6), or "optimal" at each α.')
+    kappa: list[Annotated[float, Field(ge=-50, le=50)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=10_000,
+        description="Values of κ = v·x/√d at which to give the functions (each in [-50, 50]); default "
+        "(null): 101 values in [-4, 4].",
     )
 
 
@@ -317,8 +350,37 @@ class SRFOut(BaseModel):
     gamma: float
 
 
-class TheoryPointOut(BaseModel):
+class Coordinates(BaseModel):
+    """The six coordinates of a grid point, and its own sRF parameters where the mapping varies."""
+
     alpha: float
+    learning_rate: float = Field(description="η̃ of the point (with \"optimal\": the η̃ found).")
+    alpha0: float
+    ridge: Num = Field(description="λ of the point (with \"optimal\": the λ found).")
+    noise: float
+    width: float
+    srf: SRFOut | None = Field(
+        None, description="Only when the mapping varies between points (the top-level srf is then null)."
+    )
+
+
+class GridAxisOut(BaseModel):
+    name: Literal["width", "noise", "alpha0", "learning_rate", "ridge", "alpha"]
+    values: list[float]
+
+
+class GridOut(BaseModel):
+    """The axes with more than one value, in C order of the points (the last varies fastest)."""
+
+    axes: list[GridAxisOut]
+    shape: list[int]
+
+
+_GRID = Field(description="Axes with more than one value and their lengths: points are in C order of them.")
+_SRF = Field(description="The sRF parameters shared by every point; null when they vary (see each point).")
+
+
+class TheoryPointOut(Coordinates):
     test_error: Num
     train_error: Num
     ridge: Num
@@ -330,11 +392,11 @@ class TheoryPointOut(BaseModel):
     )
 
 
-class BaselinePointOut(BaseModel):
-    alpha: float
+class BaselinePointOut(Coordinates):
+    """The baseline of the grid point with the same coordinates (``ridge`` "optimal": its own λ)."""
+
     test_error: Num
     train_error: Num
-    ridge: Num = None
     converged: bool = True
 
 
@@ -342,11 +404,41 @@ class TheoryResponse(BaseModel):
     key: str = Field(description="SHA-256 of the canonical request (its cache key).")
     cached: bool
     engine_version: str
-    srf: SRFOut
+    srf: SRFOut | None = _SRF
+    grid: GridOut = _GRID
     points: list[TheoryPointOut]
     baseline: list[BaselinePointOut] = Field(description="The same problem at initialisation (no step).")
     warnings: list[str]
     elapsed_seconds: float = Field(description="Wall time of this response (a cache hit is fast).")
+
+
+class FunctionPointOut(BaseModel):
+    alpha: float
+    kappa: list[float]
+    target: list[Num] = Field(description="E[y | κ] = h(κ) = E_ν σ*(γκ + ρν).")
+    after_step: list[Num] | None = Field(
+        description="Mean prediction of the trained readout after the step, μ0(κ)m + μ1(κ)κt (null if the "
+        "fixed point did not converge)."
+    )
+    at_initialisation: list[Num] | None = Field(
+        description="The same at initialisation (no step): a straight line in κ."
+    )
+    test_error: Num
+    baseline_test_error: Num
+    ridge: Num
+    baseline_ridge: Num
+    converged: bool
+    baseline_converged: bool
+
+
+class FunctionResponse(BaseModel):
+    key: str
+    cached: bool
+    engine_version: str
+    srf: SRFOut
+    points: list[FunctionPointOut]
+    warnings: list[str]
+    elapsed_seconds: float
 
 
 class ErrorStatsOut(BaseModel):
@@ -356,9 +448,7 @@ class ErrorStatsOut(BaseModel):
     values: list[Num]
 
 
-class SimulationPointOut(BaseModel):
-    alpha: float
-    ridge: Num = None
+class SimulationPointOut(Coordinates):
     test_error: ErrorStatsOut
     train_error: ErrorStatsOut
 
@@ -369,15 +459,15 @@ class SimulateResponse(BaseModel):
     engine_version: str
     model: str
     dimension: int
-    srf: SRFOut
+    srf: SRFOut | None = _SRF
+    grid: GridOut = _GRID
     seeds: list[int] = Field(default_factory=list)
     points: list[SimulationPointOut]
     warnings: list[str]
     elapsed_seconds: float
 
 
-class ComparePoint(BaseModel):
-    alpha: float
+class ComparePoint(Coordinates):
     theory: Num
     simulation_mean: Num
     simulation_sem: Num
@@ -396,8 +486,7 @@ class CompareSummary(BaseModel):
     criterion: str
 
 
-class ExtrapolationPoint(BaseModel):
-    alpha: float
+class ExtrapolationPoint(Coordinates):
     theory: Num
     limit: Num = Field(description="ε∞ of the fit ε(d) = ε∞ + slope/d.")
     limit_sem: Num = Field(description="Standard error of ε∞ (null with one seed and two dimensions).")
@@ -417,6 +506,7 @@ class CompareResponse(BaseModel):
     key: str
     cached: bool
     engine_version: str
+    grid: GridOut = _GRID
     theory: TheoryResponse
     simulation: SimulateResponse
     points: list[ComparePoint]
