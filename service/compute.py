@@ -80,7 +80,7 @@ def run_function(
 def run_simulate(
     prepared: Prepared, progress: Progress = None, *, n_jobs: int | None = None, part: Part | None = None
 ) -> dict[str, Any]:
-    """``POST /simulate``: statistics over seeds of the finite-size model (THEORY.md §2, §8)."""
+    """``POST /simulate``: statistics over seeds of the finite-size model (docs/theory.md §2, §8)."""
     assert prepared.spec is not None  # prepare() builds it for every simulation request
     result = simulate_grid(prepared.problem, prepared.grid, prepared.spec, progress=progress, n_jobs=n_jobs)
     return _result(prepared, result.as_dict())

@@ -69,10 +69,14 @@ class TheoryCurve:
     baseline: list[BaselinePoint]
     warnings: list[str] = field(default_factory=list)
     grid: dict[str, Any] = field(default_factory=lambda: {"axes": [], "shape": []})
+    mapping: str = "paper"  # docs/theory.md §3 ("paper") or §10.2 ("corrected")
+    bulk: str = "marchenko_pastur"  # docs/theory.md §5 ("marchenko_pastur") or §10.3 ("one_step")
 
     def as_dict(self) -> dict[str, Any]:
         varies = self.srf is None
         return {
+            "mapping": self.mapping,
+            "bulk": self.bulk,
             "srf": None if self.srf is None else self.srf.as_dict(),
             "grid": self.grid,
             "points": [_point_dict(p, varies) for p in self.points],

@@ -23,15 +23,37 @@ import numpy as np
 from scipy import optimize
 
 from .activations import Activation, get_activation
+from .bulk import Bulk
 from .conditional import ConditionalMoments, conditional_moments
 from .errors import InvalidParameterError
+from .errors import InvalidParameterError as _Invalid
 from .grid import AXES, OPTIMAL, GridSpec, sorted_order
-from .mapping import map_to_srf, mapping_warnings
+from .mapping import Mapping, check_mapping, map_to_srf, mapping_warnings
 from .problem import Problem, SRFParams, check_nonnegative
 from .results import BaselinePoint, TheoryCurve, TheoryPoint
 from .solver import FixedPoint, solve_fixed_point
 
 Ridge = float | Literal["optimal"]
+BulkLaw = Literal["marchenko_pastur", "one_step"]
+BULKS: tuple[str, ...] = ("marchenko_pastur", "one_step")
+
+
+def check_bulk(bulk: object) -> BulkLaw:
+    if bulk not in BULKS:
+        raise _Invalid("bulk", f"must be one of {', '.join(map(repr, BULKS))}")
+    return bulk  # type: ignore[return-value]
+
+
+def bulk_law(problem: Problem, bulk: BulkLaw) -> Bulk | None:
+    """The bulk of docs/theory.md §10.3 when asked for and meaningful (a network step, no given srf);
+    ``None`` means §5's ``c·MP(ψ_w)``. A student with ``b1 = 0`` (odd σ) has ``Σ ∝ I``: §5 exactly."""
+    if bulk != "one_step" or problem.srf is not None or not problem.has_step:
+        return None
+    from .onestep import OneStepBulk  # only curves that ask for it pay its import
+
+    law = OneStepBulk(problem)
+    return None if law.a1 == 0.0 else law
+
 
 #: Search range of the optimal ridge, in log10 λ; λ = 0 is compared separately.
 OPTIMAL_RIDGE_LOG10_RANGE = (-6.0, 3.0)
@@ -54,15 +76,23 @@ class _Model:
     srf: SRFParams
     width: float
     refine: int = 1
+    bulk: Bulk | None = None
 
     @classmethod
-    def build(cls, problem: Problem, srf: SRFParams, refine: int = 1) -> _Model:
+    def build(cls, problem: Problem, srf: SRFParams, refine: int = 1, bulk: Bulk | None = None) -> _Model:
         cm = conditional_moments(problem.student, problem.teacher, srf, problem.noise, refine=refine)
-        return cls(cm, srf, problem.width, refine)
+        return cls(cm, srf, problem.width, refine, bulk)
 
     def solve(self, alpha: float, ridge: float, start: tuple[float, float] | None = None) -> FixedPoint:
         return solve_fixed_point(
-            self.cm, alpha=alpha, ridge=ridge, width=self.width, c=self.srf.c, start=start, refine=self.refine
+            self.cm,
+            alpha=alpha,
+            ridge=ridge,
+            width=self.width,
+            c=self.srf.c,
+            start=start,
+            refine=self.refine,
+            bulk=self.bulk,
         )
 
     def optimal_ridge(self, alpha: float) -> tuple[float, FixedPoint]:
@@ -111,7 +141,7 @@ class _Moments:
         self.student, self.teacher, self.refine, self.capacity = student, teacher, refine, capacity
         self._cache: dict[tuple[float, float, float, float], ConditionalMoments] = {}
 
-    def model(self, srf: SRFParams, noise: float, width: float) -> _Model:
+    def model(self, srf: SRFParams, noise: float, width: float, bulk: Bulk | None = None) -> _Model:
         key = (srf.c, srf.r, srf.gamma, noise)
         cm = self._cache.pop(key, None)
         if cm is None:
@@ -119,7 +149,7 @@ class _Moments:
         self._cache[key] = cm  # most recently used last
         while len(self._cache) > self.capacity:
             del self._cache[next(iter(self._cache))]
-        return _Model(cm, srf, width, self.refine)
+        return _Model(cm, srf, width, self.refine, bulk)
 
 
 Start = tuple[float, float] | None
@@ -167,13 +197,13 @@ LEARNING_RATE_SCAN_PAST = 4
 MAX_LEARNING_RATE = 1e4
 
 
-def learning_rate_scale(problem: Problem) -> float:
+def learning_rate_scale(problem: Problem, mapping: Mapping = "paper") -> float:
     """``η̃`` at which the step starts to matter: ``r = 1`` or ``c = 2`` (docs/theory.md §3), the first
     reached; ``inf`` when the step changes nothing (``α0 = 0``, or ``μ1 = ς = 0``)."""
     if problem.alpha0 == 0.0:
         return math.inf
     unit = map_to_srf(
-        Problem(problem.student, problem.teacher, 1.0, problem.alpha0, problem.width, problem.noise)
+        Problem(problem.student, problem.teacher, 1.0, problem.alpha0, problem.width, problem.noise), mapping
     )
     scales = [1.0 / abs(unit.r) if unit.r != 0 else math.inf]
     scales.append(1.0 / math.sqrt(unit.c - 1.0) if unit.c > 1.0 else math.inf)
@@ -181,7 +211,12 @@ def learning_rate_scale(problem: Problem) -> float:
 
 
 def _optimal_learning_rate(
-    moments: _Moments, problem: Problem, alpha: float, ridge: Ridge
+    moments: _Moments,
+    problem: Problem,
+    alpha: float,
+    ridge: Ridge,
+    mapping: Mapping = "paper",
+    bulk: BulkLaw = "marchenko_pastur",
 ) -> tuple[float, float, FixedPoint, SRFParams]:
     """``η̃* = argmin_{η̃ ≥ 0} ε_g(η̃)`` at one point (with the optimal λ at each η̃ if ``ridge`` is
     "optimal": the joint minimum). A geometric scan from well below the step's scale upwards, stopped
@@ -193,10 +228,9 @@ def _optimal_learning_rate(
     def at_rate(eta: float) -> tuple[float, FixedPoint, SRFParams]:
         nonlocal start
         if eta not in cache:
-            srf = map_to_srf(
-                Problem(problem.student, problem.teacher, eta, problem.alpha0, problem.width, problem.noise)
-            )
-            model = moments.model(srf, problem.noise, problem.width)
+            at = Problem(problem.student, problem.teacher, eta, problem.alpha0, problem.width, problem.noise)
+            srf = map_to_srf(at, mapping)
+            model = moments.model(srf, problem.noise, problem.width, bulk_law(at, bulk))
             if ridge == OPTIMAL:
                 lam, fp = model.optimal_ridge(alpha)
             else:
@@ -214,7 +248,7 @@ def _optimal_learning_rate(
         return fp.test_error if fp.converged else math.inf
 
     candidates = [(objective(-math.inf), 0.0)]  # 10**-inf = 0: no step
-    scale = learning_rate_scale(problem)
+    scale = learning_rate_scale(problem, mapping)
     if math.isfinite(scale):
         top = math.log10(MAX_LEARNING_RATE)
         nodes = [math.log10(scale) - LEARNING_RATE_SCAN_BELOW]
@@ -253,14 +287,20 @@ def theory_grid(
     baseline: bool = True,
     progress: Callable[[float], None] | None = None,
     refine: int = 1,
+    mapping: Mapping = "paper",
+    bulk: BulkLaw = "marchenko_pastur",
 ) -> TheoryCurve:
     """Test and training error of ridge on the readout at every point of ``spec``, and the baseline.
 
     Points (and baseline points) are in C order of ``width, noise, alpha0, learning_rate, ridge,
     alpha``, each with its six coordinates and, when the mapping (docs/theory.md §3) varies between
     points, its own ``srf``. ``srf`` given skips the mapping for every point. ``refine`` multiplies
-    every quadrature's node count (convergence checks).
+    every quadrature's node count (convergence checks). ``mapping`` (``"paper"``, §3, or
+    ``"corrected"``, §10.2) gives ``(c, r, γ)``; ``bulk`` (``"marchenko_pastur"``, §5, or
+    ``"one_step"``, §10.3) the bulk law of each point with a step. Both are reported in the result.
     """
+    mapping = check_mapping(mapping)
+    bulk = check_bulk(bulk)
     student = get_activation(student, "student")
     teacher = get_activation(teacher, "teacher")
     if srf is not None and spec.optimised("learning_rate"):
@@ -278,7 +318,7 @@ def theory_grid(
 
     # Baseline lines: one per distinct (ψ_w, Δ, γ, λ); γ does not depend on η̃ (docs/theory.md §3).
     gammas = {
-        (i_n, ia0): map_to_srf(problem_at(1.0, n, a0, 0.0)).gamma
+        (i_n, ia0): map_to_srf(problem_at(1.0, n, a0, 0.0), mapping).gamma
         for (i_n, n), (ia0, a0) in itertools.product(enumerate(spec.noise), enumerate(spec.alpha0))
     }
     base_keys: dict[tuple[int, int, float, int], None] = {}
@@ -304,20 +344,27 @@ def theory_grid(
         if eta == OPTIMAL:
             found = {}
             for i in orders["alpha"]:
-                found[i] = _optimal_learning_rate(moments, problem_at(w, n, a0, 0.0), alphas[i], lam)  # type: ignore[arg-type]
+                found[i] = _optimal_learning_rate(
+                    moments,
+                    problem_at(w, n, a0, 0.0),
+                    alphas[i],
+                    lam,
+                    mapping,
+                    bulk,  # type: ignore[arg-type]
+                )
                 tick()
             line.points = [found[i] for i in range(len(alphas))]
-            warnings += mapping_warnings(problem_at(w, n, a0, 1.0))  # type: ignore[arg-type]
+            warnings += mapping_warnings(problem_at(w, n, a0, 1.0), mapping)  # type: ignore[arg-type]
         else:
             problem = problem_at(w, n, a0, eta)  # type: ignore[arg-type]
-            point_srf = map_to_srf(problem)
-            warnings += mapping_warnings(problem)
+            point_srf = map_to_srf(problem, mapping)
+            warnings += mapping_warnings(problem, mapping)
             back = next((k for k in reversed(range(len(position))) if position[k] > 0), None)
             neighbour = None
             if back is not None:
                 neighbour = starts[(*position[:back], position[back] - 1, *position[back + 1 :])]
             results = _solve_line(
-                moments.model(point_srf, n, w),
+                moments.model(point_srf, n, w, bulk_law(problem, bulk)),
                 alphas,
                 orders["alpha"],
                 lam,
@@ -384,6 +431,8 @@ def theory_grid(
         baseline=base_points,
         warnings=list(dict.fromkeys(warnings)),
         grid=spec.as_dict(),
+        mapping=mapping,
+        bulk=bulk,
     )
 
 
@@ -417,8 +466,11 @@ def theory_curve(
     baseline: bool = True,
     progress: Callable[[float], None] | None = None,
     refine: int = 1,
+    mapping: Mapping = "paper",
+    bulk: BulkLaw = "marchenko_pastur",
 ) -> TheoryCurve:
-    """The grid of one problem along ``alphas`` (see :func:`theory_grid`)."""
+    """Test and training error of ridge on the readout at each ``α``, with the baseline curve: the
+    grid of one problem along ``alphas`` (see :func:`theory_grid`)."""
     spec = GridSpec.build(
         width=problem.width,
         noise=problem.noise,
@@ -435,4 +487,6 @@ def theory_curve(
         baseline=baseline,
         progress=progress,
         refine=refine,
+        mapping=mapping,
+        bulk=bulk,
     )

@@ -74,7 +74,7 @@ def _responses(model: type) -> dict[int | str, dict[str, Any]]:
 _SIM = {**EXAMPLE_PROBLEM, **EXAMPLE_SIMULATION}
 THEORY_EXAMPLES = {
     "section7": {
-        "summary": "THEORY.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1",
+        "summary": "docs/theory.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1",
         "value": EXAMPLE_PROBLEM,
     },
     "optimal_ridge": {
@@ -105,7 +105,7 @@ THEORY_EXAMPLES = {
     },
 }
 SIMULATE_EXAMPLES = {
-    "section7": {"summary": "THEORY.md §7 problem, network at d = 400, 2 seeds", "value": _SIM},
+    "section7": {"summary": "docs/theory.md §7 problem, network at d = 400, 2 seeds", "value": _SIM},
     "srf_model": {"summary": "The same, simulating the sRF model itself", "value": {**_SIM, "model": "srf"}},
     "seed_list": {"summary": "Explicit seeds", "value": {**_SIM, "seeds": [7, 11, 13]}},
     "learning_rate_grid": {
@@ -124,7 +124,7 @@ FUNCTION_EXAMPLES = {
     },
 }
 COMPARE_EXAMPLES = {
-    "section7": {"summary": "THEORY.md §7 problem against the network at d = 400", "value": _SIM},
+    "section7": {"summary": "docs/theory.md §7 problem against the network at d = 400", "value": _SIM},
     "strict": {
         "summary": "Stricter verdict: 2 sem or 2 %",
         "value": {**_SIM, "z_threshold": 2, "relative_tolerance": 0.02},
