@@ -17,7 +17,7 @@ from numbers import Real
 from typing import Any, Literal
 
 from .errors import InvalidParameterError
-from .problem import check_nonnegative, check_positive
+from .problem import check_list, check_nonnegative, check_positive
 
 #: Axes in C order: the last varies fastest.
 AXES: tuple[str, ...] = ("width", "noise", "alpha0", "learning_rate", "ridge", "alpha")
@@ -38,13 +38,7 @@ def _values(field: str, value: Any, *, positive: bool, optimal: bool) -> tuple[V
     check = check_positive if positive else check_nonnegative
     if isinstance(value, Real):
         return (check(field, value),)
-    try:
-        items = tuple(value)
-    except TypeError:
-        raise InvalidParameterError(field, "must be a number or a non-empty list of numbers") from None
-    if not items:
-        raise InvalidParameterError(field, "must hold at least one value")
-    return tuple(check(f"{field}[{i}]", v) for i, v in enumerate(items))
+    return check_list(field, value, check, "must be a number or a non-empty list of numbers")
 
 
 @dataclass(frozen=True)
