@@ -35,8 +35,10 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from srf_engine import Problem, estimate_cost, simulate
-from srf_engine.cost import CHUNK_ROWS, PARTIALS
-from srf_engine.simulation import _single_threaded_blas, gram_update
+from srf_engine.simulation.blas import single_threaded_blas
+from srf_engine.simulation.cost import PARTIALS
+from srf_engine.simulation.ridge import gram_update
+from srf_engine.simulation.sampling import CHUNK_ROWS
 
 PROBLEM = Problem("tanh", "sin", learning_rate=3.0, alpha0=20.0)
 RIDGE = 0.1
@@ -149,7 +151,7 @@ def gram_benchmark(p: int, chunks: int, repeats: int = 5) -> None:
             gram_update(gram, b, phis[i], ys[i], buffer)
 
     best_ours = math.inf
-    with _single_threaded_blas(), ThreadPoolExecutor(PARTIALS) as pool:
+    with single_threaded_blas(), ThreadPoolExecutor(PARTIALS) as pool:
         for _ in range(repeats):
             t0 = time.perf_counter()
             list(pool.map(partial, range(PARTIALS)))

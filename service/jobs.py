@@ -30,6 +30,7 @@ from srf_engine import Cancelled, InvalidParameterError
 
 from .cache import JOB_COLUMNS, Store
 from .errors import AtCapacity, ServiceError
+from .prepare import Prepared
 from .runner import Flight, Runner, Work
 
 log = logging.getLogger("srf.jobs")
@@ -113,8 +114,9 @@ class JobManager:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def submit(self, endpoint: str, key: str, request: dict[str, Any], work: Work) -> str:
+    def submit(self, prepared: Prepared, work: Work) -> str:
         """Record a queued job and start it; 503 with Retry-After when too many are unfinished here."""
+        endpoint, key = prepared.endpoint, prepared.key
         if not self._recovered:
             self.recover()
         if len(self._tasks) >= self.max_queued:
@@ -133,7 +135,7 @@ class JobManager:
                 job_id,
                 endpoint,
                 key,
-                json.dumps(request, allow_nan=False),
+                json.dumps(prepared.normal, allow_nan=False),
                 self.owner,
                 self.host,
                 self.pid,
@@ -142,17 +144,18 @@ class JobManager:
                 now,
             ),
         )
-        self._tasks[job_id] = asyncio.get_running_loop().create_task(self._run(job_id, endpoint, key, work))
+        self._tasks[job_id] = asyncio.get_running_loop().create_task(self._run(job_id, prepared, work))
         self._ensure_heartbeat()
         return job_id
 
-    async def _run(self, job_id: str, endpoint: str, key: str, work: Work) -> None:
+    async def _run(self, job_id: str, prepared: Prepared, work: Work) -> None:
+        endpoint, key = prepared.endpoint, prepared.key
         try:
             stored = self.store.get(key)
             if stored is not None:
                 body, from_store = stored, True
             else:
-                flight = self.runner.start(key, endpoint, work, queue=True)
+                flight = self.runner.start(prepared, work, queue=True)
                 self._flights[job_id] = flight
                 if flight.started:
                     self._update(job_id, status="running")

@@ -28,6 +28,7 @@ from srf_engine import ENGINE_VERSION, Cancelled
 
 from .cache import Store
 from .errors import AtCapacity
+from .prepare import Prepared
 
 log = logging.getLogger("srf.runner")
 
@@ -108,11 +109,13 @@ class Runner:
 
     # ------------------------------------------------------------------ flights
 
-    def start(self, key: str, endpoint: str, work: Work, *, queue: bool) -> Flight:
-        """Join the flight computing ``key`` or start one; without ``queue``, 429 when no slot is free.
+    def start(self, prepared: Prepared, work: Work, *, queue: bool) -> Flight:
+        """Join the flight computing ``prepared.key`` or start one; without ``queue``, 429 when no slot
+        is free.
 
         Synchronous: it must not await between the capacity check and taking the slot.
         """
+        key, endpoint = prepared.key, prepared.endpoint
         flight = self._flights.get(key)
         if flight is not None:
             return flight

@@ -1,26 +1,18 @@
-"""``POST /theory/curve``, ``POST /simulate``, ``POST /compare``: cache, limits, sync or job, PNG."""
+"""``POST /theory/curve``, ``POST /simulate``, ``POST /compare``: HTTP only (the flow is ``pipeline``'s)."""
 
 from __future__ import annotations
 
-import json
-import logging
 import time
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Body, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from srf_engine import ENGINE_VERSION, Cancelled, InvalidParameterError
-
-from .. import compute
-from ..canonical import Request as ApiRequest
-from ..canonical import endpoint_of, normalise, request_key
+from .. import pipeline
 from ..deps import Services, ServicesDep
-from ..errors import AtCapacity, InternalError, ServiceError
-from ..limits import ASYNC_HINT, check_limits, check_sync
-from ..runner import Progress
+from ..prepare import Request as ApiRequest
+from ..prepare import prepare
 from ..schemas import (
     EXAMPLE_PROBLEM,
     EXAMPLE_SIMULATION,
@@ -34,8 +26,6 @@ from ..schemas import (
     TheoryResponse,
     ValidationErrorBody,
 )
-
-log = logging.getLogger("srf.service")
 
 router = APIRouter(tags=["computations"])
 
@@ -64,7 +54,7 @@ def _responses(model: type) -> dict[int | str, dict[str, Any]]:
         413: {
             "model": ErrorBody,
             "description": f"Beyond a configured limit (named in `limit`), or too heavy "
-            f"for a synchronous answer: then {ASYNC_HINT}.",
+            f"for a synchronous answer: then {pipeline.ASYNC_HINT}.",
         },
         422: {
             "model": ValidationErrorBody,
@@ -125,68 +115,21 @@ def wants_async(prefer: str | None) -> bool:
     return any(token.split(";")[0].strip().lower() == "respond-async" for token in prefer.split(","))
 
 
-def _work(services: Services, req: ApiRequest) -> Callable[[Progress], dict[str, Any]]:
-    n_jobs = services.settings.simulation_jobs
-    store = services.store
-    if isinstance(req, CompareRequest):
-
-        def keep(key: str, endpoint: str, body: dict[str, Any]) -> None:
-            store.put(key, endpoint, ENGINE_VERSION, body)
-
-        return lambda progress: compute.run_compare(req, progress, n_jobs=n_jobs, lookup=store.get, keep=keep)
-    if isinstance(req, SimulateRequest):
-        return lambda progress: compute.run_simulate(req, progress, n_jobs=n_jobs)
-    return lambda progress: compute.run_theory(req, progress)
-
-
-async def _result(services: Services, req: ApiRequest, key: str) -> tuple[dict[str, Any], bool]:
-    """The body of ``key``: from the store, by joining a running computation, or by computing it."""
-    text = services.store.get_text(key)
-    if text is not None:
-        return json.loads(text), True
-    runner = services.runner
-    flight = runner.flight(key)
-    if flight is None:
-        check_sync(check_limits(req, services.settings), services.settings)
-        compute.build_problem(normalise(req))  # the engine's own checks: InvalidParameterError → 422
-        flight = runner.start(key, endpoint_of(req), _work(services, req), queue=False)
-    try:
-        return await runner.wait(flight)
-    except Cancelled:
-        raise AtCapacity(
-            503,
-            "the computation was cancelled while this request waited for it; retry",
-            services.settings.retry_after_seconds,
-        ) from None
-    except (ServiceError, InvalidParameterError, NotImplementedError):
-        raise
-    except Exception as exc:
-        log.error("computation of %s %s failed", endpoint_of(req), key, exc_info=exc)
-        raise InternalError() from None
-
-
 async def serve(services: Services, req: ApiRequest, prefer: str | None, png: bool = False) -> Response:
-    """Everything the three POST endpoints share. A stored result is served whatever the limits
-    (they bound work, and serving it costs none); limits are checked before any work or job."""
+    """Everything the three POST endpoints share: prepare once, then a job (202) or the answer."""
     started = time.perf_counter()
-    key = request_key(req)
+    prepared = prepare(req)
     if wants_async(prefer):
-        check_limits(req, services.settings)
-        compute.build_problem(normalise(req))
-        job_id = services.jobs.submit(endpoint_of(req), key, normalise(req), _work(services, req))
+        job_id = pipeline.submit_job(services, prepared)
         return JSONResponse(
             {"id": job_id, "status": "queued"},
             status_code=202,
             headers={"Location": f"/jobs/{job_id}", "Preference-Applied": "respond-async"},
         )
-    body, cached = await _result(services, req, key)
-    body["cached"] = cached
-    body["elapsed_seconds"] = round(time.perf_counter() - started, 6)
-    headers = {"X-Cache": "hit" if cached else "miss"}
+    body = await pipeline.result(services, prepared, started)
+    headers = {"X-Cache": "hit" if body["cached"] else "miss"}
     if png:
-        from .. import plotting  # matplotlib loads only when a plot is asked for
-
-        image = await anyio.to_thread.run_sync(plotting.compare_png, body)
+        image = await anyio.to_thread.run_sync(pipeline.ENDPOINTS[prepared.endpoint].plot, body)
         return Response(image, media_type="image/png", headers=headers)
     return JSONResponse(body, headers=headers)
 

@@ -17,7 +17,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from .activations import Activation
+from ..activations import Activation
 
 Array = np.ndarray
 
