@@ -15,11 +15,12 @@ import time
 
 from .cache import Store
 from .formats import Output
-from .plotting import PLOT_VERSION
 
 log = logging.getLogger("srf.figures")
 
 PER_RESULT = 16
+#: Bumped when figures change for the same result: it is part of a rendered figure's cache key.
+PLOT_VERSION = "2"
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS figures (key TEXT PRIMARY KEY, result_key TEXT NOT NULL, "

@@ -133,9 +133,3 @@ def make_figure(body: Mapping[str, Any], output: Output, theory: Theory | None =
         return plotting.draw(body, output, optimum=optimum)
     fine = _try(theory, fine_request(request, x), "smooth theory")
     return plotting.draw(body, output, fine=fine)
-
-
-def list_valued_axes(body: Mapping[str, Any]) -> dict[str, int]:
-    """The axes of ``body`` with more than one value, and their lengths."""
-    grid = grid_of(body)
-    return {a.name: len(a.values) for a in grid.axes if len(a.values) > 1}

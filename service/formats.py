@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
 
@@ -224,7 +224,38 @@ def check_axes(options: FigureOptions, list_valued: Mapping[str, int], kind: str
         )
 
 
-# ---------------------------------------------------------------- FastAPI dependency
+# ---------------------------------------------------------------- FastAPI dependency and OpenAPI
+
+#: The OpenAPI ``content`` of the formats other than JSON (JSON's schema is the route's model).
+OTHER_CONTENT: dict[str, Any] = {
+    "text/csv": {"schema": {"type": "string"}},
+    "image/png": {"schema": {"type": "string", "format": "binary"}},
+    "image/svg+xml": {"schema": {"type": "string"}},
+    "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+}
+FORMATS_TEXT = (
+    "JSON by default; `?format=csv|png|svg|pdf` (or the matching Accept) gives one CSV row per point "
+    "with its six coordinates, or a figure (options x, y, errors, dpi, size)."
+)
+
+
+def openapi_200(model: type, description: str, headers: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A 200 response documented in every format."""
+    out: dict[str, Any] = {
+        "model": model,
+        "description": f"{description} {FORMATS_TEXT}",
+        "content": OTHER_CONTENT,
+    }
+    if headers:
+        out["headers"] = dict(headers)
+    return out
+
+
+def openapi_406(error_model: type) -> dict[str, Any]:
+    return {
+        "model": error_model,
+        "description": "The format asked (?format= or Accept) cannot be given here.",
+    }
 
 
 @dataclass(frozen=True)

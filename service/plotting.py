@@ -41,9 +41,6 @@ from .views import (
     request_of,
 )
 
-#: Bumped when figures change for the same result: it is part of a rendered figure's cache key.
-PLOT_VERSION = "2"
-
 # SVG element ids are random unless salted: a fixed salt makes a figure's bytes reproducible.
 matplotlib.rcParams["svg.hashsalt"] = "srf"
 
@@ -108,7 +105,8 @@ def problem_title(body: Mapping[str, Any]) -> str:
         parts.append(", ".join(values))
         if "dimension" in request:
             seeds = request.get("seeds") or []
-            parts.append(f"{request.get('model', '')} d = {request['dimension']}, {len(seeds)} seeds".strip())
+            count = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
+            parts.append(f"{request.get('model', '')} d = {request['dimension']}, {count}".strip())
         lines.append(" · ".join(parts))
     if isinstance(srf, Mapping) and {"c", "r", "gamma"} <= set(srf):
         lines.append(f"sRF c = {srf['c']:.4g}, r = {srf['r']:.4g}, γ = {srf['gamma']:.4g}")
@@ -233,7 +231,8 @@ def _draw_lines(
             styles.append(Line2D([], [], color="0.25", ls="--", label="no step (random features)"))
     if sim is not None:
         for key, (xs, mean, sem, _) in _simulation_series(sim, x, field).items():
-            colour = colours.setdefault(key, f"C{len(colours) % 10}")
+            # A single line: theory and simulation in two colours; several: one colour per line.
+            colour = "C1" if not key else colours.setdefault(key, f"C{len(colours) % 10}")
             keep = np.isfinite(mean)
             ax.errorbar(
                 xs[keep],
@@ -276,7 +275,7 @@ def _draw_extrapolation(
     if len(points) != len(points_of(theory)):
         return
     for line in _lines(grid, x, len(points)):
-        colour = colours.get(_line_key(line.fixed), "C3")
+        colour = colours.get(_line_key(line.fixed), "C3") if line.fixed else "C3"
         xs = np.array([_x_of(theory, grid, i, x) for i in line.indices])
         ys = np.array([_num(points[i].get("limit")) for i in line.indices])
         es = np.nan_to_num(np.array([_num(points[i].get("limit_sem")) for i in line.indices]))
@@ -503,5 +502,5 @@ def _png(body: Mapping[str, Any]) -> bytes:
     return draw(body, Output("png", FigureOptions()))
 
 
-#: The CLI's names of the default PNG figure.
-compare_png = theory_png = simulate_png = _png
+#: The default PNG figure of each endpoint's body (``pipeline.ENDPOINTS``).
+compare_png = theory_png = simulate_png = function_png = _png

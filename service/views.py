@@ -253,3 +253,18 @@ def _round(value: Any) -> Any:
     return (
         round(float(value), 12) if isinstance(value, int | float) and not isinstance(value, bool) else value
     )
+
+
+def list_valued_axes(body: Mapping[str, Any]) -> dict[str, int]:
+    """The axes of ``body`` with more than one value, and their lengths."""
+    return {a.name: len(a.values) for a in grid_of(body).axes if len(a.values) > 1}
+
+
+def request_axes(request: Mapping[str, Any]) -> dict[str, int]:
+    """The list-valued axes a normal-form request asks for, and their lengths (before computing)."""
+    out = {}
+    for name in AXES:
+        value = request.get(REQUEST_FIELD.get(name, name))
+        if isinstance(value, list) and len(value) > 1:
+            out[name] = len(value)
+    return out
