@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 
 from .errors import ServiceError
 
@@ -41,8 +42,20 @@ class NotAcceptable(ServiceError):
         super().__init__(406, detail, field="format")
 
 
-def _invalid(field: str, rule: str) -> ServiceError:
-    return ServiceError(422, f"{field}: {rule}", field=field)
+class InvalidOption(RequestValidationError):
+    """422 for a figure option (or the body field it conflicts with), shaped as every validation
+    error of the API (``detail`` items naming the field, and a one-line ``message``)."""
+
+    status_code = 422
+
+    def __init__(self, field: str, rule: str, where: str = "query") -> None:
+        super().__init__([{"loc": (where, field), "msg": rule, "type": "invalid_option"}])
+        self.field = field
+        self.detail = f"{field}: {rule}"
+
+
+def _invalid(field: str, rule: str) -> InvalidOption:
+    return InvalidOption(field, rule, "body" if field == "alphas" else "query")
 
 
 def _ranges(accept: str) -> list[tuple[str, float]]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from service.errors import ServiceError
 from service.formats import (
     ALL_FORMATS,
     MAX_PANELS,
     FigureOptions,
+    InvalidOption,
     NotAcceptable,
     check_axes,
     choose_format,
@@ -96,7 +96,7 @@ def test_figure_options_parse_and_default() -> None:
 )
 def test_bad_or_misplaced_figure_options_are_422_naming_the_field(kwargs: dict, field: str) -> None:
     fmt = kwargs.pop("format")
-    with pytest.raises(ServiceError) as caught:
+    with pytest.raises(InvalidOption) as caught:
         parse_output(ALL_FORMATS, fmt, None, **kwargs)
     assert caught.value.status_code == 422 and caught.value.field == field
     assert caught.value.detail.startswith(f"{field}: ")
@@ -106,19 +106,19 @@ def test_axes_must_be_list_valued_and_panels_bounded() -> None:
     axes = {"learning_rate": 5, "alpha": 20}
     check_axes(FigureOptions(x="learning_rate"), axes, "theory")
     check_axes(FigureOptions(x="alpha", y="learning_rate"), axes, "theory")
-    with pytest.raises(ServiceError) as single:
+    with pytest.raises(InvalidOption) as single:
         check_axes(FigureOptions(x="ridge"), axes, "theory")
     assert single.value.field == "x" and "learning_rate, alpha" in single.value.detail
-    with pytest.raises(ServiceError) as heat:
+    with pytest.raises(InvalidOption) as heat:
         check_axes(FigureOptions(x="alpha", y="noise"), axes, "simulate")
     assert heat.value.field == "y"
     many = {"alpha": 4, "learning_rate": 4, "alpha0": MAX_PANELS["heatmap"] + 1}
-    with pytest.raises(ServiceError) as panels:
+    with pytest.raises(InvalidOption) as panels:
         check_axes(FigureOptions(x="alpha", y="learning_rate"), many, "theory")
     assert panels.value.field == "y" and "at most" in panels.value.detail
-    with pytest.raises(ServiceError) as function_x:
+    with pytest.raises(InvalidOption) as function_x:
         check_axes(FigureOptions(x="alpha"), {"alpha": 3}, "function", 3)
     assert function_x.value.field == "x"
-    with pytest.raises(ServiceError) as function_panels:
+    with pytest.raises(InvalidOption) as function_panels:
         check_axes(FigureOptions(), {}, "function", MAX_PANELS["function"] + 1)
     assert function_panels.value.field == "alphas"
