@@ -10,7 +10,7 @@ from .problem import SRFParams
 
 @dataclass(frozen=True)
 class TheoryPoint:
-    """The fixed point of THEORY.md §5 at one ``(α, λ)``."""
+    """The fixed point of docs/theory.md §5 at one ``(α, λ)``."""
 
     alpha: float
     test_error: float

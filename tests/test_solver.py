@@ -1,4 +1,4 @@
-"""srf_engine/solver.py: the fixed point of THEORY.md §5 at one (α, λ), checked by its full residual."""
+"""srf_engine/solver.py: the fixed point of docs/theory.md §5 at one (α, λ), checked by its full residual."""
 
 from __future__ import annotations
 
