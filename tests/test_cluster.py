@@ -65,6 +65,17 @@ def srf_tasks(client: distributed.Client) -> list[str]:
     )
 
 
+def throwaway_cluster() -> distributed.LocalCluster:
+    """A one-worker cluster in this process (cheap to start) for a test that shuts its scheduler down."""
+    return distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        dashboard_address=None,
+        silence_logs=logging.CRITICAL,
+    )
+
+
 def wait_until(condition, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -170,13 +181,7 @@ def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch) -> None:
 
 
 def test_a_scheduler_lost_mid_run_fails_the_run_with_the_reason() -> None:
-    cluster = distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=False,
-        dashboard_address=None,
-        silence_logs=logging.CRITICAL,
-    )
+    cluster = throwaway_cluster()
     client = distributed.Client(cluster, set_as_default=False)
     errors: list[BaseException] = []
 
@@ -258,13 +263,7 @@ def test_an_unreachable_scheduler_is_a_503_for_new_work_only(tmp_path) -> None:
 
 
 def test_a_job_whose_scheduler_goes_away_fails_with_the_reason(tmp_path) -> None:
-    cluster = distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=False,
-        dashboard_address=None,
-        silence_logs=logging.CRITICAL,
-    )
+    cluster = throwaway_cluster()
     body = {**SIMULATE, "model": "network", "dimension": 300, "seeds": 20, "alphas": [3.0]}
     with service_client(tmp_path, dask_scheduler=cluster.scheduler_address) as http:
         job_id = http.post("/simulate", json=body, headers=ASYNC).json()["id"]
