@@ -124,7 +124,7 @@ async def serve(services: Services, req: ApiRequest, prefer: str | None, query: 
     prepared = prepare(req)
     respond.check_request(output, prepared.endpoint, prepared.normal)
     if wants_async(prefer):
-        job_id = pipeline.submit_job(services, prepared)
+        job_id = await pipeline.submit_job(services, prepared)
         # The Location answers in the format asked once the job is done (202 until then).
         location = f"/jobs/{job_id}" + ("" if output.format == "json" else respond.format_query(query))
         return JSONResponse(
