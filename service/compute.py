@@ -21,6 +21,9 @@ from srf_engine.theory import theory_grid
 from .prepare import Prepared
 
 Progress = Callable[[float], None] | None
+#: Where simulations run: ``None`` (this process's threads), or a function returning a
+#: ``distributed.Client`` (called only when a simulation is actually computed: docs/scaling.md).
+ClientFactory = Callable[[], Any] | None
 #: How ``/compare`` obtains one of its parts (the body of a ``/theory/curve`` or ``/simulate``
 #: request, with its envelope): the service looks in its store first; the CLI computes it.
 Part = Callable[[Prepared, Progress], dict[str, Any]]
@@ -52,11 +55,22 @@ def _result(prepared: Prepared, result: dict[str, Any]) -> dict[str, Any]:
     warnings = list(clean.pop("warnings", []) or [])
     if bad:
         warnings.append(f"{len(bad)} non-finite value(s) from the engine are reported as null")
-    return {"key": prepared.key, "engine_version": ENGINE_VERSION, **clean, "warnings": warnings}
+    return {
+        "key": prepared.key,
+        "engine_version": ENGINE_VERSION,
+        "request": prepared.normal,
+        **clean,
+        "warnings": warnings,
+    }
 
 
 def run_theory(
-    prepared: Prepared, progress: Progress = None, *, n_jobs: int | None = None, part: Part | None = None
+    prepared: Prepared,
+    progress: Progress = None,
+    *,
+    n_jobs: int | None = None,
+    client: ClientFactory = None,
+    part: Part | None = None,
 ) -> dict[str, Any]:
     """``POST /theory/curve``: the limit of docs/theory.md §5 at every grid point, and the baseline."""
     problem = prepared.problem
@@ -67,7 +81,12 @@ def run_theory(
 
 
 def run_function(
-    prepared: Prepared, progress: Progress = None, *, n_jobs: int | None = None, part: Part | None = None
+    prepared: Prepared,
+    progress: Progress = None,
+    *,
+    n_jobs: int | None = None,
+    client: ClientFactory = None,
+    part: Part | None = None,
 ) -> dict[str, Any]:
     """``POST /theory/function``: target, prediction after the step and at initialisation along κ."""
     normal = prepared.normal
@@ -78,11 +97,23 @@ def run_function(
 
 
 def run_simulate(
-    prepared: Prepared, progress: Progress = None, *, n_jobs: int | None = None, part: Part | None = None
+    prepared: Prepared,
+    progress: Progress = None,
+    *,
+    n_jobs: int | None = None,
+    client: ClientFactory = None,
+    part: Part | None = None,
 ) -> dict[str, Any]:
     """``POST /simulate``: statistics over seeds of the finite-size model (docs/theory.md §2, §8)."""
     assert prepared.spec is not None  # prepare() builds it for every simulation request
-    result = simulate_grid(prepared.problem, prepared.grid, prepared.spec, progress=progress, n_jobs=n_jobs)
+    result = simulate_grid(
+        prepared.problem,
+        prepared.grid,
+        prepared.spec,
+        progress=progress,
+        n_jobs=n_jobs,
+        client=client() if client is not None else None,
+    )
     return _result(prepared, result.as_dict())
 
 
@@ -100,7 +131,12 @@ def _dimension_shares(dimensions: Sequence[int]) -> list[float]:
 
 
 def run_compare(
-    prepared: Prepared, progress: Progress = None, *, n_jobs: int | None = None, part: Part | None = None
+    prepared: Prepared,
+    progress: Progress = None,
+    *,
+    n_jobs: int | None = None,
+    client: ClientFactory = None,
+    part: Part | None = None,
 ) -> dict[str, Any]:
     """``POST /compare``: theory and simulation of one problem side by side, z-scores and a verdict.
 
@@ -132,6 +168,7 @@ def run_compare(
     body = {
         "key": prepared.key,
         "engine_version": ENGINE_VERSION,
+        "request": prepared.normal,
         "grid": theory["grid"],
         "theory": theory,
         "simulation": simulation,

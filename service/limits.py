@@ -17,6 +17,8 @@ from .errors import LimitExceeded
 from .prepare import Prepared
 from .settings import Settings
 
+#: Share of a Dask worker's memory limit a simulation may plan to use: Dask pauses a worker at 80 %.
+WORKER_MEMORY_FRACTION = 0.8
 ASYNC_HINT = "resend it with the header 'Prefer: respond-async' to run it as a job (GET /jobs/{id} polls it)"
 
 
@@ -47,9 +49,12 @@ def theory_seconds(prepared: Prepared, settings: Settings) -> float:
     return 2 * grid.size * settings.theory_seconds_per_alpha * factor
 
 
-def simulation_estimate(prepared: Prepared, settings: Settings) -> Estimate:
-    """The engine's cost model of a prepared /simulate request on the service's threads: every
-    ``(ψ_w, Δ, α0, η̃)`` cell, its first step counted once per ``(ψ_w, Δ, α0)``."""
+def simulation_estimate(
+    prepared: Prepared, settings: Settings, cluster: cost.ClusterShape | None = None
+) -> Estimate:
+    """The engine's cost model of a prepared /simulate request on the service's threads, or on the Dask
+    cluster of shape ``cluster`` (memory per worker then): every ``(ψ_w, Δ, α0, η̃)`` cell, locally its
+    first step counted once per ``(ψ_w, Δ, α0)`` (one gradient serves every η̃)."""
     spec, grid = prepared.spec, prepared.grid
     assert spec is not None  # prepare() builds it for every simulation request
     n_jobs = settings.simulation_jobs
@@ -58,30 +63,41 @@ def simulation_estimate(prepared: Prepared, settings: Settings) -> Estimate:
     for width, _, alpha0 in itertools.product(grid.width, grid.noise, grid.alpha0):
         # A network with alpha0 > 0 is priced with its step (an upper bound when η̃ = 0).
         step = spec.model == "network" and alpha0 > 0
-        load = cost.workload(spec, width=width, alpha0=alpha0, step=step)
-        first = cost.estimate(load, len(spec.seeds), threads)
-        rest = cost.estimate(
-            cost.workload(spec, width=width, alpha0=alpha0, step=False), len(spec.seeds), threads
+        first = cost.estimate(
+            cost.workload(spec, width=width, alpha0=alpha0, step=step), len(spec.seeds), threads, cluster
+        )
+        shared = step and cluster is None
+        rest = (
+            first
+            if not shared
+            else cost.estimate(
+                cost.workload(spec, width=width, alpha0=alpha0, step=False), len(spec.seeds), threads, cluster
+            )
         )
         seconds += first.seconds + (len(grid.learning_rate) - 1) * rest.seconds
         memory = max(memory, int(first.memory_bytes))
     return Estimate(seconds=float(seconds), memory_bytes=memory)
 
 
-def estimate(prepared: Prepared, settings: Settings) -> Estimate:
-    """Predicted wall time and peak memory of computing ``prepared`` from scratch."""
+def estimate(prepared: Prepared, settings: Settings, cluster: cost.ClusterShape | None = None) -> Estimate:
+    """Predicted wall time and peak memory of computing ``prepared`` from scratch (on ``cluster``)."""
     if prepared.endpoint in ("theory/curve", "theory/function"):
         return Estimate(theory_seconds(prepared, settings), 0)
     if prepared.endpoint == "simulate":
-        return simulation_estimate(prepared, settings)
-    sims = [simulation_estimate(part, settings) for part in prepared.simulation_parts.values()]
+        return simulation_estimate(prepared, settings, cluster)
+    sims = [simulation_estimate(part, settings, cluster) for part in prepared.simulation_parts.values()]
     return Estimate(
         theory_seconds(prepared, settings) + sum(s.seconds for s in sims), max(s.memory_bytes for s in sims)
     )
 
 
-def check_limits(prepared: Prepared, settings: Settings) -> Estimate:
-    """Raise 413 for work beyond a configured limit; return the estimate for the sync check."""
+def check_limits(
+    prepared: Prepared, settings: Settings, cluster: cost.ClusterShape | None = None
+) -> Estimate:
+    """Raise 413 for work beyond a configured limit; return the estimate for the sync check.
+
+    With a Dask ``cluster`` the memory estimate is per worker, and must also stay below
+    ``WORKER_MEMORY_FRACTION`` of the smallest worker memory limit."""
     normal = prepared.normal
     if len(normal["alphas"]) > settings.max_alphas:
         raise _over("alphas", len(normal["alphas"]), "max_alphas", settings.max_alphas, "number of values")
@@ -106,12 +122,22 @@ def check_limits(prepared: Prepared, settings: Settings) -> Estimate:
         test_samples = normal["test_samples"]
         if test_samples > settings.max_test_samples:
             raise _over("test_samples", test_samples, "max_test_samples", settings.max_test_samples, "value")
-    cost_estimate = estimate(prepared, settings)
-    if cost_estimate.memory_bytes > settings.max_memory_bytes:
+    cost_estimate = estimate(prepared, settings, cluster)
+    worker_limit = cluster.memory_limit if cluster is not None else None
+    if worker_limit is not None and cost_estimate.memory_bytes > WORKER_MEMORY_FRACTION * worker_limit:
         raise LimitExceeded(
-            f"estimated peak memory {cost_estimate.memory_bytes / 2**20:.1f} MiB exceeds the server's limit "
-            f"of {settings.max_memory_bytes / 2**20:.1f} MiB ({_env('max_memory_bytes')}); reduce dimension, "
-            "width, the largest alpha or test_samples",
+            f"estimated peak memory per Dask worker {cost_estimate.memory_bytes / 2**20:.1f} MiB exceeds "
+            f"{WORKER_MEMORY_FRACTION:.0%} of the smallest worker memory limit ({worker_limit / 2**20:.1f} "
+            "MiB; Dask pauses a worker there); start the workers with a larger --memory-limit or fewer "
+            "--nthreads, or reduce dimension, width, the largest alpha, test_samples or seeds",
+            limit="dask worker --memory-limit",
+        )
+    if cost_estimate.memory_bytes > settings.max_memory_bytes:
+        where = " per Dask worker" if cluster is not None else ""
+        raise LimitExceeded(
+            f"estimated peak memory{where} {cost_estimate.memory_bytes / 2**20:.1f} MiB exceeds the server's "
+            f"limit of {settings.max_memory_bytes / 2**20:.1f} MiB ({_env('max_memory_bytes')}); reduce "
+            "dimension, width, the largest alpha or test_samples",
             limit=_env("max_memory_bytes"),
         )
     return cost_estimate

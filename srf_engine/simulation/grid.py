@@ -21,7 +21,7 @@ import numpy as np
 from ..grid import GridSpec
 from ..problem import Problem
 from ..results import SimulationPoint, SimulationResult
-from . import Setup, overflow_warning, points_of, setup
+from . import Setup, overflow_warning, points_of, run_seeds, setup
 from .blas import single_threaded_blas
 from .parallel import TaskRunner, available_cores
 from .seed import SeedRun, apply_step
@@ -45,6 +45,65 @@ def _step_seconds(run: Setup) -> float:
     return run.load.counts()["step"] * run.load.step_chunk_seconds()
 
 
+def _locally(
+    runs: dict[Cell, Setup],
+    groups: dict[Hashable, list[Cell]],
+    spec: SimulationSpec,
+    threads: int,
+    total: float,
+    progress: Callable[[float], None] | None,
+    results: dict[Cell, list[tuple[Array, Array]]],
+) -> None:
+    """Every cell's ``(test, train)`` per seed into ``results``, one first step per step group."""
+    if progress is not None:
+        progress(0.0)
+    with single_threaded_blas(), TaskRunner(threads, total, progress) as runner:
+        for seed in spec.seeds:
+            for members in groups.values():
+                first = runs[members[0]]
+                if first.plan.first_layer != "step":
+                    out = SeedRun(first.plan, seed, runner).run()
+                    for cell in members:
+                        results[cell].append(out)
+                    continue
+                w0, theta, gradient = SeedRun(first.plan, seed, runner).first_layer_parts()
+                assert gradient is not None
+                for cell in members:
+                    plan = runs[cell].plan
+                    w = w0.copy()
+                    apply_step(w, gradient, plan.learning_rate, plan.load.n0)
+                    results[cell].append(SeedRun(plan, seed, runner).readout(w, theta))
+                    del w
+                del w0, gradient
+
+
+def _on_cluster(
+    runs: dict[Cell, Setup],
+    groups: dict[Hashable, list[Cell]],
+    spec: SimulationSpec,
+    threads: int,
+    progress: Callable[[float], None] | None,
+    client: Any,
+    results: dict[Cell, list[tuple[Array, Array]]],
+) -> list[str]:
+    """The same on a Dask cluster: each distinct first layer (each η̃ of a step) is one simulation."""
+    jobs = [
+        (members, [members[0]] if runs[members[0]].plan.first_layer != "step" else members)
+        for members in groups.values()
+    ]
+    count = sum(len(targets) for _, targets in jobs)
+    done, warnings = 0, []
+    for members, targets in jobs:
+        for cell in targets:
+            share = None if progress is None else (lambda f, k=done: progress((k + f) / count))
+            per_seed, found = run_seeds(runs[cell].plan, spec.seeds, threads, share, client)
+            warnings += found
+            for target in members if len(targets) == 1 else [cell]:
+                results[target] = per_seed
+            done += 1
+    return warnings
+
+
 def simulate_grid(
     problem: Problem,
     grid: GridSpec,
@@ -52,12 +111,14 @@ def simulate_grid(
     *,
     progress: Callable[[float], None] | None = None,
     n_jobs: int | None = None,
+    client: Any = None,
 ) -> SimulationResult:
     """Statistics over seeds at every point of ``grid``, in C order of its axes.
 
     ``problem`` gives the activations (and ``srf``, if given); ``grid`` the values of ``width, noise,
     alpha0, learning_rate`` (``ridge`` and ``alpha`` must be ``spec``'s). Each point carries its six
-    coordinates and, when they differ between points, its own sRF parameters.
+    coordinates and, when they differ between points, its own sRF parameters. With ``client`` (a Dask
+    cluster, docs/scaling.md) every distinct first layer runs there as a simulation of its own.
     """
     threads = available_cores() if n_jobs is None else check_int("n_jobs", n_jobs, 1)
     cells: list[Cell] = list(
@@ -91,31 +152,15 @@ def simulate_grid(
     total *= len(spec.seeds)
 
     results: dict[Cell, list[tuple[Array, Array]]] = {cell: [] for cell in cells}
-    if progress is not None:
-        progress(0.0)
-    with single_threaded_blas(), TaskRunner(threads, total, progress) as runner:
-        for seed in spec.seeds:
-            for members in groups.values():
-                first = runs[members[0]]
-                if first.plan.first_layer != "step":
-                    out = SeedRun(first.plan, seed, runner).run()
-                    for cell in members:
-                        results[cell].append(out)
-                    continue
-                w0, theta, gradient = SeedRun(first.plan, seed, runner).first_layer_parts()
-                assert gradient is not None
-                for cell in members:
-                    plan = runs[cell].plan
-                    w = w0.copy()
-                    apply_step(w, gradient, plan.learning_rate, plan.load.n0)
-                    results[cell].append(SeedRun(plan, seed, runner).readout(w, theta))
-                    del w
-                del w0, gradient
+    warnings: list[str] = []
+    if client is not None:
+        warnings += _on_cluster(runs, groups, spec, threads, progress, client, results)
+    else:
+        _locally(runs, groups, spec, threads, total, progress, results)
     if progress is not None:
         progress(1.0)
 
     points: list[SimulationPoint] = []
-    warnings: list[str] = []
     for cell in cells:
         run = runs[cell]
         test = np.stack([r[0] for r in results[cell]])  # seeds × sizes × ridges

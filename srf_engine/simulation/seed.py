@@ -88,10 +88,15 @@ def apply_step(w: Array, gradient: Array, learning_rate: float, n0: int) -> None
 class SeedRun:
     """Test and training errors of one seed at every (distinct n, λ)."""
 
-    def __init__(self, plan: Plan, seed: int, runner: TaskRunner) -> None:
+    def __init__(
+        self, plan: Plan, seed: int, runner: TaskRunner, step_sums: Sequence[Array] | None = None
+    ) -> None:
+        """``step_sums``: the first step's ``PARTIALS`` gradient partial sums when computed elsewhere
+        (by :meth:`step_partial` in tasks of their own on a cluster); by default computed here."""
         self.plan = plan
         self.seed = seed
         self.runner = runner
+        self.step_sums = step_sums
         load = plan.load
         self._cost = {
             "weight": load.weight_chunk_seconds(),
@@ -157,16 +162,20 @@ class SeedRun:
 
     def step_gradient(self, w0: Array, theta: Array) -> Array:
         """``G = Σ_μ (y_μ − f0(x_μ)) σ'(W0 x_μ) x_μᵀ`` over the ``n0`` step samples (partial sums in a
-        fixed order)."""
-        parts = self.runner.wait(
-            [self.runner.submit(self._step_partial, w0, theta, k) for k in range(PARTIALS)]
-        )
+        fixed order; given as ``step_sums`` when a cluster computed them)."""
+        if self.step_sums is not None:
+            # the first is summed into: a copy (arrays received from a cluster may be read-only)
+            parts = [np.array(self.step_sums[0]), *self.step_sums[1:]]
+        else:
+            parts = self.runner.wait(
+                [self.runner.submit(self.step_partial, w0, theta, k) for k in range(PARTIALS)]
+            )
         total = parts[0]
         for part in parts[1:]:
             total += part
         return total
 
-    def _step_partial(self, w0: Array, theta: Array, k: int) -> Array:
+    def step_partial(self, w0: Array, theta: Array, k: int) -> Array:
         """``Σ_μ g_μ x_μᵀ`` (``p × d``) over the step chunks ``i ≡ k mod PARTIALS``."""
         plan, d, p, n0 = self.plan, self.plan.d, self.plan.p, self.plan.load.n0
         acc = np.zeros((p, d))
