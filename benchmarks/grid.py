@@ -44,7 +44,23 @@ def _cold() -> None:
         cached.cache_clear()
 
 
+#: benchmarks/theory.py's cold 50-point curve with its baseline on this machine when idle (README).
+IDLE_CURVE_SECONDS = 0.040
+
+
+def _curve_seconds(repeats: int = 5) -> float:
+    """Median time of benchmarks/theory.py's cold 50-point α curve with baseline, in this run."""
+    times = []
+    for _ in range(repeats):
+        _cold()
+        start = time.perf_counter()
+        theory_curve(Problem("tanh", "sin", 3.0, ALPHA0, 1.0, 0.0), np.linspace(0.1, 3.0, 50), RIDGE)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 def theory_rows(subset: int) -> list[tuple[str, str]]:
+    curve = _curve_seconds()
     _cold()
     spec = GridSpec.build(
         width=1.0, noise=0.0, alpha0=ALPHA0, learning_rate=list(RATES), ridge=RIDGE, alphas=list(ALPHAS)
@@ -73,6 +89,11 @@ def theory_rows(subset: int) -> list[tuple[str, str]]:
             f"{one_by_one:.1f} s",
         ),
         ("  ratio one by one / grid", f"{one_by_one / grid_seconds:.1f}×"),
+        (
+            "  in units of a cold 50-α curve timed in the same run",
+            f"{grid_seconds / curve:.0f} curves ({1e3 * curve:.0f} ms each); at the idle "
+            f"{1e3 * IDLE_CURVE_SECONDS:.0f} ms a curve: ≈ {grid_seconds / curve * IDLE_CURVE_SECONDS:.1f} s",
+        ),
         ("  largest relative difference grid vs alone", f"{worst:.1e}"),
     ]
 
