@@ -18,7 +18,9 @@ from . import errors, logs
 from .cache import Store
 from .deps import Services
 from .jobs import JobManager
+from .metrics import Metrics, MetricsMiddleware
 from .routers import compute, jobs, meta
+from .routers import metrics as metrics_route
 from .runner import Runner
 from .settings import Settings, get_settings
 
@@ -44,6 +46,7 @@ TAGS = [
     {"name": "computations", "description": "Theory, simulation and their comparison (cached)."},
     {"name": "jobs", "description": "Requests sent with `Prefer: respond-async`."},
     {"name": "about", "description": "Activations, health and versions."},
+    {"name": "operations", "description": "Prometheus metrics."},
 ]
 
 
@@ -61,7 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         heartbeat_seconds=settings.job_heartbeat_seconds,
         stale_seconds=settings.job_stale_seconds,
     )
-    services = Services(settings=settings, store=store, runner=runner, jobs=job_manager)
+    metrics = Metrics(store, runner, job_manager)
+    services = Services(settings=settings, store=store, runner=runner, jobs=job_manager, metrics=metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -81,9 +85,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     errors.install(app)
     app.add_middleware(logs.AccessLogMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(compute.router)
     app.include_router(jobs.router)
     app.include_router(meta.router)
+    app.include_router(metrics_route.router)
     return app
 
 

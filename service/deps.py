@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from .cache import Store
 from .jobs import JobManager
+from .metrics import Metrics
 from .runner import Runner
 from .settings import Settings
 
@@ -21,6 +22,7 @@ class Services:
     store: Store
     runner: Runner
     jobs: JobManager
+    metrics: Metrics
 
 
 def get_services(request: Request) -> Services:
