@@ -19,7 +19,7 @@ from .cache import Store
 from .deps import Services
 from .jobs import JobManager
 from .metrics import Metrics, MetricsMiddleware
-from .routers import compute, jobs, meta
+from .routers import compute, docs, jobs, meta
 from .routers import metrics as metrics_route
 from .runner import Runner
 from .settings import Settings, get_settings
@@ -81,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,  # served from the package, offline: routers/docs.py
+        redoc_url=None,
     )
     app.state.services = services
     errors.install(app)
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(meta.router)
     app.include_router(metrics_route.router)
+    docs.install(app)
     return app
 
 
