@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -22,15 +22,11 @@ ASSETS = Path(str(files("fastapi_offline") / "static"))
 STATIC = "/docs/static"
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
 
-router = APIRouter(include_in_schema=False)
-
-
 def _base(request: Request) -> str:
     """The prefix the app is served under (behind a proxy), as FastAPI's own pages use it."""
     return request.scope.get("root_path", "").rstrip("/")
 
 
-@router.get("/docs")
 async def swagger_ui(request: Request) -> HTMLResponse:
     base = _base(request)
     return get_swagger_ui_html(
@@ -44,12 +40,10 @@ async def swagger_ui(request: Request) -> HTMLResponse:
     )
 
 
-@router.get(OAUTH2_REDIRECT)
 async def swagger_ui_redirect() -> HTMLResponse:
     return get_swagger_ui_oauth2_redirect_html()
 
 
-@router.get("/redoc")
 async def redoc(request: Request) -> HTMLResponse:
     base = _base(request)
     return get_redoc_html(
@@ -61,7 +55,6 @@ async def redoc(request: Request) -> HTMLResponse:
     )
 
 
-@router.get("/favicon.ico")
 async def favicon() -> FileResponse:
     return FileResponse(ASSETS / "favicon.png", media_type="image/png")
 
@@ -69,4 +62,11 @@ async def favicon() -> FileResponse:
 def install(app: FastAPI) -> None:
     """Serve the documentation pages and their assets (the app is made with docs_url=None, redoc_url=None)."""
     app.mount(STATIC, StaticFiles(directory=ASSETS), name="docs-static")
-    app.include_router(router)
+    # Routes of the app itself, as FastAPI's own /docs and /redoc are.
+    for path, page in (
+        ("/docs", swagger_ui),
+        (OAUTH2_REDIRECT, swagger_ui_redirect),
+        ("/redoc", redoc),
+        ("/favicon.ico", favicon),
+    ):
+        app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
