@@ -1,10 +1,10 @@
-"""Simulation benchmark (THEORY.md §8): α sweep against the naive protocol, Gram throughput, peak memory.
+"""Simulation benchmark (docs/theory.md §8): α sweep against the naive protocol, Gram throughput, peak memory.
 
     python benchmarks/simulate.py            # d = 1000 sweep, d = 2000 memory run (a few minutes)
     python benchmarks/simulate.py --quick    # smaller sizes (under a minute)
 
 1. The α sweep ``np.linspace(0.2, 3.0, 10)`` at width 1, 3 seeds, network model (tanh student, sin
-   teacher, η̃ = 3, α0 = 20, λ = 0.1: THEORY.md §7) with ``simulate`` (nested prefixes, chunked Gram,
+   teacher, η̃ = 3, α0 = 20, λ = 0.1: docs/theory.md §7) with ``simulate`` (nested prefixes, chunked Gram,
    one draw per seed) against the naive protocol of public reference code: for every α a fresh
    simulation (new ``W0``, new first step, new training and test samples, dense ``Φ``, a fresh solve),
    with numpy's default (multi-threaded) BLAS. Target: ratio ≥ 3. A second naive variant shares the

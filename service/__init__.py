@@ -1,4 +1,4 @@
-"""HTTP service for srf_engine: ``uvicorn service.app:app`` (contract: ../shared/API.md).
+"""HTTP service for srf_engine: ``uvicorn service.app:app`` (contract: docs/api.md).
 
 Modules, one job each: ``settings`` (SRF_* environment), ``schemas`` (request/response models),
 ``prepare`` (normal form, key, engine inputs: once per request), ``compute`` (the engine adapter),

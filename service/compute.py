@@ -57,7 +57,7 @@ def _result(prepared: Prepared, result: dict[str, Any]) -> dict[str, Any]:
 def run_theory(
     prepared: Prepared, progress: Progress = None, *, n_jobs: int | None = None, part: Part | None = None
 ) -> dict[str, Any]:
-    """``POST /theory/curve``: the limit curve of THEORY.md §5 and the random-features baseline."""
+    """``POST /theory/curve``: the limit curve of docs/theory.md §5 and the random-features baseline."""
     normal = prepared.normal
     curve = theory_curve(
         prepared.problem, normal["alphas"], normal["ridge"], baseline=True, progress=progress
@@ -68,7 +68,7 @@ def run_theory(
 def run_simulate(
     prepared: Prepared, progress: Progress = None, *, n_jobs: int | None = None, part: Part | None = None
 ) -> dict[str, Any]:
-    """``POST /simulate``: statistics over seeds of the finite-size model (THEORY.md §2, §8)."""
+    """``POST /simulate``: statistics over seeds of the finite-size model (docs/theory.md §2, §8)."""
     assert prepared.spec is not None  # prepare() builds it for every simulation request
     result = simulate_spec(prepared.problem, prepared.spec, progress=progress, n_jobs=n_jobs)
     return _result(prepared, result.as_dict())

@@ -1,4 +1,4 @@
-"""Theory against simulation: z-scores, relative errors and verdicts (THEORY.md §9).
+"""Theory against simulation: z-scores, relative errors and verdicts (docs/theory.md §9).
 
 Works on results in their JSON form (``TheoryCurve.as_dict()``, ``SimulationResult.as_dict()``), so a
 stored result and a fresh one are judged alike. A point agrees when ``|z| ≤ z_threshold`` with
@@ -18,9 +18,9 @@ from .extrapolation import extrapolate_in_inverse_dimension
 def criterion_text(z_threshold: float, relative_tolerance: float) -> str:
     return (
         f"a point agrees when |z| ≤ {z_threshold:g} (z = (simulation_mean − theory)/simulation_sem) or "
-        f"|relative_error| ≤ {relative_tolerance:g} (finite-size allowance, THEORY.md §9); z is null when "
-        "the sem is 0 (a single seed), leaving the relative allowance; a point whose theory did not converge "
-        "never agrees; agree = every point agrees"
+        f"|relative_error| ≤ {relative_tolerance:g} (finite-size allowance, docs/theory.md §9); z is null "
+        "when the sem is 0 (a single seed), leaving the relative allowance; a point whose theory did not "
+        "converge never agrees; agree = every point agrees"
     )
 
 

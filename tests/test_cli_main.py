@@ -119,7 +119,7 @@ def test_theory_prints_the_same_numbers_as_post_theory_curve(capsys: pytest.Capt
     from_http = http_post("/theory/curve", {**PROBLEM_BODY, "alphas": alphas})
     assert strip_volatile(from_cli) == strip_volatile(from_http)
     assert [p["alpha"] for p in from_cli["points"]] == alphas
-    # THEORY.md §7: the limit at α = 0.2 is 0.04848290.
+    # docs/theory.md §7: the limit at α = 0.2 is 0.04848290.
     assert from_cli["points"][0]["test_error"] == pytest.approx(0.04848290, rel=1e-4)
 
 

@@ -13,7 +13,7 @@ from test_service_support import COMPARE, ROOT, SIMULATE, THEORY, client, replac
 from service.app import create_app
 from srf_engine import ACTIVATION_NAMES, InvalidParameterError
 
-# THEORY.md §7, limit column (test error) at α = 0.2, 0.9, 1.6.
+# docs/theory.md §7, limit column (test error) at α = 0.2, 0.9, 1.6.
 REFERENCE = [0.04848290, 0.04250393, 0.03731133]
 
 

@@ -24,7 +24,7 @@ from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: THEORY.md §7 on three α's.
+#: docs/theory.md §7 on three α's.
 THEORY: dict[str, Any] = {
     "student": "tanh",
     "teacher": "sin",

@@ -1,4 +1,4 @@
-"""Simulations (THEORY.md §2, §3, §8): validation, reproducibility, and equality with dense computations.
+"""Simulations (docs/theory.md §2, §3, §8): validation, reproducibility, and equality with dense computations.
 
 The dense reference below recomputes a seed's simulation from the same draws
 (``srf_engine.simulation.sampling``) with whole matrices: unblocked gradient, full ``Φ``,

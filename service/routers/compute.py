@@ -72,7 +72,7 @@ def _responses(model: type) -> dict[int | str, dict[str, Any]]:
 _SIM = {**EXAMPLE_PROBLEM, **EXAMPLE_SIMULATION}
 THEORY_EXAMPLES = {
     "section7": {
-        "summary": "THEORY.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1",
+        "summary": "docs/theory.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1",
         "value": EXAMPLE_PROBLEM,
     },
     "optimal_ridge": {
@@ -95,12 +95,12 @@ THEORY_EXAMPLES = {
     },
 }
 SIMULATE_EXAMPLES = {
-    "section7": {"summary": "THEORY.md §7 problem, network at d = 400, 2 seeds", "value": _SIM},
+    "section7": {"summary": "docs/theory.md §7 problem, network at d = 400, 2 seeds", "value": _SIM},
     "srf_model": {"summary": "The same, simulating the sRF model itself", "value": {**_SIM, "model": "srf"}},
     "seed_list": {"summary": "Explicit seeds", "value": {**_SIM, "seeds": [7, 11, 13]}},
 }
 COMPARE_EXAMPLES = {
-    "section7": {"summary": "THEORY.md §7 problem against the network at d = 400", "value": _SIM},
+    "section7": {"summary": "docs/theory.md §7 problem against the network at d = 400", "value": _SIM},
     "strict": {
         "summary": "Stricter verdict: 2 sem or 2 %",
         "value": {**_SIM, "z_threshold": 2, "relative_tolerance": 0.02},
@@ -145,7 +145,7 @@ async def theory_curve(
     services: ServicesDep,
     prefer: PreferHeader = None,
 ) -> Response:
-    """The limit curve of THEORY.md §5 after one giant step, and the baseline (same problem, no step).
+    """The limit curve of docs/theory.md §5 after one giant step, and the baseline (same problem, no step).
     `ridge` may be "optimal": the λ minimising the test error at each α, reported per point."""
     return await serve(services, req, prefer)
 

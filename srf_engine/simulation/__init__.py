@@ -1,4 +1,6 @@
-"""Finite-size simulations of the one-step network, the sRF model and random features (THEORY.md §2, §3, §8).
+"""Finite-size simulations of the one-step network, the sRF model and random features.
+
+docs/theory.md §2 (the protocol), §3 (the sRF matrix), §8 (how it is made fast).
 
 :func:`simulate` checks its arguments once (:class:`.spec.SimulationSpec`), prices and sizes the work
 (:mod:`.cost`), then runs the seeds one after the other (:mod:`.seed`), each on the threads of
@@ -64,7 +66,7 @@ def simulate(
     progress: Callable[[float], None] | None = None,
     n_jobs: int | None = None,
 ) -> SimulationResult:
-    """Test and training errors of ridge on the readout, at dimension ``d``, over seeds (THEORY.md §2, §3).
+    """Test and training errors of ridge on the readout at dimension ``d``, over seeds (docs/theory.md §2–§3).
 
     ``model``: ``"network"`` (the protocol of §2: one step of size ``η̃`` on ``round(α0 d)`` samples, then
     ridge), ``"srf"`` (``W = √c W0 + r u vᵀ/√d`` with ``problem.srf`` or the mapped ``(c, r, γ)``), or

@@ -1,4 +1,4 @@
-"""Cost model of the simulations: work per unit, peak memory, wall time (THEORY.md §8).
+"""Cost model of the simulations: work per unit, peak memory, wall time (docs/theory.md §8).
 
 One seed of a simulation is a sequence of units, each on one chunk of ``CHUNK_ROWS`` rows
 (``p = round(ψ_w d)`` neurons, ``d`` inputs):

@@ -1,4 +1,4 @@
-"""Ridge regression on the readout from accumulated Gram matrices (THEORY.md §2, step 2).
+"""Ridge regression on the readout from accumulated Gram matrices (docs/theory.md §2, step 2).
 
 ``G = ΦᵀΦ``, ``b = Φᵀy`` and ``yᵀy`` are summed chunk by chunk (:func:`gram_update`); the readout
 ``ŵ_λ = (G/p + λI)⁻¹ b/√p`` and the training error follow from them alone (:func:`ridge_from_gram`).

@@ -1,4 +1,4 @@
-"""Random draws of the simulations (THEORY.md §1–3), as independent streams per seed and per chunk.
+"""Random draws of the simulations (docs/theory.md §1–3), as independent streams per seed and per chunk.
 
 Every draw comes from ``numpy.random.SeedSequence(seed, spawn_key=(stream, index))``: the generator
 ``SeedSequence(seed).spawn(…)[stream].spawn(…)[index]`` would give. A draw therefore depends on

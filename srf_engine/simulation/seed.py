@@ -1,4 +1,4 @@
-"""One seed of a simulation (THEORY.md §2, §3): first layer, ridge along nested prefixes, test errors.
+"""One seed of a simulation (docs/theory.md §2, §3): first layer, ridge along nested prefixes, test errors.
 
 Per seed (all draws from :mod:`.sampling`, one independent stream per seed and chunk):
 

@@ -1,7 +1,8 @@
-"""What a simulation is asked to do, checked once: model, d, α's, λ's, seeds, test samples (THEORY.md §8).
+"""What a simulation is asked to do, checked once: model, d, α's, λ's, seeds, test samples.
 
 :meth:`SimulationSpec.build` is the only place the simulation's own arguments are validated; the cost
-model, the plan and the seed runs below it take a :class:`SimulationSpec` and trust it.
+model, the plan and the seed runs below it (docs/theory.md §8) take a :class:`SimulationSpec` and
+trust it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def default_test_samples(dimension: int) -> int:
     """Default number of test samples: ``max(2000, 2d)``.
 
     The test error of a fixed ``ŵ`` is then estimated to about ``√(2/n_test) ≈ 3 %`` relative, no more
-    than the seed-to-seed fluctuation of the trained readout at ``d ≤ 2000`` (THEORY.md §7), at a cost
+    than the seed-to-seed fluctuation of the trained readout at ``d ≤ 2000`` (docs/theory.md §7), at a cost
     (``2 n_test p d``) below that of the features of an α = 2 sweep.
     """
     return max(2000, 2 * dimension)
