@@ -11,10 +11,11 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from srf_engine import ENGINE_VERSION
 
-from . import errors, logs
+from . import errors, logs, openapi
 from .cache import Store
 from .deps import Services
 from .jobs import JobManager
@@ -50,6 +51,10 @@ TAGS = [
 ]
 
 
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """An app with its own store, runner and jobs, configured by ``settings`` (default: environment)."""
     settings = settings or get_settings()
@@ -82,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
         docs_url=None,  # served from the package, offline: routers/docs.py
+        # operationIds read as method names: the route functions' own (theory_curve, get_job, …)
+        generate_unique_id_function=_operation_id,
         redoc_url=None,
     )
     app.state.services = services
@@ -93,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(meta.router)
     app.include_router(metrics_route.router)
     docs.install(app)
+    openapi.install(app)
     return app
 
 

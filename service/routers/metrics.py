@@ -25,7 +25,7 @@ router = APIRouter(tags=["operations"])
         }
     },
 )
-def metrics(services: ServicesDep) -> Response:
+def get_metrics(services: ServicesDep) -> Response:
     """Counters and histograms since this process started, gauges as they are now (a sync route: the
     store's size is read from SQLite in a worker thread)."""
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
