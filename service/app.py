@@ -17,6 +17,7 @@ from srf_engine import ENGINE_VERSION
 
 from . import errors, logs, openapi
 from .cache import Store
+from .cluster import Cluster
 from .deps import Services
 from .jobs import JobManager
 from .metrics import Metrics, MetricsMiddleware
@@ -69,8 +70,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         heartbeat_seconds=settings.job_heartbeat_seconds,
         stale_seconds=settings.job_stale_seconds,
     )
+    cluster = (
+        Cluster(
+            settings.dask_scheduler,
+            connect_timeout=settings.dask_connect_timeout,
+            retry_after=settings.retry_after_seconds,
+        )
+        if settings.dask_scheduler
+        else None
+    )
     metrics = Metrics(store, runner, job_manager)
-    services = Services(settings=settings, store=store, runner=runner, jobs=job_manager, metrics=metrics)
+    services = Services(
+        settings=settings, store=store, runner=runner, jobs=job_manager, metrics=metrics, cluster=cluster
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -79,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await job_manager.shutdown()
         runner.shutdown()
+        if cluster is not None:
+            await anyio.to_thread.run_sync(cluster.close)
 
     app = FastAPI(
         title="srf: one giant gradient step",

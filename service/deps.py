@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from .cache import Store
+from .cluster import Cluster
 from .jobs import JobManager
 from .metrics import Metrics
 from .runner import Runner
@@ -23,6 +24,7 @@ class Services:
     runner: Runner
     jobs: JobManager
     metrics: Metrics
+    cluster: Cluster | None = None  # the Dask cluster of SRF_DASK_SCHEDULER, if set
 
 
 def get_services(request: Request) -> Services:
