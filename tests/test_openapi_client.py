@@ -110,6 +110,9 @@ project_name_override: srf_client
 package_name_override: srf_client
 content_type_overrides:
   image/png: application/octet-stream
+  image/svg+xml: application/octet-stream
+  application/pdf: application/octet-stream
+  text/csv: application/octet-stream
   text/plain: application/octet-stream
 """
 
