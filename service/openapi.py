@@ -6,7 +6,7 @@ FastAPI's schema is refined once, when first asked for:
   and a single allowed string is an ``enum`` (generators mis-read ``const`` inside a union);
 - an activation is one shared component, ``Activation`` (a name, ``ActivationName``, or Hermite
   coefficients), instead of the same union inlined in every request;
-- a job's ``result`` is typed: one of the 200 bodies of the POST endpoints;
+- a job's ``result`` and a stored result are typed: one of the 200 bodies of the POST endpoints;
 - validation errors are documented as the server sends them (``ValidationErrorBody``, with ``field``
   and ``message``), not as FastAPI's default shape;
 - every field of a response has a description, its unit and an example (:data:`FIELD_DOCS`).
@@ -226,13 +226,23 @@ def _post_bodies(schema: dict[str, Any]) -> list[str]:
 
 
 def _type_job_results(schema: dict[str, Any]) -> None:
+    """A job's ``result``, and a stored result (``GET /results/{key}``), are one of the POST bodies."""
+    bodies = [{"$ref": ref} for ref in _post_bodies(schema)]
     job = schema["components"]["schemas"].get("JobOut", {}).get("properties", {})
     if "result" in job:
         job["result"] = {
-            "anyOf": [*({"$ref": ref} for ref in _post_bodies(schema)), {"type": "null"}],
+            "anyOf": [*bodies, {"type": "null"}],
             "title": "Result",
             "description": job["result"].get("description", ""),
         }
+    for path, item in schema.get("paths", {}).items():
+        if not path.startswith("/results/"):
+            continue
+        media = (
+            item.get("get", {}).get("responses", {}).get("200", {}).get("content", {}).get("application/json")
+        )
+        if media is not None and "$ref" not in media.get("schema", {}):
+            media["schema"] = {"anyOf": bodies, "title": "StoredResult"}
 
 
 def _document_validation_errors(schema: dict[str, Any]) -> None:

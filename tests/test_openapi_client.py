@@ -152,6 +152,7 @@ def test_generated_client_calls_every_endpoint(generated, tmp_path: Path) -> Non
         op("about", n) for n in ("list_activations", "get_health", "get_version")
     )
     get_metrics = op("operations", "get_metrics")
+    get_result = op("results", "get_result")
 
     with LiveServer(tmp_path / "cache.sqlite3") as server:
         client = generated.Client(base_url=server.url, timeout=120)
@@ -166,6 +167,8 @@ def test_generated_client_calls_every_endpoint(generated, tmp_path: Path) -> Non
         comparison = compare.sync(client=client, body=models.CompareRequest.from_dict(COMPARE))
         assert isinstance(comparison, models.CompareResponse)
         assert comparison.theory.key == theory.key  # the same parts, reused from the store
+        stored = get_result.sync(client=client, key=theory.key)
+        assert isinstance(stored, models.TheoryResponse) and stored.key == theory.key
 
         # an error: the server's 422 body, parsed as documented
         bad = theory_curve.sync(client=client, body=models.TheoryRequest.from_dict({**THEORY, "width": -1}))
@@ -193,7 +196,9 @@ def test_generated_client_calls_every_endpoint(generated, tmp_path: Path) -> Non
         assert b"srf_http_requests_total" in get_metrics.sync(client=client)
 
         # a figure: the generated request of /compare?format=png, answered as PNG bytes
-        kwargs = compare._get_kwargs(body=models.CompareRequest.from_dict(COMPARE), format_="png")
+        kwargs = compare._get_kwargs(
+            body=models.CompareRequest.from_dict(COMPARE), format_=models.CompareFormat("png")
+        )
         figure = client.get_httpx_client().request(**kwargs)
         assert figure.headers["content-type"] == "image/png"
         assert figure.content.startswith(b"\x89PNG\r\n\x1a\n")
