@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(meta.router)
     app.include_router(metrics_route.router)
     docs.install(app)
-    openapi.install(app)
+    openapi.install(app, settings)
     return app
 
 

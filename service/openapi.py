@@ -9,7 +9,8 @@ FastAPI's schema is refined once, when first asked for:
 - a job's ``result`` and a stored result are typed: one of the 200 bodies of the POST endpoints;
 - validation errors are documented as the server sends them (``ValidationErrorBody``, with ``field``
   and ``message``), not as FastAPI's default shape;
-- every field of a response has a description, its unit and an example (:data:`FIELD_DOCS`).
+- every field of a response has a description, its unit and an example (:data:`FIELD_DOCS`);
+- the operator's limits (``SRF_MAX_*``), fixed at start-up, bound the request fields they limit.
 
 Operation ids are the route functions' names (``theory_curve``, ``get_job``, …): see ``app.py``.
 """
@@ -20,6 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+
+from .settings import Settings
 
 _RANGES = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
 #: Keys whose values are data (examples, defaults) or names (properties), not schemas to rewrite.
@@ -284,8 +287,52 @@ def _describe_response_fields(schema: dict[str, Any]) -> None:
                 prop.setdefault("examples", [example])
 
 
-def refine(schema: dict[str, Any]) -> dict[str, Any]:
+def _tighten(node: dict[str, Any], key: str, value: int) -> bool:
+    if key in node and isinstance(node[key], int | float):
+        node[key] = min(node[key], value)
+        return True
+    return False
+
+
+def _branches(prop: dict[str, Any]) -> list[dict[str, Any]]:
+    return [prop, *(b for b in prop.get("anyOf", []) + prop.get("oneOf", []) if isinstance(b, dict))]
+
+
+def _reflect_limits(schema: dict[str, Any], settings: Settings) -> None:
+    """The operator's limits, fixed at start-up, as the schema's bounds of the request fields (beyond
+    them the server answers 413, naming the limit)."""
+    limits = {
+        "alphas": ("maxItems", settings.max_alphas, "SRF_MAX_ALPHAS", "values"),
+        "dimension": ("maximum", settings.max_dimension, "SRF_MAX_DIMENSION", ""),
+        "seeds": ("maximum", settings.max_seeds, "SRF_MAX_SEEDS", "seeds"),
+        "test_samples": ("maximum", settings.max_test_samples, "SRF_MAX_TEST_SAMPLES", ""),
+        "extrapolate_dimensions": ("maximum", settings.max_dimension, "SRF_MAX_DIMENSION", "for each"),
+    }
+    for name, component in schema["components"]["schemas"].items():
+        if not name.endswith("Request"):
+            continue
+        for field, (keyword, value, env, what) in limits.items():
+            prop = component.get("properties", {}).get(field)
+            if not isinstance(prop, dict):
+                continue
+            changed = False
+            for branch in _branches(prop):
+                if field == "extrapolate_dimensions" and isinstance(branch.get("items"), dict):
+                    changed |= _tighten(branch["items"], "maximum", value)
+                elif field == "seeds" and branch.get("type") == "array":
+                    changed |= _tighten(branch, "maxItems", value)
+                else:
+                    changed |= _tighten(branch, keyword, value)
+            if changed:
+                amount = f"{value} {what}".rstrip()
+                note = f" This server accepts at most {amount} ({env}); more is a 413."
+                prop["description"] = prop.get("description", "").rstrip() + note
+
+
+def refine(schema: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
     """Apply every refinement of this module to ``schema`` (in place) and return it."""
+    if settings is not None:
+        _reflect_limits(schema, settings)
     _rewrite_ranges(schema)
     _const_to_enum(schema)
     _share_activation(schema)
@@ -295,13 +342,14 @@ def refine(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def install(app: FastAPI) -> None:
-    """Serve the refined schema at ``app.openapi_url`` (computed once, as FastAPI does)."""
+def install(app: FastAPI, settings: Settings | None = None) -> None:
+    """Serve the refined schema at ``app.openapi_url`` (computed once, as FastAPI does), with the
+    limits of ``settings``."""
     original: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = refine(original())
+            app.openapi_schema = refine(original(), settings)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -60,6 +60,18 @@ def test_ranges_are_json_schema_keywords(schema) -> None:
     assert ridge["minimum"] == 0 and ridge["maximum"] == 1e6
 
 
+def test_the_servers_limits_bound_the_request_fields(tmp_path: Path) -> None:
+    limits = {"max_dimension": 300, "max_seeds": 5, "max_alphas": 7, "max_test_samples": 900}
+    served = create_app(Settings(cache_path=tmp_path / "c.sqlite3", **limits)).openapi()
+    fields = served["components"]["schemas"]["CompareRequest"]["properties"]
+    assert fields["dimension"]["maximum"] == 300 and "SRF_MAX_DIMENSION" in fields["dimension"]["description"]
+    assert fields["alphas"]["maxItems"] == 7
+    count, listed = fields["seeds"]["oneOf"]
+    assert count["maximum"] == 5 and listed["maxItems"] == 5
+    assert fields["test_samples"]["anyOf"][0]["maximum"] == 900
+    assert fields["extrapolate_dimensions"]["anyOf"][0]["items"]["maximum"] == 300
+
+
 def test_activation_is_one_shared_component(schema) -> None:
     components = schema["components"]["schemas"]
     assert {"Activation", "ActivationName", "HermiteActivation"} <= set(components)
