@@ -98,6 +98,21 @@ FIELD_DOCS: dict[str, tuple[str, str, Any]] = {
     "limit_sem": ("Standard error of ε∞.", "y²", 0.002),
     "slope": ("Slope b of the fit ε(d) = ε∞ + b/d.", "y²·dimension", 1.5),
     "extrapolation": ("With extrapolate_dimensions: the simulation extrapolated to d → ∞.", "", None),
+    # coordinates of a point of a grid
+    "learning_rate": ("η̃ of the point's first step.", "dimensionless", 3.0),
+    "alpha0": ("α0 = n0/d of the point's first step.", "dimensionless", 20.0),
+    "noise": ("Label-noise variance Δ of the point.", "y²", 0.0),
+    "width": ("Width ratio p/d of the point.", "dimensionless", 1.0),
+    "GridOut.axes": ("The request's axes that hold several values, in the order of `shape`.", "", None),
+    "GridOut.shape": ("Number of values along each axis; points run over them row-major.", "count", [5]),
+    "GridAxisOut.name": ("The field this axis varies.", "", "alphas"),
+    "GridAxisOut.values": ("Its values, as requested.", "", [0.5, 1.0]),
+    # the learned function
+    "kappa": ("Points κ of the spike direction where the function is evaluated.", "dimensionless", [0.0]),
+    "FunctionResponse.points": ("One point per requested α.", "", None),
+    "baseline_test_error": ("Test error of the no-step baseline at this α.", "y²", 0.32),
+    "baseline_ridge": ("λ of the baseline at this α.", "1", 0.1),
+    "baseline_converged": ("Whether the baseline's solver converged.", "boolean", True),
     # jobs
     "id": ("The job's id (also in the Location header).", "hex string", "52ca57d1a08e4520a4b8065a6bfccbf9"),
     "status": ("queued, running, done, failed or cancelled.", "", "queued"),
@@ -124,8 +139,8 @@ FIELD_DOCS: dict[str, tuple[str, str, Any]] = {
     "ValidationItem.field": ("Dotted path of the offending field.", "", "alphas.3"),
     # about
     "activations": ("The activations accepted as student and teacher.", "", None),
-    "name": ("Name to use as student or teacher.", "", "tanh"),
-    "description": ("Definition of the activation.", "text", "σ(z) = tanh(z)"),
+    "ActivationInfo.name": ("Name to use as student or teacher.", "", "tanh"),
+    "ActivationInfo.description": ("Definition of the activation.", "text", "σ(z) = tanh(z)"),
     "centered": ("E σ(z) = 0; the network → sRF mapping assumes it of the student.", "boolean", True),
     "hermite": ("How to give an activation by its Hermite coefficients.", "text", 'Give {"hermite": […]} …'),
     "HealthResponse.status": ("ok while the process can serve.", "", "ok"),
@@ -268,6 +283,8 @@ def _document_validation_errors(schema: dict[str, Any]) -> None:
 
 
 def _describe_response_fields(schema: dict[str, Any]) -> None:
+    """Description, unit and example of each response field from :data:`FIELD_DOCS`; a description
+    the model already gives (other than the bare null note) is kept, and the unit added to it."""
     components = schema["components"]["schemas"]
     for model, component in components.items():
         if model.endswith("Request") or model in {"HermiteActivation", "SRFSpec"}:
@@ -277,12 +294,14 @@ def _describe_response_fields(schema: dict[str, Any]) -> None:
             if docs is None:
                 continue
             text, unit, example = docs
-            note = (
-                " " + _NULL_NOTE[0].upper() + _NULL_NOTE[1:] + "."
-                if _NULL_NOTE in prop.get("description", "")
-                else ""
-            )
-            prop["description"] = text + (f" Unit: {unit}." if unit else "") + note
+            given = prop.get("description", "").strip()
+            nullable = _NULL_NOTE in given
+            if given and given != _NULL_NOTE:
+                text = given.rstrip(".") + "."
+                nullable = False  # already said, if at all
+            unit_text = f" Unit: {unit}." if unit and "Unit:" not in text else ""
+            note = " Null only if the engine produced a non-finite value." if nullable else ""
+            prop["description"] = text + unit_text + note
             if example is not None:
                 prop.setdefault("examples", [example])
 
