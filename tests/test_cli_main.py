@@ -333,7 +333,7 @@ def test_warnings_go_to_stderr_also_with_output(tmp_path: Path, capsys: pytest.C
 def test_missing_folder_is_refused_before_any_work(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
 ) -> None:
-    target = tmp_path / "missing" / "result.out"
+    target = tmp_path / "missing" / ("result.png" if option == "--plot" else "result.json")
     code, out, err = run_cli(capsys, "theory", *PROBLEM, "--alphas", "1", option, str(target))
     assert code == 2 and out == ""
     assert f"{'--output' if option == '-o' else '--plot'}: the folder" in err and "does not exist" in err
@@ -345,7 +345,8 @@ def test_missing_folder_is_refused_before_any_work(
 def test_unwritable_path_exits_2_with_a_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
 ) -> None:
-    folder = tmp_path / "a-folder"
+    suffix = ".png" if option == "--plot" else ".json"
+    folder = tmp_path / f"a-folder{suffix}"
     folder.mkdir()
     code, _, err = run_cli(capsys, "theory", *PROBLEM, "--alphas", "1", option, str(folder))  # a folder
     assert code == 2 and "is a folder" in err
@@ -355,7 +356,7 @@ def test_unwritable_path_exits_2_with_a_message(
     try:
         # root writes anywhere: then the failure comes at the write itself, in /proc
         writable = os.access(locked, os.W_OK)
-        target = Path("/proc/srf-cannot-write.json") if writable else locked / "result.out"
+        target = Path(f"/proc/srf-cannot-write{suffix}") if writable else locked / f"result{suffix}"
         code, _, err = run_cli(capsys, "theory", *PROBLEM, "--alphas", "1", option, str(target))
     finally:
         locked.chmod(0o700)
