@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "theory": "theory/curve",
     "simulate": "simulate",
     "compare": "compare",
+    "function": "theory/function",
 }
 #: Subcommands that simulate (they take --jobs and --scheduler).
 SIMULATING = ("simulate", "compare")
@@ -209,6 +210,7 @@ KNOWN_FIELDS: dict[str, tuple[Callable[[str], Any], str, str]] = {
         'sRF parameters, skipping the mapping: c,r,gamma or {"c":…,"r":…,"gamma":…}',
     ),
     "alphas": (parse_alphas, "LIST", "sample ratios n/d: 0.2,0.9,1.6 or start:stop:num or a JSON list"),
+    "kappa": (parse_alphas, "LIST", "κ values of the learned function: --kappa=-4:4:81, a list, or JSON"),
     "model": (str, "MODEL", "what to simulate: network, srf or random_features"),
     "dimension": (parse_integer, "D", "input dimension d of the simulation"),
     "seeds": (parse_seeds, "SEEDS", "number of seeds, or a list of seeds: 1,2,3"),
