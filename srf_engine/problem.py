@@ -35,9 +35,7 @@ def check_positive(field: str, value: float) -> float:
     return value
 
 
-def check_list(
-    field: str, values: Any, check: Callable[[str, float], float], rule: str
-) -> tuple[float, ...]:
+def check_list(field: str, values: Any, check: Callable[[str, float], float], rule: str) -> tuple[float, ...]:
     """A non-empty list, each element checked by ``check`` (named ``field[i]``); ``rule`` if not a list."""
     try:
         items = tuple(values)
