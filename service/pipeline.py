@@ -1,6 +1,6 @@
 """The way of a prepared request: store, limits, runner or job, and the envelope of its answer.
 
-``ENDPOINTS`` names each POST endpoint's request model, compute function and figure; everything below
+``ENDPOINTS`` names each POST endpoint's request model and compute function; everything below
 dispatches on that table. The envelope of a body is ``cached`` (served from the store or not) and
 ``elapsed_seconds``: the computing time when it was stored, the time of the request when served.
 """
@@ -36,30 +36,19 @@ Lookup = Callable[[str], dict[str, Any] | None]
 Keep = Callable[[Prepared, dict[str, Any]], None]
 
 
-def _plot(name: str) -> Callable[[dict[str, Any]], bytes]:
-    def draw(body: dict[str, Any]) -> bytes:
-        from . import plotting  # matplotlib loads only when a figure is asked for
-
-        return getattr(plotting, name)(body)
-
-    draw.__name__ = name
-    return draw
-
-
 @dataclass(frozen=True)
 class Endpoint:
-    """A POST endpoint: its request model, the compute function and the figure of its body."""
+    """A POST endpoint: its request model and compute function (figures: :mod:`service.respond`)."""
 
     model: type[ProblemFields]
     run: Callable[..., dict[str, Any]]
-    plot: Callable[[dict[str, Any]], bytes]
 
 
 ENDPOINTS: dict[str, Endpoint] = {
-    "theory/curve": Endpoint(TheoryRequest, compute.run_theory, _plot("theory_png")),
-    "simulate": Endpoint(SimulateRequest, compute.run_simulate, _plot("simulate_png")),
-    "compare": Endpoint(CompareRequest, compute.run_compare, _plot("compare_png")),
-    "theory/function": Endpoint(FunctionRequest, compute.run_function, _plot("function_png")),
+    "theory/curve": Endpoint(TheoryRequest, compute.run_theory),
+    "simulate": Endpoint(SimulateRequest, compute.run_simulate),
+    "compare": Endpoint(CompareRequest, compute.run_compare),
+    "theory/function": Endpoint(FunctionRequest, compute.run_function),
 }
 
 

@@ -525,11 +525,3 @@ def draw(
     else:
         figure = line_figure(body, options, fine)
     return render(figure, output.format, options.dpi)
-
-
-def _png(body: Mapping[str, Any]) -> bytes:
-    return draw(body, Output("png", FigureOptions()))
-
-
-#: The default PNG figure of each endpoint's body (``pipeline.ENDPOINTS``).
-compare_png = theory_png = simulate_png = function_png = _png

@@ -3,6 +3,7 @@ bit, while the first step is shared (one gradient for every η̃, nested prefixe
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import srf_engine.simulation.seed as seed_module
@@ -85,3 +86,26 @@ def test_grid_result_shape_and_coordinates() -> None:
         (1.0, 0.5),
     ]
     assert body["srf"] is None and all(p["srf"]["r"] > 0 for p in body["points"])
+
+
+@pytest.mark.parametrize("model", ["network", "srf"])
+@pytest.mark.parametrize(
+    ("ridge", "grid_ridges"),
+    [(0.1, [1.0, 0.1, 0.01]), (0.0, [0.0, 0.5, 2.0])],  # Cholesky per λ; one eigendecomposition
+    ids=["cholesky", "eigh"],
+)
+def test_a_point_does_not_depend_on_the_other_alphas_and_ridges(
+    model: str, ridge: float, grid_ridges: list[float]
+) -> None:
+    # BLAS rounds a product differently with its number of columns: each (α, λ) has its own products
+    alphas = [0.5, 1.0, 2.5]
+    problem = Problem("tanh", "sin", 2.0, 2.0, 1.0, 0.1)
+    alone = simulate(problem, [1.0], [ridge], model=model, dimension=120, seeds=[5], n_jobs=1).points[0]
+    grid = GridSpec.build(
+        width=1.0, noise=0.1, alpha0=2.0, learning_rate=[0.5, 2.0], ridge=grid_ridges, alphas=alphas
+    )
+    spec = SimulationSpec.build(model=model, dimension=120, alphas=alphas, ridge=grid_ridges, seeds=[5])
+    result = simulate_grid(Problem("tanh", "sin", 1.0, 1.0), grid, spec, n_jobs=2)
+    (same,) = [p for p in result.points if (p.learning_rate, p.alpha, p.ridge) == (2.0, 1.0, ridge)]
+    assert np.array_equal(same.test_error.values, alone.test_error.values)
+    assert np.array_equal(same.train_error.values, alone.train_error.values)

@@ -103,14 +103,18 @@ def _ridge_eigh(a0: Array, b: Array, yy: float, n: int, ridges: Sequence[float])
     ell, u = linalg.eigh(a0, lower=False, overwrite_a=True, check_finite=False, driver="evr")
     ell = np.maximum(ell, 0.0)  # G is positive semi-definite; negative values are rounding
     b_hat = u.T @ b
-    coef = np.empty((ell.shape[0], len(ridges)))
     cutoff = PINV_RCOND * ell.shape[0] * (ell[-1] if ell.size else 0.0)
+    w_hat = np.empty((ell.shape[0], len(ridges)))
+    train = np.empty(len(ridges))
+    # One λ at a time (vector products only): a product over all columns at once would round
+    # differently with their number, and a λ's readout must not depend on the other λ's asked.
     for j, lam in enumerate(ridges):
         if lam == 0.0:
             keep = ell > cutoff
-            coef[:, j] = np.where(keep, b_hat / np.where(keep, ell, 1.0), 0.0)
+            coef = np.where(keep, b_hat / np.where(keep, ell, 1.0), 0.0)
         else:
-            coef[:, j] = b_hat / (ell + lam)
-    # In the eigenbasis: ŵᵀb/√p = c·b̂ and ŵᵀGŵ/p = Σ ℓ c².
-    train = (yy - 2.0 * (b_hat @ coef) + ell @ (coef * coef)) / n
-    return u @ coef, np.maximum(train, 0.0)
+            coef = b_hat / (ell + lam)
+        # In the eigenbasis: ŵᵀb/√p = c·b̂ and ŵᵀGŵ/p = Σ ℓ c².
+        train[j] = (yy - 2.0 * (b_hat @ coef) + ell @ (coef * coef)) / n
+        w_hat[:, j] = u @ coef
+    return w_hat, np.maximum(train, 0.0)

@@ -324,17 +324,30 @@ class SeedRun:
         return w_hat, train
 
     # --- 3. test errors ----------------------------------------------------------------------------------
-    def _test_partial(self, w: Array, theta: Array, w_hat: Array, k: int, stride: int) -> list[Array]:
+    def _test_partial(self, w: Array, theta: Array, readouts: Array, k: int, stride: int) -> list[Array]:
+        """Sums of squared test residuals of chunks ``i ≡ k mod stride``, one row per chunk.
+
+        ``readouts``: one C-contiguous row per ``ŵ``. Each residual is its own matrix-vector product and
+        dot product rather than one product for every column: BLAS picks its kernels (and so its
+        rounding) by the number of columns, and a point's values must not depend on which other α and λ
+        were asked with it.
+        """
         n_test, p = self.plan.load.n_test, self.plan.p
+        scale = -1.0 / math.sqrt(p)
         out = []
         for i in range(k, n_chunks(n_test), stride):
             x, y = self._chunk(Stream.TEST, i, theta)
-            residual = self._features(x, w) @ w_hat
-            residual *= -1.0 / math.sqrt(p)
-            residual += y[:, None]  # y − φ(x)·ŵ/√p for every (n, λ)
+            phi = self._features(x, w)
             valid = min(CHUNK_ROWS, n_test - i * CHUNK_ROWS)
-            out.append(np.einsum("ij,ij->j", residual[:valid], residual[:valid]))
-            del x, y, residual
+            sse = np.empty(readouts.shape[0])
+            for j, w_hat in enumerate(readouts):
+                residual = phi @ w_hat
+                residual *= scale
+                residual += y  # y − φ(x)·ŵ/√p
+                residual = residual[:valid]
+                sse[j] = residual @ residual
+            out.append(sse)
+            del x, y, phi
             self.runner.advance(self._cost["test"])
         return out
 
@@ -342,11 +355,17 @@ class SeedRun:
         """Mean squared error on ``n_test`` fresh samples for each column of ``w_hat``."""
         n_test = self.plan.load.n_test
         stride = self.runner.threads
+        readouts = np.ascontiguousarray(w_hat.T)
         parts = self.runner.wait(
-            [self.runner.submit(self._test_partial, w, theta, w_hat, k, stride) for k in range(stride)]
+            [self.runner.submit(self._test_partial, w, theta, readouts, k, stride) for k in range(stride)]
         )
-        per_chunk = np.empty((n_chunks(n_test), w_hat.shape[1]))
+        per_chunk: list[Array] = [np.empty(0)] * n_chunks(n_test)
         for k, part in enumerate(parts):
             for j, sse in enumerate(part):
                 per_chunk[k + j * stride] = sse
-        return per_chunk.sum(axis=0) / n_test  # summed in chunk order whatever the stride
+        # summed one chunk after another, whatever the stride and the number of columns (numpy's own
+        # reduction over a single column would be pairwise, over several sequential)
+        total = per_chunk[0].copy()
+        for sse in per_chunk[1:]:
+            total += sse
+        return total / n_test
