@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from .auth import ApiKeys
 from .cache import Store
 from .jobs import JobManager
 from .runner import Runner
@@ -21,6 +22,7 @@ class Services:
     store: Store
     runner: Runner
     jobs: JobManager
+    keys: ApiKeys
 
 
 def get_services(request: Request) -> Services:

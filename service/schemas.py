@@ -23,6 +23,7 @@ from pydantic import (
 
 from srf_engine import ACTIVATION_NAMES, ACTIVATIONS
 from srf_engine.activations import MAX_HERMITE_COEFFICIENTS
+from srf_engine.errors import clip
 
 #: THEORY.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1, ψ_w = 1, Δ = 0.
 EXAMPLE_PROBLEM: dict[str, Any] = {
@@ -42,7 +43,7 @@ _REQUEST_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 def _known_activation(name: str) -> str:
     if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; known: {', '.join(ACTIVATION_NAMES)}")
+        raise ValueError(f"unknown activation {clip(name)!r}; known: {', '.join(ACTIVATION_NAMES)}")
     return name
 
 
@@ -283,6 +284,11 @@ class CompareRequest(SimulateRequest):
 # ---------------------------------------------------------------- responses (documentation + CLI)
 
 Num = Annotated[float | None, Field(description="null only if the engine produced a non-finite value")]
+#: A theory error: null when the point is not a verified fixed point (``converged`` false, named in warnings).
+TheoryNum = Annotated[
+    float | None,
+    Field(description="null when converged is false: not a verified fixed point (its diagnostics are kept)"),
+]
 
 
 class SRFOut(BaseModel):
@@ -293,8 +299,8 @@ class SRFOut(BaseModel):
 
 class TheoryPointOut(BaseModel):
     alpha: float
-    test_error: Num
-    train_error: Num
+    test_error: TheoryNum
+    train_error: TheoryNum
     ridge: Num
     converged: bool
     iterations: int
@@ -306,8 +312,8 @@ class TheoryPointOut(BaseModel):
 
 class BaselinePointOut(BaseModel):
     alpha: float
-    test_error: Num
-    train_error: Num
+    test_error: TheoryNum
+    train_error: TheoryNum
     ridge: Num = None
     converged: bool = True
 

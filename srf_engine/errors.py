@@ -25,3 +25,14 @@ class UnknownActivationError(InvalidParameterError):
 
 class Cancelled(SRFEngineError):
     """Raised from a progress callback to stop a computation early (the service's job cancel)."""
+
+
+#: Most characters of a client's input an error message repeats.
+ECHO_LIMIT = 100
+
+
+def clip(text: object, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis: error messages never echo more of a
+    client's input than that (a 10 MB name must not come back as a 10 MB error)."""
+    value = str(text)
+    return value if len(value) <= limit else value[: limit - 1] + "…"

@@ -10,11 +10,12 @@ from .problem import SRFParams
 
 @dataclass(frozen=True)
 class TheoryPoint:
-    """The fixed point of THEORY.md §5 at one ``(α, λ)``."""
+    """The fixed point of THEORY.md §5 at one ``(α, λ)``; the errors are ``None`` unless ``converged``
+    (the diagnostics ``iterations``, ``residual`` and ``overlaps`` are kept either way)."""
 
     alpha: float
-    test_error: float
-    train_error: float
+    test_error: float | None
+    train_error: float | None
     ridge: float
     converged: bool
     iterations: int
@@ -24,11 +25,11 @@ class TheoryPoint:
 
 @dataclass(frozen=True)
 class BaselinePoint:
-    """Random features at initialisation (no step) at the same ``(α, λ)``."""
+    """Random features at initialisation (no step) at the same ``(α, λ)``; errors None unless converged."""
 
     alpha: float
-    test_error: float
-    train_error: float
+    test_error: float | None
+    train_error: float | None
     ridge: float
     converged: bool = True
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .cancel import checkpoint
 from .conditional import ConditionalMoments
 from .quadrature import marchenko_pastur_rule, spectral_nodes_needed
 
@@ -126,6 +127,10 @@ def _solve_v(
     f, jac, _, _ = _v_map(x, k, sp, alpha_p, lam)
     g = f - x
     for step in range(1, MAX_NEWTON_STEPS + 1):
+        checkpoint()
+        if not np.all(np.isfinite(g)):
+            # Non-finite moments (e.g. overflowing activations): no iteration can recover from NaN.
+            return x, step - 1, False
         scale = 1.0 + np.max(np.abs(x))
         if np.max(np.abs(g)) <= TOLERANCE * scale:
             return x, step - 1, True
@@ -174,7 +179,11 @@ def _ray_step(
 def _monotone_fallback(k: _Kappa, sp: _Spectrum, alpha_p: float, lam: float) -> tuple[Array, int, bool]:
     x = np.zeros(2)
     for step in range(1, MAX_MONOTONE_STEPS + 1):
+        if step % 64 == 0:
+            checkpoint()
         f, _, _, _ = _v_map(x, k, sp, alpha_p, lam)
+        if not np.all(np.isfinite(f)):
+            return x, MAX_NEWTON_STEPS + step, False
         if np.max(np.abs(f - x)) <= TOLERANCE * (1.0 + np.max(np.abs(x))):
             return f, MAX_NEWTON_STEPS + step, True
         x = f
@@ -325,6 +334,7 @@ def _solve(
     x0 = None if start is None else np.asarray(start, dtype=float)
     iterations = 0
     while True:
+        checkpoint()
         sp = _Spectrum(width, c, size)
         x, its, ok = _solve_v(k, sp, alpha_p, lam, x0)
         iterations += its

@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 from scipy import optimize
 
+from .cancel import checkpoint
 from .conditional import ConditionalMoments, conditional_moments
 from .errors import InvalidParameterError
 from .mapping import map_to_srf, mapping_warnings
@@ -72,6 +73,7 @@ class _Model:
             return cache[log_ridge]
 
         def objective(log_ridge: float) -> float:
+            checkpoint()
             fp = at(float(log_ridge))
             return fp.test_error if fp.converged else math.inf
 
@@ -120,6 +122,11 @@ class _Model:
         return [r for r in results if r is not None]
 
 
+def _trusted(fp: FixedPoint, value: float) -> float | None:
+    """An error is reported only at a verified fixed point (docs/theory.md §6): else ``None``."""
+    return value if fp.converged else None
+
+
 def theory_curve(
     problem: Problem,
     alphas: Sequence[float],
@@ -145,8 +152,8 @@ def theory_curve(
     points = [
         TheoryPoint(
             alpha=float(a),
-            test_error=fp.test_error,
-            train_error=fp.train_error,
+            test_error=_trusted(fp, fp.test_error),
+            train_error=_trusted(fp, fp.train_error),
             ridge=lam,
             converged=fp.converged,
             iterations=fp.iterations,
@@ -162,7 +169,9 @@ def theory_curve(
         base_model = _Model.build(problem, base_srf, refine)
         base = base_model.curve(alphas, ridge, progress, len(alphas), total)
         base_points = [
-            BaselinePoint(float(a), fp.test_error, fp.train_error, lam, fp.converged)
+            BaselinePoint(
+                float(a), _trusted(fp, fp.test_error), _trusted(fp, fp.train_error), lam, fp.converged
+            )
             for a, (lam, fp) in zip(alphas, base, strict=True)
         ]
 
@@ -174,11 +183,13 @@ def theory_curve(
             warnings.append(
                 f"the ridgeless limit (ridge = 0) is not resolved at alpha = {where}: the test error "
                 "diverges at the interpolation peak (alpha = width) and can approach its limit too slowly "
-                "in ridge to be computed; those points have converged = false; use a small positive ridge"
+                "in ridge to be computed; those points have converged = false and test_error = "
+                "train_error = null (their diagnostics are kept); use a small positive ridge"
             )
         else:
             warnings.append(
-                f"the fixed-point solver did not converge at alpha = {where}; "
-                "those points are reported with converged = false and must not be trusted"
+                f"the fixed-point solver did not converge at alpha = {where}; those points are "
+                "reported with converged = false and test_error = train_error = null (their diagnostics "
+                "are kept); they are left out of plots and verdicts"
             )
     return TheoryCurve(srf=srf, points=points, baseline=base_points, warnings=warnings)

@@ -141,7 +141,7 @@ def _work(services: Services, req: ApiRequest) -> Callable[[Progress], dict[str,
 
 async def _result(services: Services, req: ApiRequest, key: str) -> tuple[dict[str, Any], bool]:
     """The body of ``key``: from the store, by joining a running computation, or by computing it."""
-    text = services.store.get_text(key)
+    text = await anyio.to_thread.run_sync(services.store.get_text, key)
     if text is not None:
         return json.loads(text), True
     runner = services.runner
@@ -149,7 +149,13 @@ async def _result(services: Services, req: ApiRequest, key: str) -> tuple[dict[s
     if flight is None:
         check_sync(check_limits(req, services.settings), services.settings)
         compute.build_problem(normalise(req))  # the engine's own checks: InvalidParameterError → 422
-        flight = runner.start(key, endpoint_of(req), _work(services, req), queue=False)
+        flight = runner.start(
+            key,
+            endpoint_of(req),
+            _work(services, req),
+            queue=False,
+            budget_seconds=services.settings.max_sync_seconds,
+        )
     try:
         return await runner.wait(flight)
     except Cancelled:
@@ -173,7 +179,7 @@ async def serve(services: Services, req: ApiRequest, prefer: str | None, png: bo
     if wants_async(prefer):
         check_limits(req, services.settings)
         compute.build_problem(normalise(req))
-        job_id = services.jobs.submit(endpoint_of(req), key, normalise(req), _work(services, req))
+        job_id = await services.jobs.submit(endpoint_of(req), key, normalise(req), _work(services, req))
         return JSONResponse(
             {"id": job_id, "status": "queued"},
             status_code=202,

@@ -29,11 +29,11 @@ def _found(job: dict[str, Any] | None, job_id: str) -> dict[str, Any]:
 async def get_job(job_id: JobId, services: ServicesDep) -> JobOut:
     """``status`` is queued, running, done (``result`` is the 200 body), failed or cancelled (``error``
     says why); ``progress`` runs from 0 to 1."""
-    return JobOut(**_found(services.jobs.get(job_id), job_id))
+    return JobOut(**_found(await services.jobs.get(job_id), job_id))
 
 
 @router.delete("/{job_id}", summary="Cancel a job", responses={404: {"model": ErrorBody}})
 async def cancel_job(job_id: JobId, services: ServicesDep) -> JobOut:
     """Cancels a queued or running job (it stops at the engine's next progress report). A finished
     job is reported unchanged."""
-    return JobOut(**_found(services.jobs.cancel(job_id), job_id))
+    return JobOut(**_found(await services.jobs.cancel(job_id), job_id))
