@@ -26,7 +26,7 @@ from service.app import create_app
 from service.logs import JsonFormatter
 from service.settings import Settings
 
-#: THEORY.md §7 on its five α's: the body of a typical hit (~5 kB of JSON).
+#: docs/theory.md §7 on its five α's: the body of a typical hit (~5 kB of JSON).
 BODY = {
     "student": "tanh",
     "teacher": "sin",

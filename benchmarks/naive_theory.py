@@ -1,5 +1,5 @@
 # ruff: noqa: B007, B023  (closures are used immediately inside the iteration, as in the reference)
-"""A straightforward implementation of THEORY.md §5, the way the public reference code does it.
+"""A straightforward implementation of docs/theory.md §5, the way the public reference code does it.
 
 Every ``κ`` average is ``scipy.integrate.quad`` over ``κ`` whose integrand computes ``μ0, μ1, μ2``
 and the target conditionals by ``quad`` over ``z`` (nested adaptive quadrature), at every

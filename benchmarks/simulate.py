@@ -1,10 +1,10 @@
-"""Simulation benchmark (THEORY.md §8): α sweep against the naive protocol, Gram throughput, peak memory.
+"""Simulation benchmark (docs/theory.md §8): α sweep against the naive protocol, Gram throughput, peak memory.
 
     python benchmarks/simulate.py            # d = 1000 sweep, d = 2000 memory run (a few minutes)
     python benchmarks/simulate.py --quick    # smaller sizes (under a minute)
 
 1. The α sweep ``np.linspace(0.2, 3.0, 10)`` at width 1, 3 seeds, network model (tanh student, sin
-   teacher, η̃ = 3, α0 = 20, λ = 0.1: THEORY.md §7) with ``simulate`` (nested prefixes, chunked Gram,
+   teacher, η̃ = 3, α0 = 20, λ = 0.1: docs/theory.md §7) with ``simulate`` (nested prefixes, chunked Gram,
    one draw per seed) against the naive protocol of public reference code: for every α a fresh
    simulation (new ``W0``, new first step, new training and test samples, dense ``Φ``, a fresh solve),
    with numpy's default (multi-threaded) BLAS. Target: ratio ≥ 3. A second naive variant shares the
@@ -35,8 +35,10 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from srf_engine import Problem, estimate_cost, simulate
-from srf_engine.cost import CHUNK_ROWS, PARTIALS
-from srf_engine.simulation import _single_threaded_blas, gram_update
+from srf_engine.simulation.blas import single_threaded_blas
+from srf_engine.simulation.cost import PARTIALS
+from srf_engine.simulation.ridge import gram_update
+from srf_engine.simulation.sampling import CHUNK_ROWS
 
 PROBLEM = Problem("tanh", "sin", learning_rate=3.0, alpha0=20.0)
 RIDGE = 0.1
@@ -149,7 +151,7 @@ def gram_benchmark(p: int, chunks: int, repeats: int = 5) -> None:
             gram_update(gram, b, phis[i], ys[i], buffer)
 
     best_ours = math.inf
-    with _single_threaded_blas(), ThreadPoolExecutor(PARTIALS) as pool:
+    with single_threaded_blas(), ThreadPoolExecutor(PARTIALS) as pool:
         for _ in range(repeats):
             t0 = time.perf_counter()
             list(pool.map(partial, range(PARTIALS)))

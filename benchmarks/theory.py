@@ -1,6 +1,6 @@
 """Benchmark of the theory: a cold 50-point α curve against the straightforward implementation.
 
-Prints the median time of ``theory_curve`` on THEORY.md §7's problem (tanh student, sin teacher,
+Prints the median time of ``theory_curve`` on docs/theory.md §7's problem (tanh student, sin teacher,
 η̃ = 3, α0 = 20, λ = 0.1, ψ_w = 1) for 50 values of α, with and without the baseline curve, cold
 (no quadrature rule cached), and the ratio of the per-point time of ``benchmarks/naive_theory.py``
 (nested ``scipy.integrate.quad``, damped iteration: the reference's approach) measured in the

@@ -49,7 +49,7 @@ a request as a job (`202`, then `GET /jobs/{id}`). Activations are names from `G
 `{"hermite": [c0, c1, …]}`; nothing a client sends is evaluated as code. Bad input is a 4xx naming
 the field and the rule; work beyond the server's limits is a 413 naming the limit.
 
-Try the example of THEORY.md §7: student `tanh`, teacher `sin`, `learning_rate` 3, `alpha0` 20,
+Try the example of docs/theory.md §7: student `tanh`, teacher `sin`, `learning_rate` 3, `alpha0` 20,
 `ridge` 0.1 (the prefilled example of each POST).
 """
 

@@ -37,6 +37,7 @@ from srf_engine import Cancelled, InvalidParameterError
 from .auth import ApiKeys
 from .cache import FINISHED_STATUSES, JOB_COLUMNS, Store
 from .errors import AtCapacity, ServiceError
+from .prepare import Prepared
 from .runner import Flight, Runner, Work
 
 log = logging.getLogger("srf.jobs")
@@ -182,11 +183,10 @@ class JobManager:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def submit(
-        self, endpoint: str, key: str, request: dict[str, Any], work: Work, *, who: str | None = None
-    ) -> str:
+    async def submit(self, prepared: Prepared, work: Work, *, who: str | None = None) -> str:
         """Record a queued job and start it; 503 with Retry-After when too many are unfinished here,
         429 when the API key ``who`` holds its maximum."""
+        endpoint, key = prepared.endpoint, prepared.key
         if self.keys is not None:
             self.keys.check_job(who)
         if not self._recovered:
@@ -206,7 +206,7 @@ class JobManager:
             "id": job_id,
             "endpoint": endpoint,
             "key": key,
-            "request": json.dumps(request, allow_nan=False),
+            "request": json.dumps(prepared.normal, allow_nan=False),
             "status": "queued",
             "progress": 0.0,
             "owner": self.owner,
@@ -228,7 +228,7 @@ class JobManager:
             raise
         finally:
             placeholder.cancel()
-        self._tasks[job_id] = asyncio.get_running_loop().create_task(self._run(job_id, endpoint, key, work))
+        self._tasks[job_id] = asyncio.get_running_loop().create_task(self._run(job_id, prepared, work))
         if self.keys is not None and who is not None:
             self.keys.jobs[who] += 1
             self._tasks[job_id].add_done_callback(lambda _: self.keys.jobs.subtract([who]))  # type: ignore[union-attr]
@@ -237,13 +237,14 @@ class JobManager:
             self._spawn(self._off(self._purge))
         return job_id
 
-    async def _run(self, job_id: str, endpoint: str, key: str, work: Work) -> None:
+    async def _run(self, job_id: str, prepared: Prepared, work: Work) -> None:
+        endpoint, key = prepared.endpoint, prepared.key
         try:
             stored = await self._off(self.store.has, key)
             if stored:
                 from_store, kept = True, True
             else:
-                flight = self.runner.start(key, endpoint, work, queue=True)
+                flight = self.runner.start(prepared, work, queue=True)
                 self._flights[job_id] = flight
                 if flight.started:
                     await self._aupdate(job_id, status="running")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .canonical import Request, test_samples_of
+from srf_engine.simulation import cost
+
 from .errors import LimitExceeded
-from .schemas import CompareRequest, SimulateRequest, TheoryRequest
+from .prepare import Prepared
 from .settings import Settings
 
 ASYNC_HINT = "resend it with the header 'Prefer: respond-async' to run it as a job (GET /jobs/{id} polls it)"
@@ -34,68 +35,65 @@ def _over(field: str, value: int, setting: str, maximum: int, what: str) -> Limi
     )
 
 
-def theory_seconds(req: TheoryRequest | SimulateRequest, settings: Settings) -> float:
-    factor = settings.theory_optimal_factor if req.ridge == "optimal" else 1.0
+def theory_seconds(prepared: Prepared, settings: Settings) -> float:
+    factor = settings.theory_optimal_factor if prepared.normal["ridge"] == "optimal" else 1.0
     # Baseline curve doubles the work.
-    return 2 * len(req.alphas) * settings.theory_seconds_per_alpha * factor
+    return 2 * len(prepared.normal["alphas"]) * settings.theory_seconds_per_alpha * factor
 
 
-def simulation_estimate(req: SimulateRequest, settings: Settings) -> Estimate:
-    try:
-        from srf_engine.simulation import estimate_cost
-    except ImportError as exc:  # an engine without simulations: 501, not 500
-        raise NotImplementedError("srf_engine.simulation") from exc
+def simulation_estimate(prepared: Prepared, settings: Settings) -> Estimate:
+    """The engine's cost model of a prepared /simulate request on the service's threads."""
+    spec, problem = prepared.spec, prepared.problem
+    assert spec is not None  # prepare() builds it for every simulation request
+    n_jobs = settings.simulation_jobs
+    threads = cost.available_cores() if n_jobs is None else max(1, int(n_jobs))
+    # A network with alpha0 > 0 is priced with its step (an upper bound when η̃ = 0).
+    step = spec.model == "network" and problem.alpha0 > 0
+    load = cost.workload(spec, width=problem.width, alpha0=problem.alpha0, step=step)
+    estimate = cost.estimate(load, len(spec.seeds), threads)
+    return Estimate(seconds=float(estimate.seconds), memory_bytes=int(estimate.memory_bytes))
 
-    cost = estimate_cost(
-        model=req.model,
-        dimension=req.dimension,
-        width=req.width,
-        alphas=list(req.alphas),
-        alpha0=req.alpha0,
-        seeds=len(req.seed_list()),
-        test_samples=test_samples_of(req),
-        n_ridges=1,
-        zero_ridge=req.ridge == 0,
-        n_jobs=settings.simulation_jobs,
+
+def estimate(prepared: Prepared, settings: Settings) -> Estimate:
+    """Predicted wall time and peak memory of computing ``prepared`` from scratch."""
+    if prepared.endpoint == "theory/curve":
+        return Estimate(theory_seconds(prepared, settings), 0)
+    if prepared.endpoint == "simulate":
+        return simulation_estimate(prepared, settings)
+    sims = [simulation_estimate(part, settings) for part in prepared.simulation_parts.values()]
+    return Estimate(
+        theory_seconds(prepared, settings) + sum(s.seconds for s in sims), max(s.memory_bytes for s in sims)
     )
-    return Estimate(seconds=float(cost.seconds), memory_bytes=int(cost.memory_bytes))
 
 
-def estimate(req: Request, settings: Settings) -> Estimate:
-    """Predicted wall time and peak memory of computing ``req`` from scratch."""
-    seconds = theory_seconds(req, settings) if isinstance(req, TheoryRequest | CompareRequest) else 0.0
-    if isinstance(req, SimulateRequest):
-        runs = req.simulation_requests().values() if isinstance(req, CompareRequest) else [req]
-        sims = [simulation_estimate(sim, settings) for sim in runs]
-        return Estimate(seconds + sum(s.seconds for s in sims), max(s.memory_bytes for s in sims))
-    return Estimate(seconds, 0)
-
-
-def check_limits(req: Request, settings: Settings) -> Estimate:
+def check_limits(prepared: Prepared, settings: Settings) -> Estimate:
     """Raise 413 for work beyond a configured limit; return the estimate for the sync check."""
-    if len(req.alphas) > settings.max_alphas:
-        raise _over("alphas", len(req.alphas), "max_alphas", settings.max_alphas, "number of values")
-    if isinstance(req, SimulateRequest):
-        if req.dimension > settings.max_dimension:
-            raise _over("dimension", req.dimension, "max_dimension", settings.max_dimension, "dimension")
-        for d in (req.extrapolate_dimensions or ()) if isinstance(req, CompareRequest) else ():
+    normal = prepared.normal
+    if len(normal["alphas"]) > settings.max_alphas:
+        raise _over("alphas", len(normal["alphas"]), "max_alphas", settings.max_alphas, "number of values")
+    if prepared.spec is not None:
+        if normal["dimension"] > settings.max_dimension:
+            raise _over(
+                "dimension", normal["dimension"], "max_dimension", settings.max_dimension, "dimension"
+            )
+        for d in normal.get("extrapolate_dimensions", ()):
             if d > settings.max_dimension:
                 raise _over("extrapolate_dimensions", d, "max_dimension", settings.max_dimension, "dimension")
-        seeds = len(req.seed_list())
+        seeds = len(normal["seeds"])
         if seeds > settings.max_seeds:
             raise _over("seeds", seeds, "max_seeds", settings.max_seeds, "number of seeds")
-        test_samples = test_samples_of(req)
+        test_samples = normal["test_samples"]
         if test_samples > settings.max_test_samples:
             raise _over("test_samples", test_samples, "max_test_samples", settings.max_test_samples, "value")
-    cost = estimate(req, settings)
-    if cost.memory_bytes > settings.max_memory_bytes:
+    cost_estimate = estimate(prepared, settings)
+    if cost_estimate.memory_bytes > settings.max_memory_bytes:
         raise LimitExceeded(
-            f"estimated peak memory {cost.memory_bytes / 2**20:.1f} MiB exceeds the server's limit of "
-            f"{settings.max_memory_bytes / 2**20:.1f} MiB ({_env('max_memory_bytes')}); reduce dimension, "
+            f"estimated peak memory {cost_estimate.memory_bytes / 2**20:.1f} MiB exceeds the server's limit "
+            f"of {settings.max_memory_bytes / 2**20:.1f} MiB ({_env('max_memory_bytes')}); reduce dimension, "
             "width, the largest alpha or test_samples",
             limit=_env("max_memory_bytes"),
         )
-    return cost
+    return cost_estimate
 
 
 def check_sync(cost: Estimate, settings: Settings) -> None:

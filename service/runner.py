@@ -37,6 +37,7 @@ from srf_engine.cancel import cancellation
 
 from .cache import Store
 from .errors import AtCapacity, LimitExceeded
+from .prepare import Prepared
 
 log = logging.getLogger("srf.runner")
 
@@ -158,14 +159,16 @@ class Runner:
     # ------------------------------------------------------------------ flights
 
     def start(
-        self, key: str, endpoint: str, work: Work, *, queue: bool, budget_seconds: float | None = None
+        self, prepared: Prepared, work: Work, *, queue: bool, budget_seconds: float | None = None
     ) -> Flight:
-        """Join the flight computing ``key`` or start one; without ``queue``, 429 when no slot is free.
+        """Join the flight computing ``prepared.key`` or start one; without ``queue``, 429 when no slot
+        is free.
 
         ``budget_seconds`` (synchronous requests) stops the computation past that wall time; a job
         (``queue``) joining a flight lifts its budget. Synchronous: it must not await between the
         capacity check and taking the slot.
         """
+        key, endpoint = prepared.key, prepared.endpoint
         flight = self._flights.get(key)
         if self.closing:
             raise AtCapacity(503, "the server is shutting down; retry in a moment", self.retry_after)

@@ -1,4 +1,4 @@
-"""Request and response models of the HTTP API (API.md); the CLI builds on the same models.
+"""Request and response models of the HTTP API (docs/api.md); the CLI builds on the same models.
 
 Requests forbid unknown fields, take only finite numbers (``strict``: no numeric strings, no booleans
 as numbers) and state their bounds. The hard bounds here are static (they are part of the OpenAPI
@@ -25,7 +25,7 @@ from srf_engine import ACTIVATION_NAMES, ACTIVATIONS
 from srf_engine.activations import MAX_HERMITE_COEFFICIENTS
 from srf_engine.errors import clip
 
-#: THEORY.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1, ψ_w = 1, Δ = 0.
+#: docs/theory.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1, ψ_w = 1, Δ = 0.
 EXAMPLE_PROBLEM: dict[str, Any] = {
     "student": "tanh",
     "teacher": "sin",
@@ -93,7 +93,7 @@ Activation = Annotated[
 
 
 class SRFSpec(BaseModel):
-    """sRF parameters given directly: ``W = √c W0 + r u vᵀ/√d`` with target overlap ``γ`` (THEORY.md §3)."""
+    """sRF parameters given directly: ``W = √c W0 + r u vᵀ/√d``, target overlap ``γ`` (docs/theory.md §3)."""
 
     model_config = ConfigDict(
         **_REQUEST_CONFIG,
@@ -119,7 +119,7 @@ RidgeNumber = Annotated[
 
 
 class ProblemFields(BaseModel):
-    """The problem common to every POST body (API.md, flat fields)."""
+    """The problem common to every POST body (docs/api.md, flat fields)."""
 
     model_config = _REQUEST_CONFIG
 
@@ -148,7 +148,7 @@ def _ridge_kind(value: Any) -> str | None:
 
 
 class TheoryRequest(ProblemFields):
-    """``POST /theory/curve``: the exact high-dimensional limit (THEORY.md §5) and its baseline."""
+    """``POST /theory/curve``: the exact high-dimensional limit (docs/theory.md §5) and its baseline."""
 
     model_config = ConfigDict(**_REQUEST_CONFIG, json_schema_extra={"examples": [EXAMPLE_PROBLEM]})
 
@@ -247,7 +247,7 @@ class CompareRequest(SimulateRequest):
 
     z_threshold: float = Field(3.0, gt=0, le=100, description="A point agrees if |z| ≤ this …")
     relative_tolerance: float = Field(
-        0.05, ge=0, le=10, description="… or if |relative_error| ≤ this (finite size, THEORY.md §9)."
+        0.05, ge=0, le=10, description="… or if |relative_error| ≤ this (finite size, docs/theory.md §9)."
     )
     extrapolate_dimensions: list[Annotated[int, Field(ge=2, le=1_000_000)]] | None = Field(
         None,
@@ -256,8 +256,8 @@ class CompareRequest(SimulateRequest):
         description=(
             "Optional extra dimensions d: the simulation is also run at each of them and, with `dimension`, "
             "its means are fitted to ε(d) = ε∞ + b/d (weights 1/sem²) to extrapolate to d → ∞ "
-            "(THEORY.md §9). The response's `extrapolation` then judges ε∞ against the theory by the same "
-            "criterion, with the fit's standard error as sem."
+            "(docs/theory.md §9). The response's `extrapolation` then judges ε∞ against the theory by the "
+            "same criterion, with the fit's standard error as sem."
         ),
         examples=[[200, 800]],
     )

@@ -1,7 +1,7 @@
 """srf_engine: the spiked random-features theory of one giant gradient step, and its simulations.
 
 Cui, Pesce, Dandi, Krzakala, Lu, Zdeborová, Loureiro, *Asymptotics of feature learning in two-layer
-networks after one gradient-step*, ICML 2024 (arXiv:2402.04980). Notation follows THEORY.md.
+networks after one gradient-step*, ICML 2024 (arXiv:2402.04980). Notation follows docs/theory.md.
 """
 
 from .activations import ACTIVATION_NAMES, ACTIVATIONS, Activation, get_activation, hermite_activation

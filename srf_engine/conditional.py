@@ -1,4 +1,4 @@
-"""Conditional Gaussian equivalence on a ``κ`` grid (THEORY.md §4).
+"""Conditional Gaussian equivalence on a ``κ`` grid (docs/theory.md §4).
 
 Given ``κ = v·x/√d``, neuron ``i`` sees ``rκ + √c z_i`` and its feature is equivalent to
 ``μ0(κ) + μ1(κ)(√c W0 x)_i + μ2(κ) ξ_i`` with

@@ -1,4 +1,4 @@
-"""Finite-size extrapolation of simulations to ``d → ∞`` (THEORY.md §9).
+"""Finite-size extrapolation of simulations to ``d → ∞`` (docs/theory.md §9).
 
 Simulations approach the limit with corrections of order ``1/d``; fitting the simulated means at
 several dimensions to ``ε(d) = ε∞ + b/d`` by weighted least squares (weights ``1/sem²``) estimates

@@ -1,4 +1,4 @@
-"""Network → sRF mapping (THEORY.md §3): the first giant step as a rank-one spike plus a bulk rescaling.
+"""Network → sRF mapping (docs/theory.md §3): the first giant step as a rank-one spike plus a bulk rescaling.
 
 With ``z ~ N(0, 1)``: ``μ1 = E[σ'(z)]``, ``μ1* = E[z σ*(z)]``, ``‖y‖² = E σ*(z)² + Δ``,
 ``ς² = E[(σ'(z) − μ1)²]``, ``s = √(μ1*² + ‖y‖²/α0)`` and
@@ -15,10 +15,10 @@ import math
 
 from .problem import Problem, SRFParams
 
-#: Message attached to results whose mapping leaves its assumptions (THEORY.md §3, centering caveat).
+#: Message attached to results whose mapping leaves its assumptions (docs/theory.md §3, centering caveat).
 NON_CENTERED_WARNING = (
     "student activation {name!r} is not centred (E σ(z) = {mean:.4g}): the network → sRF mapping "
-    "assumes E σ(z) = 0, so the theory can miss network simulations by 15–20 % (THEORY.md §3); "
+    "assumes E σ(z) = 0, so the theory can miss network simulations by 15–20 % (docs/theory.md §3); "
     "use a centred activation such as 'relu_centered', or give 'srf' directly"
 )
 

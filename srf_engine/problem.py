@@ -1,4 +1,4 @@
-"""The problem every computation is about: activations, first step, width, noise (THEORY.md §1–3)."""
+"""The problem every computation is about: activations, first step, width, noise (docs/theory.md §1–3)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from .problem import SRFParams
 
 @dataclass(frozen=True)
 class TheoryPoint:
-    """The fixed point of THEORY.md §5 at one ``(α, λ)``; the errors are ``None`` unless ``converged``
+    """The fixed point of docs/theory.md §5 at one ``(α, λ)``; the errors are ``None`` unless ``converged``
     (the diagnostics ``iterations``, ``residual`` and ``overlaps`` are kept either way)."""
 
     alpha: float

@@ -1,4 +1,4 @@
-"""Fixed point of the self-consistent equations (THEORY.md §5) at one ``(α, λ)``.
+"""Fixed point of the self-consistent equations (docs/theory.md §5) at one ``(α, λ)``.
 
 The seven equations have structure that a generic damped iteration ignores, and that makes the
 solve both exact and robust:
@@ -247,7 +247,7 @@ def full_residual(
     values: dict[str, float],
     spectral_size: int,
 ) -> float:
-    """``max |F(x) − x| / (1 + |x|)`` of the seven-variable map of §5, written as THEORY.md states it."""
+    """``max |F(x) − x| / (1 + |x|)`` of the seven-variable map, written as docs/theory.md §5 states it."""
     sp = _Spectrum(sp_width, c, spectral_size)
     q1, q2, V1, V2, t, psi, m = (values[n] for n in OVERLAP_NAMES)
     w = cm.weights

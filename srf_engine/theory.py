@@ -1,4 +1,4 @@
-"""Theory curves (THEORY.md §5): test and training error along α, with continuation.
+"""Theory curves (docs/theory.md §5): test and training error along α, with continuation.
 
 A curve computes the conditional moments once per ``(σ, σ*, c, r, γ, Δ)``, solves the α's in
 increasing order warm-starting each from its neighbour, and returns them in the order asked.

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_service_support import SIMULATE, THEORY, client, settings
+from test_service_support import SIMULATE, THEORY, client, replace_run, settings
 
 from service import compute
 from service.app import create_app
 from service.cache import Store, StoreError
-from service.canonical import canonical_json, request_key
+from service.prepare import canonical_json, request_key
 from service.schemas import CompareRequest, SimulateRequest, TheoryRequest
 from srf_engine import ENGINE_VERSION
 
@@ -95,12 +95,12 @@ def test_eight_concurrent_identical_requests_compute_once(tmp_path: Path, monkey
     calls: list[float] = []
     real = compute.run_theory
 
-    def counted(req, progress=None):
+    def counted(req, progress=None, **options):
         calls.append(time.monotonic())
         time.sleep(0.3)  # keep the computation in flight while the others arrive
-        return real(req, progress)
+        return real(req, progress, **options)
 
-    monkeypatch.setattr(compute, "run_theory", counted)
+    replace_run(monkeypatch, "theory/curve", counted)
     app = create_app(settings(tmp_path, max_concurrent=1))
 
     async def main() -> list[httpx.Response]:

@@ -1,4 +1,4 @@
-"""Extrapolation of simulated means in 1/d (THEORY.md §9)."""
+"""Extrapolation of simulated means in 1/d (docs/theory.md §9)."""
 
 from __future__ import annotations
 

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_service_support import SIMULATE, THEORY, client, wait_job
+from test_service_support import SIMULATE, THEORY, client, replace_run, wait_job
 
 from service import compute
-from service.canonical import request_key
 from service.jobs import DIED, SHUT_DOWN
+from service.prepare import request_key
 from service.schemas import TheoryRequest
 from srf_engine import InvalidParameterError
 
@@ -34,7 +34,7 @@ class Gate:
         self.calls = 0
         self._real = compute.run_theory
 
-    def __call__(self, req, progress=None):
+    def __call__(self, req, progress=None, **options):
         self.calls += 1
 
         def held(fraction: float) -> None:
@@ -46,13 +46,13 @@ class Gate:
             if progress is not None:
                 progress(fraction)
 
-        return self._real(req, held)
+        return self._real(req, held, **options)
 
 
 @pytest.fixture
 def gate(monkeypatch) -> Iterator[Gate]:
     g = Gate()
-    monkeypatch.setattr(compute, "run_theory", g)
+    replace_run(monkeypatch, "theory/curve", g)
     yield g
     g.release.set()
 
@@ -109,10 +109,10 @@ def test_running_job_shows_status_and_progress(tmp_path: Path, gate: Gate) -> No
 
 
 def test_failed_job_reports_the_reason(tmp_path: Path, monkeypatch) -> None:
-    def reject(req, progress=None):
+    def reject(req, progress=None, **options):
         raise InvalidParameterError("alphas[0]", "must be small enough")
 
-    monkeypatch.setattr(compute, "run_theory", reject)
+    replace_run(monkeypatch, "theory/curve", reject)
     with client(tmp_path) as http:
         job = wait_job(http, _submit(http))
         assert job["status"] == "failed" and job["error"] == "alphas[0]: must be small enough"

@@ -331,7 +331,7 @@ def test_test_and_script_imports_are_declared_with_the_dev_extra() -> None:
 def test_console_script_points_to_a_callable() -> None:
     module_name, _, attribute = PYPROJECT["project"]["scripts"]["srf"].partition(":")
     assert callable(getattr(importlib.import_module(module_name), attribute))
-    assert (ROOT / "srf_engine" / "__main__.py").is_file()  # `python -m srf_engine` too
+    assert (ROOT / "service" / "__main__.py").is_file()  # `python -m service` too
 
 
 def test_slow_tests_are_excluded_by_default() -> None:
@@ -379,7 +379,7 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 
 def test_readme_serve_command_prints_where_swagger_is() -> None:
     (serve,) = [c for c in quick_start_commands() if " serve" in c]
-    assert "srf_engine serve" in serve or "srf serve" in serve
+    assert "-m service serve" in serve or "srf serve" in serve
     assert "http://127.0.0.1:8000/docs" in readme_section(r"quick ?start")
 
 

@@ -8,13 +8,12 @@ import logging
 from pathlib import Path
 
 import pytest
-from test_service_support import COMPARE, ROOT, SIMULATE, THEORY, client
+from test_service_support import COMPARE, ROOT, SIMULATE, THEORY, client, replace_run
 
-from service import compute
 from service.app import create_app
 from srf_engine import ACTIVATION_NAMES, InvalidParameterError
 
-# THEORY.md §7, limit column (test error) at α = 0.2, 0.9, 1.6.
+# docs/theory.md §7, limit column (test error) at α = 0.2, 0.9, 1.6.
 REFERENCE = [0.04848290, 0.04250393, 0.03731133]
 
 
@@ -238,10 +237,10 @@ def test_malformed_bodies_are_422(http, text: str) -> None:
 
 
 def test_engine_parameter_error_maps_to_422_with_its_field(http, monkeypatch) -> None:
-    def reject(req, progress=None):
+    def reject(req, progress=None, **options):
         raise InvalidParameterError("alphas[1]", "must be ≥ 1/dimension")
 
-    monkeypatch.setattr(compute, "run_theory", reject)
+    replace_run(monkeypatch, "theory/curve", reject)
     r = http.post("/theory/curve", json=THEORY)
     assert r.status_code == 422
     assert r.json()["detail"][0]["field"] == "alphas.1"
@@ -292,10 +291,10 @@ def test_stored_result_is_served_whatever_the_sync_limit(tmp_path) -> None:
 def test_unexpected_error_is_generic_500_and_serving_goes_on(http, monkeypatch, caplog) -> None:
     stored = http.post("/theory/curve", json=THEORY).json()
 
-    def broken(req, progress=None):
+    def broken(req, progress=None, **options):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(compute, "run_theory", broken)
+    replace_run(monkeypatch, "theory/curve", broken)
     with caplog.at_level(logging.ERROR, logger="srf"):
         r = http.post("/theory/curve", json={**THEORY, "ridge": 0.3})
     assert r.status_code == 500

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from test_service_support import COMPARE, SIMULATE, client
 
-from service.canonical import normalise
+from service.prepare import normalise
 from service.schemas import CompareRequest, SimulateRequest, TheoryRequest
 
 EXTRAPOLATE = {**COMPARE, "seeds": 2, "extrapolate_dimensions": [60, 150]}

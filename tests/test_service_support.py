@@ -24,7 +24,7 @@ from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: THEORY.md §7 on three α's.
+#: docs/theory.md §7 on three α's.
 THEORY: dict[str, Any] = {
     "student": "tanh",
     "teacher": "sin",
@@ -146,3 +146,13 @@ class LiveServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def replace_run(monkeypatch: Any, endpoint: str, run: Any) -> None:
+    """Make ``endpoint``'s compute function ``run(prepared, progress=None, **options)`` for one test."""
+    import dataclasses
+
+    from service import pipeline
+
+    patched = dataclasses.replace(pipeline.ENDPOINTS[endpoint], run=run)
+    monkeypatch.setitem(pipeline.ENDPOINTS, endpoint, patched)

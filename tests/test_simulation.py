@@ -1,8 +1,9 @@
-"""Simulations (THEORY.md §2, §3, §8): validation, reproducibility, and equality with dense computations.
+"""Simulations (docs/theory.md §2, §3, §8): validation, reproducibility, and equality with dense computations.
 
-The dense reference below recomputes a seed's simulation from the same draws (``srf_engine.sampling``)
-with whole matrices: unblocked gradient, full ``Φ``, ``numpy.linalg.solve``/``lstsq`` per α, direct
-residuals. Everything the chunked, nested-prefix implementation does must agree with it to rounding.
+The dense reference below recomputes a seed's simulation from the same draws
+(``srf_engine.simulation.sampling``) with whole matrices: unblocked gradient, full ``Φ``,
+``numpy.linalg.solve``/``lstsq`` per α, direct residuals. Everything the chunked,
+nested-prefix implementation does must agree with it to rounding.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from srf_engine import Cancelled, InvalidParameterError, Problem, SRFParams, estimate_cost, sampling, simulate
+from srf_engine import Cancelled, InvalidParameterError, Problem, SRFParams, estimate_cost, simulate
 from srf_engine.mapping import map_to_srf
-from srf_engine.sampling import CHUNK_ROWS, Stream
-from srf_engine.simulation import _Plan, _Runner, _SeedRun, ridge_from_gram
+from srf_engine.simulation import SimulationSpec, cost, ridge_from_gram, sampling
+from srf_engine.simulation.parallel import TaskRunner
+from srf_engine.simulation.sampling import CHUNK_ROWS, Stream
+from srf_engine.simulation.seed import Plan, SeedRun
 
 TANH_SIN = Problem("tanh", "sin", learning_rate=3.0, alpha0=2.0)
 
@@ -251,8 +254,8 @@ def test_blockwise_step_equals_the_unblocked_gradient() -> None:
     problem = Problem("tanh", "sin", 3.0, 7.3, width=1.2, noise=0.3)  # n0 = 584: a short last chunk
     d = 80
     plan = _make_plan(problem, "network", d)
-    with _Runner(2, 1.0, None) as runner:
-        w, theta = _SeedRun(plan, 1, runner).first_layer()
+    with TaskRunner(2, 1.0, None) as runner:
+        w, theta = SeedRun(plan, 1, runner).first_layer()
     w_ref, theta_ref = dense_first_layer(problem, "network", d, 1)
     np.testing.assert_array_equal(theta, theta_ref)
     np.testing.assert_allclose(w, w_ref, rtol=1e-12, atol=1e-14)
@@ -260,21 +263,13 @@ def test_blockwise_step_equals_the_unblocked_gradient() -> None:
     assert np.linalg.norm(w - w0) > 0.1  # the step did something
 
 
-def _make_plan(problem: Problem, model: str, d: int, ridges=(0.1,)) -> _Plan:
-    from srf_engine import cost
-
+def _make_plan(problem: Problem, model: str, d: int, ridges=(0.1,)) -> Plan:
     step = model == "network" and problem.has_step
-    load = cost.workload(
-        dimension=d,
-        width=problem.width,
-        alphas=[1.0],
-        alpha0=problem.alpha0,
-        step=step,
-        test_samples=10,
-        n_ridges=len(ridges),
-        eigh=False,
+    spec = SimulationSpec.build(
+        model=model, dimension=d, alphas=[1.0], ridge=list(ridges), seeds=1, test_samples=10
     )
-    return _Plan.build(problem, model, step=step, srf=map_to_srf(problem), ridges=tuple(ridges), load=load)
+    load = cost.workload(spec, width=problem.width, alpha0=problem.alpha0, step=step)
+    return Plan.build(problem, spec, step=step, srf=map_to_srf(problem), load=load)
 
 
 def test_multiple_ridges_equal_separate_single_ridge_runs() -> None:
@@ -332,8 +327,8 @@ def test_srf_first_layer_and_teacher_have_the_statistics_of_section_3() -> None:
     srf = SRFParams(c=1.4, r=0.9, gamma=0.6)
     problem = Problem("tanh", "sin", srf=srf, width=0.75)
     plan = _make_plan(problem, "srf", d)
-    with _Runner(1, 1.0, None) as runner:
-        w, theta = _SeedRun(plan, 3, runner).first_layer()
+    with TaskRunner(1, 1.0, None) as runner:
+        w, theta = SeedRun(plan, 3, runner).first_layer()
     v, zeta = sampling.directions(3, d)
     assert v @ v == pytest.approx(d, rel=1e-12)
     assert zeta @ zeta == pytest.approx(d, rel=1e-12)

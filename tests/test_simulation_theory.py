@@ -1,4 +1,4 @@
-"""Simulations against the theory (THEORY.md §3, §5, §7, §9).
+"""Simulations against the theory (docs/theory.md §3, §5, §7, §9).
 
 Criterion (§9: finite-size corrections do not shrink with seeds, so "3 sem" alone is unfair at small
 d): a simulated mean ``m ± sem`` over S seeds agrees with a limit value ``t`` when
@@ -30,7 +30,7 @@ from srf_engine.theory import theory_curve
 HERMITE = {"hermite": [0, 0.5, 0.3, 0.2]}
 ALPHAS = [0.5, 1.5, 3.0]
 
-#: THEORY.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1, ψ_w = 1, Δ = 0.
+#: docs/theory.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1, ψ_w = 1, Δ = 0.
 SECTION7 = Problem("tanh", "sin", learning_rate=3.0, alpha0=20.0)
 SECTION7_ALPHAS = [0.2, 0.9, 1.6, 2.3, 3.0]
 SECTION7_TEST = [0.04848290, 0.04250393, 0.03731133, 0.03430466, 0.03251821]

@@ -1,4 +1,4 @@
-"""Theory (THEORY.md §3–§7): reference values, invariances, quadrature convergence, robustness."""
+"""Theory (docs/theory.md §3–§7): reference values, invariances, quadrature convergence, robustness."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from srf_engine.conditional import conditional_moments
 from srf_engine.solver import solve_fixed_point
 from srf_engine.theory import theory_curve
 
-# THEORY.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1, ψ_w = 1, Δ = 0.
+# docs/theory.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1, ψ_w = 1, Δ = 0.
 REFERENCE = Problem("tanh", "sin", learning_rate=3.0, alpha0=20.0, width=1.0, noise=0.0)
 REFERENCE_ALPHAS = [0.2, 0.9, 1.6, 2.3, 3.0]
 REFERENCE_TEST = [0.04848290, 0.04250393, 0.03731133, 0.03430466, 0.03251821]
@@ -46,7 +46,7 @@ def test_mapping_with_label_noise_enters_the_step() -> None:
 
 
 def test_plain_damping_divergent_case_converges() -> None:
-    # THEORY.md §6: damped iteration (0.5) diverges here; the limit is ≈ 0.2758.
+    # docs/theory.md §6: damped iteration (0.5) diverges here; the limit is ≈ 0.2758.
     problem = Problem("relu", "tanh", learning_rate=2.0, alpha0=2.0, width=2.0)
     curve = theory_curve(problem, [2.5], 0.05)
     point = curve.points[0]
@@ -56,7 +56,7 @@ def test_plain_damping_divergent_case_converges() -> None:
 
 
 def test_centering_caveat_values_and_warning() -> None:
-    # THEORY.md §3: relu/tanh, η̃ = 2, α0 = 2, λ = 0.05, α = 0.5: theory 0.430 (relu), 0.291 (centred).
+    # docs/theory.md §3: relu/tanh, η̃ = 2, α0 = 2, λ = 0.05, α = 0.5: theory 0.430 (relu), 0.291 (centred).
     relu = theory_curve(Problem("relu", "tanh", 2.0, 2.0, 1.0), [0.5], 0.05)
     centred = theory_curve(Problem("relu_centered", "tanh", 2.0, 2.0, 1.0), [0.5], 0.05)
     assert relu.points[0].test_error == pytest.approx(0.430, abs=5e-4)
@@ -71,7 +71,7 @@ def test_centering_caveat_values_and_warning() -> None:
     assert direct.points[0].test_error == pytest.approx(relu.points[0].test_error, rel=1e-12)
 
 
-# --- invariances (THEORY.md §6) -----------------------------------------------------------------
+# --- invariances (docs/theory.md §6) -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("alpha0", [0.5, 2.0, 20.0])
@@ -123,7 +123,7 @@ def test_infinite_ridge_tends_to_teacher_power_plus_noise(noise: float) -> None:
 def test_infinite_ridge_keeps_the_unregularised_mean_direction() -> None:
     # With a spike, μ0(κ) = E_z σ(rκ + √c z) ≠ 0: the readout's mean direction is one direction among
     # p, penalised by λ = O(1) against a loss of O(n), so it is still fitted as λ → ∞ and
-    # ε_g → E[hh] − E[μ0 h]²/E[μ0²] rather than E σ*² + Δ (THEORY.md §6 states the centred case).
+    # ε_g → E[hh] − E[μ0 h]²/E[μ0²] rather than E σ*² + Δ (docs/theory.md §5, large ridge).
     problem = Problem("tanh", "sin", 3.0, 20.0, 1.0, 0.1)
     srf = map_to_srf(problem)
     cm = conditional_moments(problem.student, problem.teacher, srf, problem.noise)

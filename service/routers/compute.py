@@ -1,26 +1,18 @@
-"""``POST /theory/curve``, ``POST /simulate``, ``POST /compare``: cache, limits, sync or job, PNG."""
+"""``POST /theory/curve``, ``POST /simulate``, ``POST /compare``: HTTP only (the flow is ``pipeline``'s)."""
 
 from __future__ import annotations
 
-import json
-import logging
 import time
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Body, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from srf_engine import ENGINE_VERSION, Cancelled, InvalidParameterError
-
-from .. import compute
-from ..canonical import Request as ApiRequest
-from ..canonical import endpoint_of, normalise, request_key
+from .. import pipeline
 from ..deps import Services, ServicesDep
-from ..errors import AtCapacity, InternalError, ServiceError
-from ..limits import ASYNC_HINT, check_limits, check_sync
-from ..runner import Progress
+from ..prepare import Request as ApiRequest
+from ..prepare import prepare
 from ..schemas import (
     EXAMPLE_PROBLEM,
     EXAMPLE_SIMULATION,
@@ -34,8 +26,6 @@ from ..schemas import (
     TheoryResponse,
     ValidationErrorBody,
 )
-
-log = logging.getLogger("srf.service")
 
 router = APIRouter(tags=["computations"])
 
@@ -64,7 +54,7 @@ def _responses(model: type) -> dict[int | str, dict[str, Any]]:
         413: {
             "model": ErrorBody,
             "description": f"Beyond a configured limit (named in `limit`), or too heavy "
-            f"for a synchronous answer: then {ASYNC_HINT}.",
+            f"for a synchronous answer: then {pipeline.ASYNC_HINT}.",
         },
         422: {
             "model": ValidationErrorBody,
@@ -82,7 +72,7 @@ def _responses(model: type) -> dict[int | str, dict[str, Any]]:
 _SIM = {**EXAMPLE_PROBLEM, **EXAMPLE_SIMULATION}
 THEORY_EXAMPLES = {
     "section7": {
-        "summary": "THEORY.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1",
+        "summary": "docs/theory.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1",
         "value": EXAMPLE_PROBLEM,
     },
     "optimal_ridge": {
@@ -105,12 +95,12 @@ THEORY_EXAMPLES = {
     },
 }
 SIMULATE_EXAMPLES = {
-    "section7": {"summary": "THEORY.md §7 problem, network at d = 400, 2 seeds", "value": _SIM},
+    "section7": {"summary": "docs/theory.md §7 problem, network at d = 400, 2 seeds", "value": _SIM},
     "srf_model": {"summary": "The same, simulating the sRF model itself", "value": {**_SIM, "model": "srf"}},
     "seed_list": {"summary": "Explicit seeds", "value": {**_SIM, "seeds": [7, 11, 13]}},
 }
 COMPARE_EXAMPLES = {
-    "section7": {"summary": "THEORY.md §7 problem against the network at d = 400", "value": _SIM},
+    "section7": {"summary": "docs/theory.md §7 problem against the network at d = 400", "value": _SIM},
     "strict": {
         "summary": "Stricter verdict: 2 sem or 2 %",
         "value": {**_SIM, "z_threshold": 2, "relative_tolerance": 0.02},
@@ -125,74 +115,34 @@ def wants_async(prefer: str | None) -> bool:
     return any(token.split(";")[0].strip().lower() == "respond-async" for token in prefer.split(","))
 
 
-def _work(services: Services, req: ApiRequest) -> Callable[[Progress], dict[str, Any]]:
-    n_jobs = services.settings.simulation_jobs
-    store = services.store
-    if isinstance(req, CompareRequest):
+def _disconnected(request: Request) -> pipeline.Disconnected:
+    """Returns when the client has closed the connection (the body is read by then)."""
 
-        def keep(key: str, endpoint: str, body: dict[str, Any]) -> None:
-            store.put(key, endpoint, ENGINE_VERSION, body)
+    async def wait() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
 
-        return lambda progress: compute.run_compare(req, progress, n_jobs=n_jobs, lookup=store.get, keep=keep)
-    if isinstance(req, SimulateRequest):
-        return lambda progress: compute.run_simulate(req, progress, n_jobs=n_jobs)
-    return lambda progress: compute.run_theory(req, progress)
+    return wait
 
 
-async def _result(services: Services, req: ApiRequest, key: str) -> tuple[dict[str, Any], bool]:
-    """The body of ``key``: from the store, by joining a running computation, or by computing it."""
-    text = await anyio.to_thread.run_sync(services.store.get_text, key)
-    if text is not None:
-        return json.loads(text), True
-    runner = services.runner
-    flight = runner.flight(key)
-    if flight is None:
-        check_sync(check_limits(req, services.settings), services.settings)
-        compute.build_problem(normalise(req))  # the engine's own checks: InvalidParameterError → 422
-        flight = runner.start(
-            key,
-            endpoint_of(req),
-            _work(services, req),
-            queue=False,
-            budget_seconds=services.settings.max_sync_seconds,
-        )
-    try:
-        return await runner.wait(flight)
-    except Cancelled:
-        raise AtCapacity(
-            503,
-            "the computation was cancelled while this request waited for it; retry",
-            services.settings.retry_after_seconds,
-        ) from None
-    except (ServiceError, InvalidParameterError, NotImplementedError):
-        raise
-    except Exception as exc:
-        log.error("computation of %s %s failed", endpoint_of(req), key, exc_info=exc)
-        raise InternalError() from None
-
-
-async def serve(services: Services, req: ApiRequest, prefer: str | None, png: bool = False) -> Response:
-    """Everything the three POST endpoints share. A stored result is served whatever the limits
-    (they bound work, and serving it costs none); limits are checked before any work or job."""
+async def serve(
+    services: Services, req: ApiRequest, request: Request, prefer: str | None, png: bool = False
+) -> Response:
+    """Everything the three POST endpoints share: prepare once, then a job (202) or the answer."""
     started = time.perf_counter()
-    key = request_key(req)
+    prepared = prepare(req)
+    who = getattr(request.state, "api_key", None)
     if wants_async(prefer):
-        check_limits(req, services.settings)
-        compute.build_problem(normalise(req))
-        job_id = await services.jobs.submit(endpoint_of(req), key, normalise(req), _work(services, req))
+        job_id = await pipeline.submit_job(services, prepared, who=who)
         return JSONResponse(
             {"id": job_id, "status": "queued"},
             status_code=202,
             headers={"Location": f"/jobs/{job_id}", "Preference-Applied": "respond-async"},
         )
-    body, cached = await _result(services, req, key)
-    body["cached"] = cached
-    body["elapsed_seconds"] = round(time.perf_counter() - started, 6)
-    headers = {"X-Cache": "hit" if cached else "miss"}
+    body = await pipeline.result(services, prepared, started, who=who, disconnected=_disconnected(request))
+    headers = {"X-Cache": "hit" if body["cached"] else "miss"}
     if png:
-        from .. import plotting  # matplotlib loads only when a plot is asked for
-
-        image = await anyio.to_thread.run_sync(plotting.compare_png, body)
+        image = await anyio.to_thread.run_sync(pipeline.ENDPOINTS[prepared.endpoint].plot, body)
         return Response(image, media_type="image/png", headers=headers)
     return JSONResponse(body, headers=headers)
 
@@ -205,12 +155,13 @@ async def serve(services: Services, req: ApiRequest, prefer: str | None, png: bo
 )
 async def theory_curve(
     req: Annotated[TheoryRequest, Body(openapi_examples=THEORY_EXAMPLES)],
+    request: Request,
     services: ServicesDep,
     prefer: PreferHeader = None,
 ) -> Response:
-    """The limit curve of THEORY.md §5 after one giant step, and the baseline (same problem, no step).
+    """The limit curve of docs/theory.md §5 after one giant step, and the baseline (same problem, no step).
     `ridge` may be "optimal": the λ minimising the test error at each α, reported per point."""
-    return await serve(services, req, prefer)
+    return await serve(services, req, request, prefer)
 
 
 @router.post(
@@ -221,12 +172,13 @@ async def theory_curve(
 )
 async def simulate(
     req: Annotated[SimulateRequest, Body(openapi_examples=SIMULATE_EXAMPLES)],
+    request: Request,
     services: ServicesDep,
     prefer: PreferHeader = None,
 ) -> Response:
     """Simulates `model` at dimension d for each α and seed; each point has mean, std, sem and the
     values over seeds of the test and training errors."""
-    return await serve(services, req, prefer)
+    return await serve(services, req, request, prefer)
 
 
 _compare_responses = _responses(CompareResponse)
@@ -259,4 +211,4 @@ async def compare(
     computed by /theory/curve or /simulate of the same problem are reused."""
     accept = request.headers.get("accept", "")
     png = format == "png" or (format is None and "image/png" in accept.lower())
-    return await serve(services, req, prefer, png=png)
+    return await serve(services, req, request, prefer, png=png)

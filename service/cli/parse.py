@@ -1,11 +1,7 @@
-"""The ``srf`` command line: run the service, or compute what its endpoints compute.
+"""The options of the ``srf`` command: their syntax, and the parser built from the request models.
 
 ``srf theory``, ``srf simulate`` and ``srf compare`` take the API's field names as options
-(``learning_rate`` → ``--learning-rate``), build the service's own request model from them, so that
-validation and defaults are exactly those of HTTP, and print the same JSON body as the endpoint.
-``srf serve`` starts the HTTP service and says where Swagger UI is.
-
-Exit codes: 0 success, 2 bad input (the message names the option), 130 interrupted.
+(``learning_rate`` → ``--learning-rate``), one per field of the service's request model.
 """
 
 from __future__ import annotations
@@ -13,29 +9,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import sys
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from .errors import InvalidParameterError
-from .version import ENGINE_VERSION
+from srf_engine import ENGINE_VERSION
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
-# Subcommand → (request model in service.schemas, function in service.compute, endpoint it mirrors).
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "theory": ("TheoryRequest", "run_theory", "POST /theory/curve"),
-    "simulate": ("SimulateRequest", "run_simulate", "POST /simulate"),
-    "compare": ("CompareRequest", "run_compare", "POST /compare"),
-}
-
-
-class UsageError(Exception):
-    """Bad input from the user: reported as ``srf <command>: error: …`` with exit code 2."""
+#: Subcommand → the endpoint it mirrors.
+COMMANDS: dict[str, str] = {"theory": "theory/curve", "simulate": "simulate", "compare": "compare"}
 
 
 # ----------------------------------------------------------------------------- option values
@@ -212,10 +196,12 @@ def option_name(field: str) -> str:
 # ----------------------------------------------------------------------------- parser
 
 
-def _request_model(command: str) -> Any:
-    from service import schemas
+def request_model(command: str) -> Any:
+    """The service's request model of ``command`` (what its endpoint validates)."""
+    from ..prepare import ENDPOINT_OF
 
-    return getattr(schemas, COMMANDS[command][0])
+    models = {endpoint: model for model, endpoint in ENDPOINT_OF.items()}
+    return models[COMMANDS[command]]
 
 
 def _field_help(info: Any, fallback: str) -> str:
@@ -230,7 +216,7 @@ def _field_help(info: Any, fallback: str) -> str:
 
 def _add_request_options(parser: argparse._ActionsContainer, command: str) -> None:
     """One option per field of the service's request model, named as the API names it."""
-    fields = getattr(_request_model(command), "model_fields", {})
+    fields = getattr(request_model(command), "model_fields", {})
     for field, info in fields.items():
         parse, metavar, fallback = KNOWN_FIELDS.get(field, (parse_any, field.upper(), field))
         required = info.is_required()
@@ -297,7 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default: info)")
 
-    for command, (_, _, endpoint) in COMMANDS.items():
+    from .cache import add_parser as add_cache_parser  # the store's own commands
+
+    add_cache_parser(commands)
+
+    for command, endpoint_name in COMMANDS.items():
+        endpoint = f"POST /{endpoint_name}"
         sub = commands.add_parser(
             command,
             help=f"what {endpoint} computes, printed as JSON",
@@ -306,249 +297,3 @@ def build_parser() -> argparse.ArgumentParser:
         _add_request_options(sub.add_argument_group("request (the API's fields)"), command)
         _add_output_options(sub, command)
     return parser
-
-
-# ----------------------------------------------------------------------------- running
-
-
-def _error_location(loc: Sequence[Any]) -> str:
-    """``("srf", "c")`` → ``--srf (c)``; ``("alphas", 2)`` → ``--alphas (item 2)``; ``hermite[2]``."""
-    if not loc:
-        return "request"
-    head, *rest = loc
-    detail = ""
-    for part in rest:
-        if isinstance(part, int):
-            detail += f"[{part}]" if detail else f"item {part}"
-        else:
-            detail += f".{part}" if detail else str(part)
-    name = option_name(head) if isinstance(head, str) else str(head)
-    return f"{name} ({detail})" if detail else name
-
-
-def _validation_message(exc: Any) -> str:
-    """One line per problem, located by option name: ``--alphas (item 0): Input should be …``."""
-    from service import schemas
-
-    # Union tags (activation-name, seed-count, …) are how pydantic locates an error, not field names.
-    tags = set(getattr(schemas, "UNION_TAGS", ()))
-    lines = []
-    for error in exc.errors():
-        loc = [p for p in error.get("loc", ()) if p not in tags and not (isinstance(p, str) and "[" in p)]
-        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-        lines.append(f"{_error_location(loc)}: {message}")
-    return "; ".join(dict.fromkeys(lines))
-
-
-def build_request(command: str, args: argparse.Namespace) -> Any:
-    """The service's request model from the options given (plus ``--request``), validated as HTTP would."""
-    from pydantic import ValidationError
-
-    body: dict[str, Any] = {}
-    if args.request is not None:
-        try:
-            text = sys.stdin.read() if str(args.request) == "-" else args.request.read_text()
-            body = json.loads(text)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UsageError(f"--request: cannot read a JSON object from {args.request}: {exc}") from None
-        if not isinstance(body, dict):
-            raise UsageError("--request: the file must hold a JSON object")
-    body.update(
-        {key[len("field_") :]: value for key, value in vars(args).items() if key.startswith("field_")}
-    )
-    try:
-        return _request_model(command).model_validate(body)
-    except ValidationError as exc:
-        raise UsageError(_validation_message(exc)) from None
-
-
-def _progress_bar(
-    enabled: bool | None, description: str
-) -> AbstractContextManager[Callable[[float], None] | None]:
-    """A tqdm bar on stderr driven by the engine's fraction-done callback (0..1)."""
-    if enabled is False:
-        return nullcontext(None)
-    from tqdm import tqdm
-
-    @contextmanager
-    def bar_context() -> Any:
-        # disable=None: tqdm shows the bar only on a terminal unless --progress forces it.
-        with tqdm(
-            total=100,
-            desc=description,
-            unit="%",
-            file=sys.stderr,
-            disable=None if enabled is None else False,
-            leave=False,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]",
-        ) as bar:
-
-            def update(fraction: float) -> None:
-                target = 100.0 * min(max(float(fraction), 0.0), 1.0)
-                if target > bar.n:
-                    bar.update(target - bar.n)
-
-            yield update
-
-    return bar_context()
-
-
-def _json_default(value: Any) -> Any:
-    """numpy scalars and arrays, should a result carry any."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def _write_plot(command: str, result: dict[str, Any], path: Path) -> None:
-    """The service's figure of the result (``compare`` is what ``POST /compare?format=png`` returns)."""
-    from service import plotting
-
-    draw = {"compare": plotting.compare_png, "theory": plotting.theory_png, "simulate": plotting.simulate_png}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(draw[command](result))
-
-
-def _physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # not POSIX
-        return None
-
-
-def _check_simulation_fits(request: Any, n_jobs: int) -> None:
-    """Refuse, like the service's 413 but against this machine, a simulation that cannot fit in memory;
-    announce a long one. The service's own limits (SRF_MAX_*) protect a shared server, not this."""
-    from service.canonical import normalise
-
-    from .cost import estimate_cost
-
-    normal = normalise(request)  # what compute hands the engine
-    estimate = estimate_cost(
-        model=normal["model"],
-        dimension=normal["dimension"],
-        width=normal["width"],
-        alphas=normal["alphas"],
-        alpha0=normal["alpha0"],
-        seeds=len(normal["seeds"]),
-        test_samples=normal["test_samples"],
-        zero_ridge=normal["ridge"] == 0,
-        n_jobs=n_jobs,
-    )
-    memory = _physical_memory()
-    if memory is not None and estimate.memory_bytes > 0.8 * memory:
-        raise UsageError(
-            f"--dimension: the simulation needs about {estimate.memory_bytes / 2**30:.1f} GiB of memory, "
-            f"more than this machine can give ({memory / 2**30:.1f} GiB); reduce --dimension, --width, "
-            "the largest --alphas or --test-samples"
-        )
-    if estimate.seconds > 30:
-        print(f"srf: this simulation should take about {estimate.seconds:.0f} s", file=sys.stderr)
-
-
-def _jobs(jobs: int | None) -> int:
-    if jobs is None:
-        from .cost import available_cores
-
-        return available_cores()
-    if jobs < 1:
-        raise UsageError(f"--jobs: must be ≥ 1, got {jobs}")
-    return jobs
-
-
-def run_command(command: str, args: argparse.Namespace) -> int:
-    request = build_request(command, args)
-    from service import compute  # after validation: bad input is reported even if compute is heavy
-
-    run = getattr(compute, COMMANDS[command][1])
-    options: dict[str, Any] = {}
-    if command != "theory":
-        # The service runs simulations on SRF_SIMULATION_JOBS threads; locally the machine is ours.
-        options["n_jobs"] = _jobs(args.jobs)
-        _check_simulation_fits(request, options["n_jobs"])
-    with _progress_bar(args.progress, command) as progress:
-        result = run(request, progress=progress, **options)
-    # ensure_ascii=False: the same characters as the HTTP body (≤, §), not \u escapes.
-    text = json.dumps(result, indent=2, ensure_ascii=False, default=_json_default) + "\n"
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    if args.plot is not None:
-        _write_plot(command, result, args.plot)
-    return 0
-
-
-def serve(args: argparse.Namespace) -> int:
-    """Start uvicorn on ``service.app:app`` after saying where Swagger UI and the cache are."""
-    import uvicorn
-
-    shown_host = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host
-    if ":" in shown_host:
-        shown_host = f"[{shown_host}]"
-    base = f"http://{shown_host}:{args.port}"
-    try:
-        from service.settings import get_settings
-
-        cache = f"{get_settings().cache_path} (set SRF_CACHE_PATH to change)"
-    except Exception as exc:  # a broken setting must not hide where the docs are; uvicorn reports it
-        cache = f"unavailable ({exc})"
-    print(f"srf {ENGINE_VERSION}: serving the API at {base}", flush=True)
-    print(f"Swagger UI: {base}/docs   (OpenAPI schema: {base}/openapi.json)", flush=True)
-    print(f"Cache: {cache}", flush=True)
-    uvicorn.run(
-        "service.app:app",
-        host=args.host,
-        port=args.port,
-        reload=args.reload,
-        workers=args.workers,
-        log_level=args.log_level,
-    )
-    return 0
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, InvalidParameterError):
-        field, _, rest = exc.field.partition(".")
-        location = option_name(field) + (f" ({rest})" if rest else "")
-        return f"{location}: {exc.rule}"
-    detail = getattr(exc, "detail", None)
-    return str(detail if detail is not None else exc)
-
-
-def _is_client_error(exc: BaseException) -> bool:
-    """An HTTP-style error the service raises for bad input or limits (4xx), e.g. dimension too large."""
-    status = getattr(exc, "status_code", None)
-    return isinstance(status, int) and 400 <= status < 500
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``srf`` and ``python -m srf_engine``; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "serve":
-            return serve(args)
-        return run_command(args.command, args)
-    except KeyboardInterrupt:
-        print("srf: interrupted", file=sys.stderr)
-        return 130
-    except (UsageError, InvalidParameterError) as exc:
-        _fail(args.command, _message(exc))
-    except Exception as exc:
-        if _is_client_error(exc):  # e.g. a limit of the service (413): the user's to fix, not a bug
-            _fail(args.command, _message(exc))
-        raise
-
-
-def _fail(command: str, message: str) -> NoReturn:
-    """argparse's format and exit code for errors found after parsing."""
-    print(f"srf {command}: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Cost model of the simulations: work per unit, peak memory, wall time (THEORY.md §8).
+"""Cost model of the simulations: work per unit, peak memory, wall time (docs/theory.md §8).
 
 One seed of a simulation is a sequence of units, each on one chunk of ``CHUNK_ROWS`` rows
 (``p = round(ψ_w d)`` neurons, ``d`` inputs):
@@ -17,14 +17,16 @@ its own threads, so the wall time is the total over the number of threads, with 
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import InvalidParameterError
-from .results import CostEstimate
+from ..errors import InvalidParameterError
+from ..problem import check_nonnegative, check_positive
+from ..results import CostEstimate
+from .parallel import available_cores
+from .ridge import use_eigendecomposition
 from .sampling import CHUNK_ROWS, n_chunks
+from .spec import SimulationSpec
 
 #: Single-thread rates (measured on this 2-core machine; see the module docstring).
 GEMM_FLOPS_PER_S = 50e9  # dgemm, chunk × d times d × p
@@ -35,8 +37,6 @@ NORMAL_SECONDS = 9.5e-9  # one Gaussian draw (PCG64 + ziggurat)
 ELEMENTWISE_SECONDS = 2.5e-9  # one activation (or derivative) evaluation, incl. temporaries
 #: Two threads do not quite make twice the work: shared memory bandwidth and the serial bits per α.
 PARALLEL_EFFICIENCY = 0.85
-#: Ridge problems with at least this many λ use one eigendecomposition rather than a Cholesky per λ.
-EIGH_MIN_RIDGES = 16
 #: Fixed number of partial sums of the Gram matrix and of the gradient: chunk ``i`` goes to partial
 #: ``i mod PARTIALS``. Fixed (not the thread count) so that rounding does not depend on scheduling.
 PARTIALS = 2
@@ -47,29 +47,6 @@ CONCURRENT_SOLVE_BUDGET_BYTES = 0
 CALL_OVERHEAD_SECONDS = 0.02
 
 _F8 = 8
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def default_test_samples(dimension: int) -> int:
-    """Default number of test samples: ``max(2000, 2d)``.
-
-    The test error of a fixed ``ŵ`` is then estimated to about ``√(2/n_test) ≈ 3 %`` relative, no more
-    than the seed-to-seed fluctuation of the trained readout at ``d ≤ 2000`` (THEORY.md §7), at a cost
-    (``2 n_test p d``) below that of the features of an α = 2 sweep.
-    """
-    return max(2000, 2 * dimension)
-
-
-def use_eigendecomposition(n_ridges: int, has_zero_ridge: bool) -> bool:
-    """Whether the ridge solves use one ``eigh`` per α (λ = 0, or many λ) rather than Cholesky per λ."""
-    return has_zero_ridge or n_ridges >= EIGH_MIN_RIDGES
 
 
 def solve_matrices(n_ridges: int, eigh: bool) -> int:
@@ -213,27 +190,26 @@ class Workload:
         return int(_F8 * max(step, gram, boundary, last, test))
 
 
-def workload(
-    *,
-    dimension: int,
-    width: float,
-    alphas: Sequence[float],
-    alpha0: float,
-    step: bool,
-    test_samples: int | None,
-    n_ridges: int,
-    eigh: bool,
-) -> Workload:
-    """The :class:`Workload` of one seed (``step``: whether the first layer takes a gradient step)."""
-    sizes = tuple(sorted({round(a * dimension) for a in alphas}))
+def workload(spec: SimulationSpec, *, width: float, alpha0: float, step: bool) -> Workload:
+    """The :class:`Workload` of one seed of ``spec`` (``step``: whether the first layer takes a step)."""
+    d = spec.dimension
     return Workload(
-        d=dimension,
-        p=max(1, round(width * dimension)),
-        n0=round(alpha0 * dimension) if step else 0,
-        sizes=sizes,
-        n_test=test_samples if test_samples is not None else default_test_samples(dimension),
-        n_ridges=n_ridges,
-        eigh=eigh,
+        d=d,
+        p=max(1, round(width * d)),
+        n0=round(alpha0 * d) if step else 0,
+        sizes=spec.sizes,
+        n_test=spec.test_samples,
+        n_ridges=len(spec.ridges),
+        eigh=use_eigendecomposition(len(spec.ridges), spec.zero_ridge),
+    )
+
+
+def estimate(load: Workload, seeds: int, threads: int) -> CostEstimate:
+    """Peak memory, floating-point work and wall time of ``seeds`` seeds of ``load`` on ``threads``."""
+    parallel = 1.0 if threads == 1 else min(threads, PARTIALS) * PARALLEL_EFFICIENCY
+    seconds = CALL_OVERHEAD_SECONDS + seeds * load.seconds_per_seed() / parallel
+    return CostEstimate(
+        memory_bytes=load.peak_bytes(threads), flops=seeds * load.flops_per_seed(), seconds=seconds
     )
 
 
@@ -258,37 +234,15 @@ def estimate_cost(
     ``n_jobs`` defaults to the available cores, as in :func:`simulate`. Memory is that of one seed
     (seeds run one after the other); time is calibrated on this 2-core machine.
     """
-    from .simulation import validate_sizes  # local: simulation imports this module
-
-    d, alpha_values, test_n, seed_count = validate_sizes(
-        model=model, dimension=dimension, alphas=alphas, test_samples=test_samples, seeds=seeds
-    )
     if not isinstance(n_ridges, int) or isinstance(n_ridges, bool) or n_ridges < 1:
         raise InvalidParameterError("ridge", "needs at least one value")
-    try:
-        width = float(width)
-        alpha0 = float(alpha0)
-    except (TypeError, ValueError):
-        raise InvalidParameterError("width", "must be a number") from None
-    if not (math.isfinite(width) and width > 0):
-        raise InvalidParameterError("width", f"must be > 0, got {width}")
-    if not (math.isfinite(alpha0) and alpha0 >= 0):
-        raise InvalidParameterError("alpha0", f"must be ≥ 0, got {alpha0}")
+    # Only the number of λ and whether one is 0 matter to the cost.
+    ridges = [0.0 if zero_ridge else 1.0] + [1.0] * (n_ridges - 1)
+    spec = SimulationSpec.build(
+        model=model, dimension=dimension, alphas=alphas, ridge=ridges, seeds=seeds, test_samples=test_samples
+    )
+    width = check_positive("width", width)
+    alpha0 = check_nonnegative("alpha0", alpha0)
     threads = available_cores() if n_jobs is None else max(1, int(n_jobs))
-    load = workload(
-        dimension=d,
-        width=width,
-        alphas=alpha_values,
-        alpha0=alpha0,
-        step=model == "network" and alpha0 > 0,
-        test_samples=test_n,
-        n_ridges=n_ridges,
-        eigh=use_eigendecomposition(n_ridges, zero_ridge),
-    )
-    parallel = 1.0 if threads == 1 else min(threads, PARTIALS) * PARALLEL_EFFICIENCY
-    seconds = CALL_OVERHEAD_SECONDS + seed_count * load.seconds_per_seed() / parallel
-    return CostEstimate(
-        memory_bytes=load.peak_bytes(threads),
-        flops=seed_count * load.flops_per_seed(),
-        seconds=seconds,
-    )
+    load = workload(spec, width=width, alpha0=alpha0, step=model == "network" and alpha0 > 0)
+    return estimate(load, len(spec.seeds), threads)

@@ -1,4 +1,4 @@
-"""Random draws of the simulations (THEORY.md §1–3), as independent streams per seed and per chunk.
+"""Random draws of the simulations (docs/theory.md §1–3), as independent streams per seed and per chunk.
 
 Every draw comes from ``numpy.random.SeedSequence(seed, spawn_key=(stream, index))``: the generator
 ``SeedSequence(seed).spawn(…)[stream].spawn(…)[index]`` would give. A draw therefore depends on
@@ -17,7 +17,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from .activations import Activation
+from ..activations import Activation
 
 Array = np.ndarray
 

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from test_service_support import free_port, stop_process
 
-from srf_engine import cli
+from service.cli import main as cli
+from service.cli import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,9 +80,9 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 
 def run_cli_process(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``python -m srf_engine argv…`` as a user runs it (no stdin)."""
+    """``python -m service argv…`` as a user runs it (no stdin)."""
     return subprocess.run(
-        [sys.executable, "-m", "srf_engine", *argv],
+        [sys.executable, "-m", "service", *argv],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -117,7 +118,7 @@ def test_theory_prints_the_same_numbers_as_post_theory_curve(capsys: pytest.Capt
     from_http = http_post("/theory/curve", {**PROBLEM_BODY, "alphas": alphas})
     assert strip_volatile(from_cli) == strip_volatile(from_http)
     assert [p["alpha"] for p in from_cli["points"]] == alphas
-    # THEORY.md §7: the limit at α = 0.2 is 0.04848290.
+    # docs/theory.md §7: the limit at α = 0.2 is 0.04848290.
     assert from_cli["points"][0]["test_error"] == pytest.approx(0.04848290, rel=1e-4)
 
 
@@ -248,41 +249,13 @@ def test_bad_input_in_a_real_process_has_no_traceback() -> None:
 # ----------------------------------------------------------------------------- option syntax
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("0.2:3:5", [0.2, 0.9, 1.6, 2.3, 3.0]),
-        ("1:1:1", [1.0]),
-        ("0.5,1,2", [0.5, 1.0, 2.0]),
-        ("2", [2.0]),
-        ("[0.5, 1]", [0.5, 1]),
-    ],
-)
-def test_alphas_syntax(text: str, expected: list[float]) -> None:
-    assert cli.parse_alphas(text) == expected
-
-
-def test_other_option_syntax() -> None:
-    assert cli.parse_seeds("3") == 3
-    assert cli.parse_seeds("4,7") == [4, 7]
-    assert cli.parse_seeds("[5]") == [5]
-    assert cli.parse_srf("1,0.5,-0.2") == {"c": 1.0, "r": 0.5, "gamma": -0.2}
-    assert cli.parse_srf('{"c": 1, "r": 0, "gamma": 0}') == {"c": 1, "r": 0, "gamma": 0}
-    assert cli.parse_activation("tanh") == "tanh"
-    assert cli.parse_activation('{"hermite": [0, 1]}') == {"hermite": [0, 1]}
-    assert cli.parse_ridge("optimal") == "optimal"
-    assert cli.parse_ridge("0.25") == 0.25
-
-
 def test_every_api_field_is_an_option(capsys: pytest.CaptureFixture[str]) -> None:
     """The options are generated from the service's request models, so none can be forgotten."""
-    from service import schemas
-
-    for command, (model_name, _, _) in cli.COMMANDS.items():
+    for command in parse.COMMANDS:
         code, out, _ = run_cli(capsys, command, "--help")
         assert code == 0
-        for field in getattr(schemas, model_name).model_fields:
-            assert cli.option_name(field) in out, (command, field)
+        for field in parse.request_model(command).model_fields:
+            assert parse.option_name(field) in out, (command, field)
 
 
 # ----------------------------------------------------------------------------- srf serve
@@ -291,7 +264,7 @@ def test_every_api_field_is_an_option(capsys: pytest.CaptureFixture[str]) -> Non
 def test_serve_prints_swagger_ui_and_serves(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "srf_engine", "serve", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "service", "serve", "--port", str(port), "--log-level", "warning"],
         cwd=ROOT,
         env={**os.environ, "SRF_CACHE_PATH": str(tmp_path / "cache.sqlite3")},
         stdout=subprocess.PIPE,

@@ -1,0 +1,160 @@
+"""Finite-size simulations of the one-step network, the sRF model and random features.
+
+docs/theory.md §2 (the protocol), §3 (the sRF matrix), §8 (how it is made fast).
+
+:func:`simulate` checks its arguments once (:class:`.spec.SimulationSpec`), prices and sizes the work
+(:mod:`.cost`), then runs the seeds one after the other (:mod:`.seed`), each on the threads of
+:mod:`.parallel` with BLAS held at one thread (:mod:`.blas`); all draws come from :mod:`.sampling`.
+
+Reproducibility: a seed's values depend on the seed alone — not on the other seeds, on ``n_jobs``, on
+thread scheduling, nor on which other α are requested (for the Gram-based training error; the test error
+is equal up to rounding of one matrix product). Parallelism: our threads run the partial sums, the
+features of the next chunks, the test chunks and the ridge solves; BLAS is held at one thread while any
+simulation runs (multi-threaded BLAS rounds differently). The products go through numpy, which releases
+the GIL; scipy's LAPACK wrappers (the ridge solves) hold it, so solves do not overlap other work — at
+``p ≤ 2000`` they are a small share. Seeds run one after the other, so memory is that of one seed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..errors import InvalidParameterError
+from ..mapping import map_to_srf, mapping_warnings
+from ..problem import Problem
+from ..results import ErrorStats, SimulationPoint, SimulationResult
+from .blas import single_threaded_blas
+from .cost import estimate_cost, workload
+from .parallel import TaskRunner, available_cores
+from .ridge import gram_update, ridge_from_gram
+from .seed import Plan, SeedRun
+from .spec import MODELS, Model, SimulationSpec, check_int
+
+__all__ = [
+    "MODELS",
+    "SimulationSpec",
+    "estimate_cost",
+    "gram_update",
+    "ridge_from_gram",
+    "simulate",
+    "simulate_spec",
+]
+
+Array = np.ndarray
+
+
+def _stats(values: Sequence[float]) -> ErrorStats:
+    arr = np.asarray(values, dtype=float)
+    std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+    return ErrorStats(
+        mean=float(arr.mean()), std=std, sem=std / math.sqrt(arr.size), values=tuple(map(float, arr))
+    )
+
+
+def simulate(
+    problem: Problem,
+    alphas: Sequence[float],
+    ridge: float | Sequence[float],
+    *,
+    model: Model = "network",
+    dimension: int = 1000,
+    seeds: int | Sequence[int] = 3,
+    test_samples: int | None = None,
+    progress: Callable[[float], None] | None = None,
+    n_jobs: int | None = None,
+) -> SimulationResult:
+    """Test and training errors of ridge on the readout at dimension ``d``, over seeds (docs/theory.md §2–§3).
+
+    ``model``: ``"network"`` (the protocol of §2: one step of size ``η̃`` on ``round(α0 d)`` samples, then
+    ridge), ``"srf"`` (``W = √c W0 + r u vᵀ/√d`` with ``problem.srf`` or the mapped ``(c, r, γ)``), or
+    ``"random_features"`` (``W = W0``). ``p = max(1, round(ψ_w d))``, ``n = round(α d)`` per α.
+    ``ridge``: one λ ≥ 0 or several; λ = 0 is the minimum-norm least-squares readout.
+    ``seeds``: a count ``k`` (seeds ``0…k−1``) or a list of distinct integers ≥ 0; each seed is an
+    independent stream and its values do not depend on the other seeds or on ``n_jobs``.
+    ``test_samples``: fresh samples for the test error, default ``max(2000, 2d)``.
+    ``progress(fraction)`` is called from the calling thread; raising (``Cancelled``) from it stops the
+    simulation within about one chunk (a ridge solve in progress finishes first).
+    ``n_jobs``: threads (default: the available cores; BLAS runs single-threaded meanwhile).
+
+    Points are ordered by ridge (as given), then α (as given); the statistics are over seeds.
+    """
+    spec = SimulationSpec.build(
+        model=model, dimension=dimension, alphas=alphas, ridge=ridge, seeds=seeds, test_samples=test_samples
+    )
+    return simulate_spec(problem, spec, progress=progress, n_jobs=n_jobs)
+
+
+def simulate_spec(
+    problem: Problem,
+    spec: SimulationSpec,
+    *,
+    progress: Callable[[float], None] | None = None,
+    n_jobs: int | None = None,
+) -> SimulationResult:
+    """:func:`simulate` of an already checked :class:`SimulationSpec` (the service builds it once)."""
+    if not isinstance(problem, Problem):
+        raise InvalidParameterError("problem", "must be a Problem")
+    model, d, alpha_values, ridges, seed_values = (
+        spec.model,
+        spec.dimension,
+        spec.alphas,
+        spec.ridges,
+        spec.seeds,
+    )
+    threads = available_cores() if n_jobs is None else check_int("n_jobs", n_jobs, 1)
+
+    warnings: list[str] = []
+    step = model == "network" and problem.learning_rate > 0 and problem.alpha0 > 0
+    if model == "network":
+        srf = map_to_srf(problem)
+        warnings += mapping_warnings(problem)
+        if problem.srf is not None:
+            warnings.append(
+                "srf is given but model 'network' simulates the first step itself: the reported (c, r, γ) "
+                "are the given ones, not those of the simulated network"
+            )
+        if step and round(problem.alpha0 * d) < 1:
+            raise InvalidParameterError(
+                "alpha0", f"α0·dimension must round to ≥ 1 sample; got α0 = {problem.alpha0}"
+            )
+    elif model == "srf":
+        srf = map_to_srf(problem)
+    else:
+        srf = map_to_srf(problem.at_initialisation())
+
+    load = workload(spec, width=problem.width, alpha0=problem.alpha0, step=step)
+    plan = Plan.build(problem, spec, step=step, srf=srf, load=load)
+    total = len(seed_values) * load.seconds_per_seed()
+    per_seed: list[tuple[Array, Array]] = []
+    if progress is not None:
+        progress(0.0)
+    with single_threaded_blas(), TaskRunner(threads, total, progress) as runner:
+        for seed in seed_values:
+            per_seed.append(SeedRun(plan, seed, runner).run())
+    if progress is not None:
+        progress(1.0)
+
+    test = np.stack([s[0] for s in per_seed])  # seeds × sizes × ridges
+    train = np.stack([s[1] for s in per_seed])
+    if not (np.isfinite(test).all() and np.isfinite(train).all()):
+        bad = [s for s, t, r in zip(seed_values, test, train, strict=True) if not np.isfinite([t, r]).all()]
+        warnings.append(
+            f"non-finite errors for seeds {bad}: the features overflowed (is the first step diverging? "
+            f"learning_rate = {problem.learning_rate}); their statistics are NaN"
+        )
+    size_index = {n: i for i, n in enumerate(load.sizes)}
+    points = []
+    for j, lam in enumerate(ridges):
+        for a in alpha_values:
+            i = size_index[round(a * d)]
+            points.append(
+                SimulationPoint(
+                    alpha=a, ridge=lam, test_error=_stats(test[:, i, j]), train_error=_stats(train[:, i, j])
+                )
+            )
+    return SimulationResult(
+        model=model, dimension=d, srf=srf, seeds=seed_values, points=points, warnings=warnings
+    )

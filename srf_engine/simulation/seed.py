@@ -1,0 +1,296 @@
+"""One seed of a simulation (docs/theory.md §2, §3): first layer, ridge along nested prefixes, test errors.
+
+Per seed (all draws from :mod:`.sampling`, one independent stream per seed and chunk):
+
+1. First layer ``W``: ``W0`` with rows uniform on the unit sphere; then
+   - ``network``: one giant step on ``n0 = round(α0 d)`` fresh samples,
+     ``W1 = W0 + η̃ (1/n0) Σ_μ (y_μ − f0(x_μ)) σ'(W0 x_μ) x_μᵀ`` (``√p a = 1``), accumulated chunk by chunk;
+   - ``srf``: ``W = √c W0 + r u vᵀ/√d``, ``u = (1,…,1)``, teacher ``θ = γ v + ρ ζ``;
+   - ``random_features`` (and ``network`` with ``α0 = 0`` or ``η̃ = 0``): ``W = W0``.
+2. Ridge on the readout for every α at once: one draw of ``n_max`` training samples, whose nested prefixes
+   give every ``n = round(α d)``; ``G = ΦᵀΦ``, ``b = Φᵀy`` and ``yᵀy`` are accumulated chunk by chunk
+   (``Φ = σ(X Wᵀ)`` never held whole) and solved at each ``n`` on the way (:mod:`.ridge`).
+3. Test error: mean squared error of every ``ŵ`` on the same fresh test samples, chunk by chunk
+   (label noise included).
+
+Every matrix product runs on exactly one chunk, and the Gram matrix and the gradient are sums of
+``PARTIALS`` partial sums with a fixed assignment of chunks (chunk ``i`` to sum ``i mod PARTIALS``, added in
+chunk order), so a seed's values do not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from concurrent import futures as cf
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from ..activations import Activation
+from ..problem import Problem, SRFParams
+from .cost import PARTIALS, Workload, max_concurrent_solves, solve_matrices
+from .parallel import TaskRunner
+from .ridge import gram_update, ridge_from_gram
+from .sampling import CHUNK_ROWS, Stream, directions, first_layer_chunk, input_chunk, labels, n_chunks
+from .spec import SimulationSpec
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a seed needs: sizes, activations and how the first layer is built."""
+
+    model: str
+    first_layer: Literal["step", "spike", "plain"]
+    student: Activation
+    teacher: Activation
+    noise: float
+    learning_rate: float
+    srf: SRFParams  # used to build W when first_layer == "spike"
+    ridges: tuple[float, ...]
+    load: Workload
+
+    @classmethod
+    def build(
+        cls, problem: Problem, spec: SimulationSpec, *, step: bool, srf: SRFParams, load: Workload
+    ) -> Plan:
+        """The plan of ``problem`` simulated as ``spec.model``; the first layer follows from ``step``."""
+        return cls(
+            model=spec.model,
+            first_layer="step" if step else ("spike" if spec.model == "srf" else "plain"),
+            student=problem.student,
+            teacher=problem.teacher,
+            noise=problem.noise,
+            learning_rate=problem.learning_rate,
+            srf=srf,
+            ridges=spec.ridges,
+            load=load,
+        )
+
+    @property
+    def d(self) -> int:
+        return self.load.d
+
+    @property
+    def p(self) -> int:
+        return self.load.p
+
+
+class SeedRun:
+    """Test and training errors of one seed at every (distinct n, λ)."""
+
+    def __init__(self, plan: Plan, seed: int, runner: TaskRunner) -> None:
+        self.plan = plan
+        self.seed = seed
+        self.runner = runner
+        load = plan.load
+        self._cost = {
+            "weight": load.weight_chunk_seconds(),
+            "step": load.step_chunk_seconds(),
+            "train": load.train_chunk_seconds(),
+            "solve": load.solve_seconds(),
+            "test": load.test_chunk_seconds(),
+        }
+        self._cache: dict[int, tuple[Array, Array]] = {}  # train chunk → (Φ, y), computed ahead
+        self._buffers: list[Array] = []
+
+    def run(self) -> tuple[Array, Array]:
+        """``(test, train)``, each ``len(sizes) × len(ridges)``."""
+        w, theta = self.first_layer()
+        w_hat, train = self.ridge_sweep(w, theta)
+        test = self.test_errors(w, theta, w_hat)
+        shape = (len(self.plan.load.sizes), len(self.plan.ridges))
+        return test.reshape(shape), train.reshape(shape)
+
+    # --- data --------------------------------------------------------------------------------------
+    def _chunk(self, stream: Stream, index: int, theta: Array) -> tuple[Array, Array]:
+        x, xi = input_chunk(self.seed, stream, index, self.plan.d)
+        return x, labels(x, xi, theta, self.plan.teacher, self.plan.noise)
+
+    def _features(self, x: Array, w: Array) -> Array:
+        """``Φ = σ(X Wᵀ)`` of one chunk."""
+        return np.asarray(self.plan.student(x @ w.T), dtype=float)
+
+    # --- 1. first layer ---------------------------------------------------------------------------------
+    def first_layer(self) -> tuple[Array, Array]:
+        """``(W, θ)`` of §2/§3 for this seed's model."""
+        plan, d, p = self.plan, self.plan.d, self.plan.p
+        w = np.empty((p, d))
+
+        def weight_rows(j: int) -> None:
+            w[j * CHUNK_ROWS : (j + 1) * CHUNK_ROWS] = first_layer_chunk(self.seed, j, p, d)
+            self.runner.advance(self._cost["weight"])
+
+        self.runner.wait([self.runner.submit(weight_rows, j) for j in range(n_chunks(p))])
+        v, zeta = directions(self.seed, d)
+        if plan.first_layer == "spike":
+            srf = plan.srf
+            theta = srf.gamma * v + srf.rho * zeta
+            w *= math.sqrt(srf.c)
+            w += (srf.r / math.sqrt(d)) * v  # r u vᵀ/√d with u = (1, …, 1): every row gets r v/√d
+            return w, theta
+        theta = v
+        if plan.first_layer == "step":
+            self._giant_step(w, theta)
+        return w, theta
+
+    def _giant_step(self, w: Array, theta: Array) -> None:
+        """``W ← W + η̃ (1/n0) Σ_μ (y_μ − f0(x_μ)) σ'(W x_μ) x_μᵀ``, in place."""
+        n0 = self.plan.load.n0
+        parts = self.runner.wait(
+            [self.runner.submit(self._step_partial, w, theta, k) for k in range(PARTIALS)]
+        )
+        total = parts[0]
+        for part in parts[1:]:
+            total += part
+        total *= self.plan.learning_rate / n0
+        w += total
+
+    def _step_partial(self, w0: Array, theta: Array, k: int) -> Array:
+        """``Σ_μ g_μ x_μᵀ`` (``p × d``) over the step chunks ``i ≡ k mod PARTIALS``."""
+        plan, d, p, n0 = self.plan, self.plan.d, self.plan.p, self.plan.load.n0
+        acc = np.zeros((p, d))
+        buffer = np.empty((p, d))
+        for i in range(k, n_chunks(n0), PARTIALS):
+            x, y = self._chunk(Stream.STEP, i, theta)
+            z = x @ w0.T
+            # f0(x) = (1/√p) Σ_i a_i σ(w_i·x) with a_i = 1/√p
+            e = y - np.asarray(plan.student(z), dtype=float).sum(axis=1) * (1.0 / p)
+            e[n0 - i * CHUNK_ROWS :] = 0.0  # rows past n0 (last chunk only) do not count
+            g = np.asarray(plan.student.derivative(z), dtype=float)
+            del z
+            g *= e[:, None]  # (y − f0) σ'(W0 x) ⊙ (√p a), √p a = 1
+            # numpy's product releases the GIL (scipy's dgemm would serialise the threads)
+            np.matmul(g.T, x, out=buffer)
+            acc += buffer
+            del x, g  # before the next chunk is drawn: one chunk in memory per thread
+            self.runner.advance(self._cost["step"])
+        return acc
+
+    # --- 2. ridge along the nested prefixes ----------------------------------------------------------------
+    def _train_features(self, w: Array, theta: Array, i: int, keep: bool = False) -> tuple[Array, Array]:
+        """``(Φ, y)`` of training chunk ``i``: from the cache (removed unless ``keep``) or computed."""
+        cached = self._cache.get(i) if keep else self._cache.pop(i, None)
+        if cached is not None:
+            return cached
+        x, y = self._chunk(Stream.TRAIN, i, theta)
+        phi = self._features(x, w)
+        self.runner.advance(0.5 * self._cost["train"])  # drawing and features: about half the chunk's work
+        return phi, y
+
+    def _prefetch(self, w: Array, theta: Array, chunks: Sequence[int]) -> None:
+        """Compute the features of ``chunks`` in parallel into the cache."""
+        chunks = [i for i in chunks if i not in self._cache]
+
+        done = self.runner.wait([self.runner.submit(self._train_features, w, theta, i) for i in chunks])
+        self._cache.update(zip(chunks, done, strict=True))
+
+    def _gram_partial(
+        self, w: Array, theta: Array, k: int, start: int, stop: int, gram: Array, b: Array, yy: float
+    ) -> float:
+        """Add chunks ``i ∈ [start, stop)``, ``i ≡ k mod PARTIALS``, to ``gram`` and ``b``; return ``yy``."""
+        first = start + (k - start) % PARTIALS
+        for i in range(first, stop, PARTIALS):
+            phi, y = self._train_features(w, theta, i)
+            yy += gram_update(gram, b, phi, y, self._buffers[k])
+            del phi, y
+            self.runner.advance(0.5 * self._cost["train"])
+        return yy
+
+    def ridge_sweep(self, w: Array, theta: Array) -> tuple[Array, Array]:
+        """``ŵ`` (``p × (sizes·ridges)``, size-major) and training errors at every distinct ``n``."""
+        plan, p, runner = self.plan, self.plan.p, self.runner
+        grams = [np.zeros((p, p)) for _ in range(PARTIALS)]
+        self._buffers = [np.empty((p, p)) for _ in range(PARTIALS)]  # scratch of the partial sums
+        bs = [np.zeros(p) for _ in range(PARTIALS)]
+        yys = [0.0] * PARTIALS
+        done = 0  # chunks already in the partial sums
+        solves: deque[cf.Future[tuple[Array, Array]]] = deque()
+        results: list[cf.Future[tuple[Array, Array]]] = []
+        in_flight = max_concurrent_solves(p, runner.threads, solve_matrices(len(plan.ridges), plan.load.eigh))
+        eigh = plan.load.eigh
+
+        def solve(gram: Array, b: Array, yy: float, n: int) -> tuple[Array, Array]:
+            out = ridge_from_gram(gram, b, yy, n, plan.ridges, eigh=eigh)
+            runner.advance(self._cost["solve"])
+            return out
+
+        last = len(plan.load.sizes) - 1
+        total_chunks = n_chunks(plan.load.n_max)
+        for index, n in enumerate(plan.load.sizes):
+            full = n // CHUNK_ROWS
+            if full - done < runner.threads:
+                # Few chunks before this n (the usual sweep): the partial sums alone would leave threads
+                # idle, so first compute the next chunks' features in parallel, this boundary's included.
+                ahead = range(done, min(done + runner.threads, total_chunks))
+                self._prefetch(w, theta, [*ahead, full] if n % CHUNK_ROWS and full not in ahead else ahead)
+            if full > done:
+                tasks = [
+                    runner.submit(self._gram_partial, w, theta, k, done, full, grams[k], bs[k], yys[k])
+                    for k in range(PARTIALS)
+                ]
+                yys = runner.wait(tasks)
+                done = full
+            while len(solves) >= in_flight:
+                runner.wait([solves.popleft()])
+            # G, b, yᵀy at n: the partial sums in a fixed order (the last size consumes them in place)
+            if index == last:
+                gram, b, yy = grams[0], bs[0], yys[0]
+            else:
+                gram, b, yy = grams[0].copy(), bs[0].copy(), yys[0]
+            for k in range(1, PARTIALS):
+                gram += grams[k]
+                b += bs[k]
+                yy += yys[k]
+            if index == last:
+                grams.clear()
+                bs.clear()
+            rest = n - full * CHUNK_ROWS
+            if rest:  # n falls inside chunk `full`: add its first rows, keep its features for later
+                if full not in self._cache:  # kept: the chunk joins the partial sums later
+                    self._cache[full] = self._train_features(w, theta, full)
+                phi, y = self._cache[full]
+                yy += gram_update(gram, b, phi[:rest], y[:rest], self._buffers[0])  # workers are idle
+                del phi, y
+            future = runner.submit(solve, gram, b, yy, n)
+            del gram, b
+            solves.append(future)
+            results.append(future)
+        self._cache.clear()
+        self._buffers = []
+        solved = runner.wait(results)
+        w_hat = np.concatenate([s[0] for s in solved], axis=1)
+        train = np.concatenate([s[1] for s in solved])
+        return w_hat, train
+
+    # --- 3. test errors ----------------------------------------------------------------------------------
+    def _test_partial(self, w: Array, theta: Array, w_hat: Array, k: int, stride: int) -> list[Array]:
+        n_test, p = self.plan.load.n_test, self.plan.p
+        out = []
+        for i in range(k, n_chunks(n_test), stride):
+            x, y = self._chunk(Stream.TEST, i, theta)
+            residual = self._features(x, w) @ w_hat
+            residual *= -1.0 / math.sqrt(p)
+            residual += y[:, None]  # y − φ(x)·ŵ/√p for every (n, λ)
+            valid = min(CHUNK_ROWS, n_test - i * CHUNK_ROWS)
+            out.append(np.einsum("ij,ij->j", residual[:valid], residual[:valid]))
+            del x, y, residual
+            self.runner.advance(self._cost["test"])
+        return out
+
+    def test_errors(self, w: Array, theta: Array, w_hat: Array) -> Array:
+        """Mean squared error on ``n_test`` fresh samples for each column of ``w_hat``."""
+        n_test = self.plan.load.n_test
+        stride = self.runner.threads
+        parts = self.runner.wait(
+            [self.runner.submit(self._test_partial, w, theta, w_hat, k, stride) for k in range(stride)]
+        )
+        per_chunk = np.empty((n_chunks(n_test), w_hat.shape[1]))
+        for k, part in enumerate(parts):
+            for j, sse in enumerate(part):
+                per_chunk[k + j * stride] = sse
+        return per_chunk.sum(axis=0) / n_test  # summed in chunk order whatever the stride

@@ -1,0 +1,143 @@
+"""What a simulation is asked to do, checked once: model, d, α's, λ's, seeds, test samples.
+
+:meth:`SimulationSpec.build` is the only place the simulation's own arguments are validated; the cost
+model, the plan and the seed runs below it (docs/theory.md §8) take a :class:`SimulationSpec` and
+trust it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any, Literal
+
+from ..errors import InvalidParameterError
+from ..problem import check_alphas
+
+Model = Literal["network", "srf", "random_features"]
+MODELS: tuple[str, ...] = ("network", "srf", "random_features")
+
+
+def default_test_samples(dimension: int) -> int:
+    """Default number of test samples: ``max(2000, 2d)``.
+
+    The test error of a fixed ``ŵ`` is then estimated to about ``√(2/n_test) ≈ 3 %`` relative, no more
+    than the seed-to-seed fluctuation of the trained readout at ``d ≤ 2000`` (docs/theory.md §7), at a cost
+    (``2 n_test p d``) below that of the features of an α = 2 sweep.
+    """
+    return max(2000, 2 * dimension)
+
+
+def check_int(field: str, value: Any, minimum: int) -> int:
+    """An integer ≥ ``minimum`` (an integral float such as ``3.0`` is accepted)."""
+    if isinstance(value, bool) or not isinstance(value, Integral | Real):
+        raise InvalidParameterError(field, "must be an integer")
+    if (
+        isinstance(value, Real)
+        and not isinstance(value, Integral)
+        and (not math.isfinite(value) or value != int(value))
+    ):
+        raise InvalidParameterError(field, f"must be an integer, got {value}")
+    value = int(value)
+    if value < minimum:
+        raise InvalidParameterError(field, f"must be ≥ {minimum}, got {value}")
+    return value
+
+
+def check_model(model: Any) -> str:
+    if model not in MODELS:
+        raise InvalidParameterError("model", f"must be one of {', '.join(MODELS)}; got {model!r}")
+    return str(model)
+
+
+def _as_tuple(field: str, values: Any) -> tuple[Any, ...]:
+    """A list, tuple or array as a tuple (strings are not lists of numbers)."""
+    if isinstance(values, str | bytes):
+        raise InvalidParameterError(field, "must be a number or a list of numbers")
+    try:
+        return tuple(values)
+    except TypeError:
+        raise InvalidParameterError(field, "must be a number or a list of numbers") from None
+
+
+def check_seeds(seeds: Any) -> tuple[int, ...]:
+    """A count ``k`` (seeds ``0…k−1``) or a list of distinct integers ≥ 0."""
+    if isinstance(seeds, Integral | Real) and not isinstance(seeds, bool):
+        return tuple(range(check_int("seeds", seeds, 1)))
+    values = tuple(check_int("seeds", s, 0) for s in _as_tuple("seeds", seeds))
+    if not values:
+        raise InvalidParameterError("seeds", "must hold at least one seed")
+    if len(set(values)) != len(values):
+        raise InvalidParameterError("seeds", "must be distinct")
+    return values
+
+
+def check_ridges(ridge: Any) -> tuple[float, ...]:
+    """One λ ≥ 0 or a non-empty list of them."""
+    values = (ridge,) if isinstance(ridge, Real | bool) else _as_tuple("ridge", ridge)
+    if not values:
+        raise InvalidParameterError("ridge", "must hold at least one value")
+    out = []
+    for lam in values:
+        if isinstance(lam, bool) or not isinstance(lam, Real) or not math.isfinite(lam):
+            raise InvalidParameterError("ridge", f"must be finite numbers ≥ 0, got {lam!r}")
+        if lam < 0:
+            raise InvalidParameterError("ridge", f"must be ≥ 0, got {lam}")
+        out.append(float(lam))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class SimulationSpec:
+    """A checked simulation request (build it with :meth:`build`; the fields are then trusted)."""
+
+    model: str
+    dimension: int
+    alphas: tuple[float, ...]
+    ridges: tuple[float, ...]
+    seeds: tuple[int, ...]
+    test_samples: int
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        model: Any = "network",
+        dimension: Any = 1000,
+        alphas: Any,
+        ridge: Any = 0.1,
+        seeds: Any = 3,
+        test_samples: Any = None,
+    ) -> SimulationSpec:
+        """Check every argument (``InvalidParameterError`` naming the field) and fill in the defaults."""
+        model = check_model(model)
+        d = check_int("dimension", dimension, 2)
+        alpha_values = check_alphas(alphas, "alphas")
+        for a in alpha_values:
+            if round(a * d) < 1:
+                raise InvalidParameterError(
+                    "alphas", f"α·dimension must round to ≥ 1 sample; α = {a}, d = {d}"
+                )
+        if test_samples is None:
+            n_test = default_test_samples(d)
+        else:
+            n_test = check_int("test_samples", test_samples, 1)
+        return cls(
+            model=model,
+            dimension=d,
+            alphas=alpha_values,
+            ridges=check_ridges(ridge),
+            seeds=check_seeds(seeds),
+            test_samples=n_test,
+        )
+
+    @property
+    def zero_ridge(self) -> bool:
+        """Whether λ = 0 is among the ridges (the pseudo-inverse readout)."""
+        return any(lam == 0 for lam in self.ridges)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Distinct training-set sizes ``n = round(α d)``, ascending."""
+        return tuple(sorted({round(a * self.dimension) for a in self.alphas}))

@@ -1,0 +1,56 @@
+"""srf_engine/solver.py: the fixed point of docs/theory.md §5 at one (α, λ), checked by its full residual."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from srf_engine import Problem, map_to_srf
+from srf_engine.conditional import conditional_moments
+from srf_engine.solver import full_residual, solve_fixed_point
+
+TANH_SIN = Problem("tanh", "sin", 3.0, 20.0)
+
+
+@pytest.fixture(scope="module")
+def moments():
+    srf = map_to_srf(TANH_SIN)
+    return srf, conditional_moments(TANH_SIN.student, TANH_SIN.teacher, srf, TANH_SIN.noise)
+
+
+@pytest.mark.parametrize(("alpha", "ridge", "width"), [(0.5, 0.1, 1.0), (2.0, 0.01, 0.5), (3.0, 1.0, 2.0)])
+def test_solution_is_a_fixed_point_of_the_full_map(moments, alpha: float, ridge: float, width: float) -> None:
+    srf, cm = moments
+    fp = solve_fixed_point(cm, alpha=alpha, ridge=ridge, width=width, c=srf.c)
+    assert fp.converged and fp.residual < 1e-8
+    # the seven-variable map, evaluated independently of the reduced solve
+    assert full_residual(cm, width, srf.c, alpha / width, ridge, fp.overlaps(), 400) < 1e-7
+    assert 0 <= fp.train_error <= fp.test_error
+
+
+def test_warm_start_reaches_the_same_point(moments) -> None:
+    srf, cm = moments
+    cold = solve_fixed_point(cm, alpha=1.2, ridge=0.1, width=1.0, c=srf.c)
+    warm = solve_fixed_point(
+        cm, alpha=1.2, ridge=0.1, width=1.0, c=srf.c, start=(cold.V1 * 1.3, cold.V2 * 0.7)
+    )
+    np.testing.assert_allclose(
+        [warm.test_error, warm.train_error], [cold.test_error, cold.train_error], rtol=1e-9
+    )
+
+
+def test_huge_ridge_without_step_predicts_the_teachers_power() -> None:
+    """No step, centred σ: ŵ → 0 as λ → ∞, so ε_g → E σ*(z)² = (1 − e⁻²)/2 for σ* = sin."""
+    problem = Problem("tanh", "sin")
+    srf = map_to_srf(problem)
+    cm = conditional_moments(problem.student, problem.teacher, srf, 0.0)
+    fp = solve_fixed_point(cm, alpha=1.0, ridge=1e6, width=1.0, c=srf.c)
+    assert fp.test_error == pytest.approx((1 - np.exp(-2)) / 2, rel=1e-4)
+
+
+def test_more_data_helps_at_fixed_ridge(moments) -> None:
+    srf, cm = moments
+    errors = [
+        solve_fixed_point(cm, alpha=a, ridge=0.1, width=1.0, c=srf.c).test_error for a in (0.5, 1.5, 3.0)
+    ]
+    assert errors[0] > errors[1] > errors[2]
