@@ -40,9 +40,13 @@ class TheoryCurve:
     points: list[TheoryPoint]
     baseline: list[BaselinePoint]
     warnings: list[str] = field(default_factory=list)
+    mapping: str = "paper"  # docs/theory.md §3 ("paper") or §10.2 ("corrected")
+    bulk: str = "marchenko_pastur"  # docs/theory.md §5 ("marchenko_pastur") or §10.3 ("one_step")
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "mapping": self.mapping,
+            "bulk": self.bulk,
             "srf": self.srf.as_dict(),
             "points": [asdict(p) for p in self.points],
             "baseline": [asdict(p) for p in self.baseline],

@@ -1,4 +1,4 @@
-"""Fixed point of the self-consistent equations (docs/theory.md §5) at one ``(α, λ)``.
+"""Fixed point of the self-consistent equations (docs/theory.md §5; §10.1 for any bulk) at one ``(α, λ)``.
 
 The seven equations have structure that a generic damped iteration ignores, and that makes the
 solve both exact and robust:
@@ -9,7 +9,7 @@ solve both exact and robust:
    monotonically to the smallest fixed point. Newton steps on ``F(V) − V`` with the exact Jacobian
    ``J_F = K M`` (``K_ab = E_D[g_a g_b/S²]``, ``g = (D, 1)``; ``M_ab = α_p E_κ[μ_a² μ_b²/(1+V)²]``),
    safeguarded by backtracking and by the monotone step, converge quadratically.
-2. Given ``V``, ``(t, m)`` solve a 2×2 linear system and ``ψ = ψ_w ψ̂ V1`` is explicit.
+2. Given ``V``, ``(t, m)`` solve a 2×2 linear system and ``ψ`` is explicit (``ψ_w ψ̂ V1`` in §5).
 3. Given those, ``(q1, q2)`` solve ``(I − K M) q = K b + e``, linear again.
 
 The residual of the full seven-dimensional map, evaluated at the answer, is what decides
@@ -23,9 +23,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .bulk import Bulk, MarchenkoPasturBulk
 from .cancel import checkpoint
 from .conditional import ConditionalMoments
-from .quadrature import marchenko_pastur_rule, spectral_nodes_needed
+from .quadrature import spectral_nodes_needed
 
 Array = np.ndarray
 
@@ -72,18 +73,6 @@ class FixedPoint:
         return (self.V1, self.V2)
 
 
-class _Spectrum:
-    """``E_D`` with ``D = c X``, ``X`` Marchenko–Pastur of ratio ``ψ_w``."""
-
-    def __init__(self, width: float, c: float, size: int) -> None:
-        rule = marchenko_pastur_rule(width, size)
-        self.size = size
-        self.D = c * rule.nodes
-        self.u = rule.weights
-        self.uD = self.u * self.D
-        self.uD2 = self.uD * self.D
-
-
 class _Kappa:
     """``E_κ`` weights premultiplied by the powers of ``μ1, μ2`` the equations use."""
 
@@ -103,24 +92,20 @@ class _Kappa:
 
 
 def _v_map(
-    x: Array, k: _Kappa, sp: _Spectrum, alpha_p: float, lam: float
+    x: Array, k: _Kappa, sp: Bulk, alpha_p: float, lam: float
 ) -> tuple[Array, Array, Array, Array]:
     """``F(V)``, the Jacobian ``K M``, ``K`` and ``(V̂1, V̂2)`` at ``V = x``."""
     omega = 1.0 / (1.0 + k.mu1sq * x[0] + k.mu2sq * x[1])
     omega2 = omega * omega
     vhat = alpha_p * np.array([dot(k.w_mu1sq, omega), dot(k.w_mu2sq, omega)])
-    inv_s = 1.0 / (lam + vhat[0] * sp.D + vhat[1])
-    inv_s2 = inv_s * inv_s
-    f = np.array([dot(sp.uD, inv_s), dot(sp.u, inv_s)])
-    k_mat = np.array([[dot(sp.uD2, inv_s2), dot(sp.uD, inv_s2)], [0.0, dot(sp.u, inv_s2)]])
-    k_mat[1, 0] = k_mat[0, 1]
+    f, k_mat = sp.v_sums(lam + vhat[1], vhat[0])
     m12 = dot(k.w_mu12, omega2)
     m_mat = alpha_p * np.array([[dot(k.w_mu1_4, omega2), m12], [m12, dot(k.w_mu2_4, omega2)]])
     return f, dot(k_mat, m_mat), k_mat, vhat
 
 
 def _solve_v(
-    k: _Kappa, sp: _Spectrum, alpha_p: float, lam: float, start: Array | None
+    k: _Kappa, sp: Bulk, alpha_p: float, lam: float, start: Array | None
 ) -> tuple[Array, int, bool]:
     """Smallest fixed point of ``V = F(V)``: safeguarded Newton, monotone iteration as fallback."""
     x = np.zeros(2) if start is None else np.maximum(np.asarray(start, dtype=float), 0.0)
@@ -151,7 +136,7 @@ def _solve_v(
 
 
 def _ray_step(
-    x: Array, g: Array, k: _Kappa, sp: _Spectrum, alpha_p: float, lam: float
+    x: Array, g: Array, k: _Kappa, sp: Bulk, alpha_p: float, lam: float
 ) -> tuple[Array, Array, Array, Array]:
     """Far from the fixed point, where Newton points the wrong way (``J_F`` has an eigenvalue > 1
     while ``V`` grows like ``1/λ``), step along ``g = F(V) − V`` as far as ``F(V) ≥ V`` still holds.
@@ -176,7 +161,7 @@ def _ray_step(
     return x, f, jac, f - x
 
 
-def _monotone_fallback(k: _Kappa, sp: _Spectrum, alpha_p: float, lam: float) -> tuple[Array, int, bool]:
+def _monotone_fallback(k: _Kappa, sp: Bulk, alpha_p: float, lam: float) -> tuple[Array, int, bool]:
     x = np.zeros(2)
     for step in range(1, MAX_MONOTONE_STEPS + 1):
         if step % 64 == 0:
@@ -202,12 +187,16 @@ class _Linear:
     train_error: float
 
 
-def _downstream(
-    x: Array, k: _Kappa, sp: _Spectrum, alpha_p: float, lam: float, width: float, c: float
-) -> _Linear:
+def _downstream(x: Array, k: _Kappa, sp: Bulk, alpha_p: float, lam: float, width: float) -> _Linear:
+    """§10.1 given ``V``: ``(t, m)`` from a 2×2 linear system, ``ψ`` explicit, ``q`` linear.
+
+    ``t = ψ_w E[(t̂ F + ψ̂ C)/S]``, ``ψ = ψ_w E[(ψ̂ H + t̂ C)/S]`` and
+    ``A = q̂1 D + q̂2 + ψ_w (t̂² F + ψ̂² H + 2 t̂ ψ̂ C)``; §5 is ``F ≡ c``, ``H ≡ D``, ``C ≡ 0``.
+    """
     cm = k.cm
     w = cm.weights
-    _, jac, k_mat, vhat = _v_map(x, k, sp, alpha_p, lam)
+    f, jac, k_mat, vhat = _v_map(x, k, sp, alpha_p, lam)
+    spk = sp.spike_sums(lam + vhat[1], vhat[0], f, k_mat)
     omega = 1.0 / (1.0 + k.mu1sq * x[0] + k.mu2sq * x[1])
     w_om = w * omega
     kmu1 = cm.kappa * cm.mu1
@@ -216,39 +205,35 @@ def _downstream(
     a_1 = dot(w_om, kmu1 * kmu1)
     b_h = dot(w_om, cm.mu0 * cm.h)
     b_0 = dot(w_om, cm.mu0 * cm.mu0)
-    # t = β t̂ with β = ψ_w c E_D[1/S] = ψ_w c V2 (V2 is E_D[1/S] at the fixed point).
-    beta = width * c * x[1] * alpha_p
+    psi_hat = alpha_p * dot(w_om, cm.mu1 * cm.h1)
+    # t = ψ_w (t̂ E[F/S] + ψ̂ E[C/S]) with t̂ = α_p (a_h − a_0 m − a_1 t): linear in (t, m).
+    beta = width * alpha_p * spk.b_f
+    rhs = beta * a_h + width * spk.b_c * psi_hat
     if k.mean_free or b_0 <= 0.0:
-        t = beta * a_h / (1.0 + beta * a_1)
+        t = rhs / (1.0 + beta * a_1)
         m = 0.0
     else:
         system = np.array([[1.0 + beta * a_1, beta * a_0], [a_0, b_0]])
-        t, m = np.linalg.solve(system, np.array([beta * a_h, b_h]))
+        t, m = np.linalg.solve(system, np.array([rhs, b_h]))
     t_hat = alpha_p * (a_h - a_0 * m - a_1 * t)
-    psi_hat = alpha_p * dot(w_om, cm.mu1 * cm.h1)
-    psi = width * psi_hat * x[0]
+    psi = width * (psi_hat * spk.b_h + t_hat * spk.b_c)
     y_hat = cm.mu0 * m + kmu1 * t
     e0 = cm.hh - 2.0 * y_hat * cm.h - 2.0 * cm.mu1 * psi * cm.h1 + y_hat * y_hat
     w_om2 = w_om * omega
     b = alpha_p * np.array([dot(w_om2 * k.mu1sq, e0), dot(w_om2 * k.mu2sq, e0)])
-    e = width * (c * t_hat * t_hat * k_mat[:, 1] + psi_hat * psi_hat * k_mat[:, 0])
+    e = width * (t_hat * t_hat * spk.g_f + psi_hat * psi_hat * spk.g_h + 2.0 * t_hat * psi_hat * spk.g_c)
     q = np.linalg.solve(np.eye(2) - jac, dot(k_mat, b) + e)
     energy = e0 + k.mu1sq * q[0] + k.mu2sq * q[1]
-    del vhat
     return _Linear(q, float(t), float(psi), float(m), float(dot(w, energy)), float(dot(w_om2, energy)))
 
 
 def full_residual(
-    cm: ConditionalMoments,
-    sp_width: float,
-    c: float,
-    alpha_p: float,
-    lam: float,
-    values: dict[str, float],
-    spectral_size: int,
+    cm: ConditionalMoments, bulk: Bulk, width: float, alpha_p: float, lam: float, values: dict[str, float]
 ) -> float:
-    """``max |F(x) − x| / (1 + |x|)`` of the seven-variable map, written as docs/theory.md §5 states it."""
-    sp = _Spectrum(sp_width, c, spectral_size)
+    """``max |F(x) − x| / (1 + |x|)`` of the seven-variable map of §10.1 (§5 for the isotropic bulk).
+
+    On a bulk with nodes the map is written literally, node by node; otherwise through the bulk's sums.
+    """
     q1, q2, V1, V2, t, psi, m = (values[n] for n in OVERLAP_NAMES)
     w = cm.weights
     V = cm.mu1**2 * V1 + cm.mu2**2 * V2
@@ -261,17 +246,32 @@ def full_residual(
     V2h = alpha_p * dot(w, cm.mu2**2 / one_v)
     th = alpha_p * dot(w, cm.kappa * cm.mu1 * (cm.h - y_hat) / one_v)
     psih = alpha_p * dot(w, cm.mu1 * cm.h1 / one_v)
-    D, u = sp.D, sp.u
-    S = lam + V1h * D + V2h
-    A = q1h * D + q2h + sp_width * (c * th**2 + psih**2 * D)
-    new = {
-        "q1": dot(u, D * A / S**2),
-        "q2": dot(u, A / S**2),
-        "V1": dot(u, D / S),
-        "V2": dot(u, 1 / S),
-        "t": sp_width * c * th * dot(u, 1 / S),
-        "psi": sp_width * psih * dot(u, D / S),
-    }
+    nodes = getattr(bulk, "nodes", None)
+    if nodes is not None:
+        D, u, F, H, C = nodes()
+        S = lam + V1h * D + V2h
+        A = q1h * D + q2h + width * (th**2 * F + psih**2 * H + 2 * th * psih * C)
+        new = {
+            "q1": dot(u, D * A / S**2),
+            "q2": dot(u, A / S**2),
+            "V1": dot(u, D / S),
+            "V2": dot(u, 1 / S),
+            "t": width * dot(u, (th * F + psih * C) / S),
+            "psi": width * dot(u, (psih * H + th * C) / S),
+        }
+    else:
+        f, k_mat = bulk.v_sums(lam + V2h, V1h)
+        spk = bulk.spike_sums(lam + V2h, V1h, f, k_mat)
+        a_vec = q1h * k_mat[:, 0] + q2h * k_mat[:, 1]
+        a_vec = a_vec + width * (th**2 * spk.g_f + psih**2 * spk.g_h + 2 * th * psih * spk.g_c)
+        new = {
+            "q1": a_vec[0],
+            "q2": a_vec[1],
+            "V1": f[0],
+            "V2": f[1],
+            "t": width * (th * spk.b_f + psih * spk.b_c),
+            "psi": width * (psih * spk.b_h + th * spk.b_c),
+        }
     if _Kappa(cm).mean_free:
         new["m"] = 0.0
     else:
@@ -288,30 +288,35 @@ def solve_fixed_point(
     c: float,
     start: tuple[float, float] | None = None,
     refine: int = 1,
+    bulk: Bulk | None = None,
 ) -> FixedPoint:
     """Solve §5 at sample ratio ``α``, ridge ``λ``, width ``ψ_w = p/d`` and bulk scale ``c``.
 
-    ``start`` is a warm start for ``(V1, V2)``, e.g. the previous point of a sweep; ``refine``
-    multiplies the spectral nodes (convergence checks).
+    ``bulk`` replaces the isotropic Marchenko–Pastur bulk ``c·MP(ψ_w)`` by any law of §10.1 (``c`` is
+    then unused). ``start`` is a warm start for ``(V1, V2)``, e.g. the previous point of a sweep;
+    ``refine`` multiplies the spectral nodes of the isotropic bulk (convergence checks).
     """
-    if ridge == 0.0:
-        return _ridgeless(cm, alpha=alpha, width=width, c=c, start=start, refine=refine)
-    return _solve(cm, alpha=alpha, ridge=ridge, width=width, c=c, start=start, refine=refine)
+    solve = _ridgeless if ridge == 0.0 else _solve
+    return solve(cm, alpha=alpha, ridge=ridge, width=width, c=c, start=start, refine=refine, bulk=bulk)
 
 
 def _ridgeless(
     cm: ConditionalMoments,
     *,
     alpha: float,
+    ridge: float,
     width: float,
     c: float,
     start: tuple[float, float] | None,
     refine: int,
+    bulk: Bulk | None,
 ) -> FixedPoint:
     """``λ → 0⁺``: solved at ``λ = RIDGELESS`` and checked at ``4 λ``; a limit that still moves
     (the interpolation peak, where ``ε_g → ∞``) is reported as not converged."""
-    fp = _solve(cm, alpha=alpha, ridge=RIDGELESS, width=width, c=c, start=start, refine=refine)
-    check = _solve(cm, alpha=alpha, ridge=4.0 * RIDGELESS, width=width, c=c, start=fp.V, refine=refine)
+    del ridge
+    kw = {"alpha": alpha, "width": width, "c": c, "refine": refine, "bulk": bulk}
+    fp = _solve(cm, ridge=RIDGELESS, start=start, **kw)  # type: ignore[arg-type]
+    check = _solve(cm, ridge=4.0 * RIDGELESS, start=fp.V, **kw)  # type: ignore[arg-type]
     if abs(check.test_error - fp.test_error) > 1e-8 * abs(fp.test_error):
         return replace(fp, converged=False)
     return fp
@@ -326,26 +331,31 @@ def _solve(
     c: float,
     start: tuple[float, float] | None,
     refine: int,
+    bulk: Bulk | None,
 ) -> FixedPoint:
     alpha_p = alpha / width
     lam = ridge
     k = _Kappa(cm)
-    size = refine * spectral_nodes_needed(width)
     x0 = None if start is None else np.asarray(start, dtype=float)
     iterations = 0
-    while True:
-        checkpoint()
-        sp = _Spectrum(width, c, size)
-        x, its, ok = _solve_v(k, sp, alpha_p, lam, x0)
-        iterations += its
-        _, _, _, vhat = _v_map(x, k, sp, alpha_p, lam)
-        # 1/S has a pole at D = −(λ + V̂2)/V̂1; refine the spectral rule if it sits close to the bulk.
-        pole = (lam + vhat[1]) / (c * vhat[0]) if vhat[0] > 0 else math.inf
-        needed = refine * spectral_nodes_needed(width, pole if math.isfinite(pole) else None)
-        if needed <= size:
-            break
-        size, x0 = needed, x
-    lin = _downstream(x, k, sp, alpha_p, lam, width, c)
+    if bulk is not None:
+        sp: Bulk = bulk
+        x, iterations, ok = _solve_v(k, sp, alpha_p, lam, x0)
+    else:
+        size = refine * spectral_nodes_needed(width)
+        while True:
+            checkpoint()
+            sp = MarchenkoPasturBulk(width, c, size)
+            x, its, ok = _solve_v(k, sp, alpha_p, lam, x0)
+            iterations += its
+            _, _, _, vhat = _v_map(x, k, sp, alpha_p, lam)
+            # 1/S has a pole at D = −(λ + V̂2)/V̂1; refine the spectral rule if it sits close to the bulk.
+            pole = (lam + vhat[1]) / (c * vhat[0]) if vhat[0] > 0 else math.inf
+            needed = refine * spectral_nodes_needed(width, pole if math.isfinite(pole) else None)
+            if needed <= size:
+                break
+            size, x0 = needed, x
+    lin = _downstream(x, k, sp, alpha_p, lam, width)
     values = {
         "q1": float(lin.q[0]),
         "q2": float(lin.q[1]),
@@ -356,7 +366,7 @@ def _solve(
         "m": lin.m,
     }
     finite = all(math.isfinite(v) for v in (*values.values(), lin.test_error, lin.train_error))
-    residual = full_residual(cm, width, c, alpha_p, lam, values, size) if finite else math.inf
+    residual = full_residual(cm, sp, width, alpha_p, lam, values) if finite else math.inf
     converged = ok and finite and math.isfinite(residual) and residual <= ACCEPTED_RESIDUAL
     # Errors are means of squares: a negative one is cancellation, never a solution.
     converged = converged and lin.test_error >= 0.0 and lin.train_error >= 0.0

@@ -16,15 +16,36 @@ from typing import Literal
 import numpy as np
 from scipy import optimize
 
+from .bulk import Bulk
 from .cancel import checkpoint
 from .conditional import ConditionalMoments, conditional_moments
 from .errors import InvalidParameterError
-from .mapping import map_to_srf, mapping_warnings
+from .errors import InvalidParameterError as _Invalid
+from .mapping import Mapping, check_mapping, map_to_srf, mapping_warnings
 from .problem import Problem, SRFParams, check_alphas, check_nonnegative
 from .results import BaselinePoint, TheoryCurve, TheoryPoint
 from .solver import FixedPoint, solve_fixed_point
 
 Ridge = float | Literal["optimal"]
+BulkLaw = Literal["marchenko_pastur", "one_step"]
+BULKS: tuple[str, ...] = ("marchenko_pastur", "one_step")
+
+
+def check_bulk(bulk: object) -> BulkLaw:
+    if bulk not in BULKS:
+        raise _Invalid("bulk", f"must be one of {', '.join(map(repr, BULKS))}")
+    return bulk  # type: ignore[return-value]
+
+
+def bulk_law(problem: Problem, bulk: BulkLaw) -> Bulk | None:
+    """The bulk of docs/theory.md §10.3 when asked for and meaningful (a network step, no given srf);
+    ``None`` means §5's ``c·MP(ψ_w)``. A student with ``b1 = 0`` (odd σ) has ``Σ ∝ I``: §5 exactly."""
+    if bulk != "one_step" or problem.srf is not None or not problem.has_step:
+        return None
+    from .onestep import OneStepBulk  # only curves that ask for it pay its import
+
+    law = OneStepBulk(problem)
+    return None if law.a1 == 0.0 else law
 
 #: Search range of the optimal ridge, in log10 λ; λ = 0 is compared separately.
 OPTIMAL_RIDGE_LOG10_RANGE = (-6.0, 3.0)
@@ -47,15 +68,23 @@ class _Model:
     srf: SRFParams
     width: float
     refine: int = 1
+    bulk: Bulk | None = None
 
     @classmethod
-    def build(cls, problem: Problem, srf: SRFParams, refine: int = 1) -> _Model:
+    def build(cls, problem: Problem, srf: SRFParams, refine: int = 1, bulk: Bulk | None = None) -> _Model:
         cm = conditional_moments(problem.student, problem.teacher, srf, problem.noise, refine=refine)
-        return cls(cm, srf, problem.width, refine)
+        return cls(cm, srf, problem.width, refine, bulk)
 
     def solve(self, alpha: float, ridge: float, start: tuple[float, float] | None = None) -> FixedPoint:
         return solve_fixed_point(
-            self.cm, alpha=alpha, ridge=ridge, width=self.width, c=self.srf.c, start=start, refine=self.refine
+            self.cm,
+            alpha=alpha,
+            ridge=ridge,
+            width=self.width,
+            c=self.srf.c,
+            start=start,
+            refine=self.refine,
+            bulk=self.bulk,
         )
 
     def optimal_ridge(self, alpha: float) -> tuple[float, FixedPoint]:
@@ -135,20 +164,27 @@ def theory_curve(
     baseline: bool = True,
     progress: Callable[[float], None] | None = None,
     refine: int = 1,
+    mapping: Mapping = "paper",
+    bulk: BulkLaw = "marchenko_pastur",
 ) -> TheoryCurve:
     """Test and training error of ridge on the readout at each ``α``, with the baseline curve.
 
     Each point reports the order parameters, ``converged``, the solver's iterations and the
     residual of the full fixed-point map; a point that did not converge says so in ``warnings``.
     ``refine`` multiplies every quadrature's node count (convergence checks).
+    ``mapping`` (``"paper"``, §3, or ``"corrected"``, §10.2) gives ``(c, r, γ)``; ``bulk``
+    (``"marchenko_pastur"``, §5, or ``"one_step"``, §10.3) the bulk law. Both are reported in the result.
     """
     alphas = check_alphas(alphas)
     ridge = check_ridge(ridge)
-    srf = map_to_srf(problem)
-    warnings = mapping_warnings(problem)
+    mapping = check_mapping(mapping)
+    bulk = check_bulk(bulk)
+    srf = map_to_srf(problem, mapping)
+    warnings = mapping_warnings(problem, mapping)
     total = len(alphas) * (2 if baseline else 1)
 
-    solved = _Model.build(problem, srf, refine).curve(alphas, ridge, progress, 0, total)
+    model = _Model.build(problem, srf, refine, bulk_law(problem, bulk))
+    solved = model.curve(alphas, ridge, progress, 0, total)
     points = [
         TheoryPoint(
             alpha=float(a),
@@ -192,4 +228,6 @@ def theory_curve(
                 "reported with converged = false and test_error = train_error = null (their diagnostics "
                 "are kept); they are left out of plots and verdicts"
             )
-    return TheoryCurve(srf=srf, points=points, baseline=base_points, warnings=warnings)
+    return TheoryCurve(
+        srf=srf, points=points, baseline=base_points, warnings=warnings, mapping=mapping, bulk=bulk
+    )

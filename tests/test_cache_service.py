@@ -177,6 +177,8 @@ def test_unusable_path_is_a_clear_startup_error(tmp_path: Path) -> None:
     """Never a silent in-memory fallback: the operator would believe results persist."""
     blocker = tmp_path / "file"
     blocker.write_text("a file where a directory should be")
-    with pytest.raises(StoreError, match="cannot create its directory"):
-        with client(tmp_path, cache_path=blocker / "c.sqlite3"):
-            pass
+    with (
+        pytest.raises(StoreError, match="cannot create its directory"),
+        client(tmp_path, cache_path=blocker / "c.sqlite3"),
+    ):
+        pass

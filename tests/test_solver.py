@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from srf_engine import Problem, map_to_srf
+from srf_engine.bulk import MarchenkoPasturBulk
 from srf_engine.conditional import conditional_moments
 from srf_engine.solver import full_residual, solve_fixed_point
 
@@ -24,7 +25,8 @@ def test_solution_is_a_fixed_point_of_the_full_map(moments, alpha: float, ridge:
     fp = solve_fixed_point(cm, alpha=alpha, ridge=ridge, width=width, c=srf.c)
     assert fp.converged and fp.residual < 1e-8
     # the seven-variable map, evaluated independently of the reduced solve
-    assert full_residual(cm, width, srf.c, alpha / width, ridge, fp.overlaps(), 400) < 1e-7
+    bulk = MarchenkoPasturBulk(width, srf.c, 400)
+    assert full_residual(cm, bulk, width, alpha / width, ridge, fp.overlaps()) < 1e-7
     assert 0 <= fp.train_error <= fp.test_error
 
 
