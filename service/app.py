@@ -26,6 +26,7 @@ from srf_engine import ENGINE_VERSION
 from . import errors, logs
 from .auth import ApiKeys, require_key
 from .cache import Store, StoreError
+from .cluster import Cluster
 from .deps import Services
 from .jobs import JobManager
 from .routers import compute, jobs, meta
@@ -111,7 +112,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ttl_seconds=settings.job_ttl_seconds,
         keys=keys,
     )
-    services = Services(settings=settings, store=store, runner=runner, jobs=job_manager, keys=keys)
+    cluster = (
+        Cluster(
+            settings.dask_scheduler,
+            connect_timeout=settings.dask_connect_timeout,
+            retry_after=settings.retry_after_seconds,
+        )
+        if settings.dask_scheduler
+        else None
+    )
+    services = Services(
+        settings=settings, store=store, runner=runner, jobs=job_manager, keys=keys, cluster=cluster
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -137,6 +149,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runner.shutdown()
             runner.cancel_unstarted()
             await job_manager.shutdown()
+            if cluster is not None:
+                await anyio.to_thread.run_sync(cluster.close)
             await anyio.to_thread.run_sync(store.close)  # checkpoint: the WAL goes into the main file
 
     app = FastAPI(

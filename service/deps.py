@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from .auth import ApiKeys
 from .cache import Store
+from .cluster import Cluster
 from .jobs import JobManager
 from .runner import Runner
 from .settings import Settings
@@ -23,6 +24,7 @@ class Services:
     runner: Runner
     jobs: JobManager
     keys: ApiKeys
+    cluster: Cluster | None = None  # the Dask cluster of SRF_DASK_SCHEDULER, if set
 
 
 def get_services(request: Request) -> Services:

@@ -27,6 +27,14 @@ class Cancelled(SRFEngineError):
     """Raised from a progress callback to stop a computation early (the service's job cancel)."""
 
 
+class ClusterError(SRFEngineError):
+    """A simulation on a Dask cluster failed for a reason of the cluster's (docs/scaling.md)."""
+
+
+class ClusterUnavailable(ClusterError):
+    """The Dask scheduler cannot be reached, was lost, or has no workers: no work can run there."""
+
+
 #: Most characters of a client's input an error message repeats.
 ECHO_LIMIT = 100
 

@@ -47,6 +47,7 @@ def bulk_law(problem: Problem, bulk: BulkLaw) -> Bulk | None:
     law = OneStepBulk(problem)
     return None if law.a1 == 0.0 else law
 
+
 #: Search range of the optimal ridge, in log10 λ; λ = 0 is compared separately.
 OPTIMAL_RIDGE_LOG10_RANGE = (-6.0, 3.0)
 _OPTIMAL_GRID = np.linspace(*OPTIMAL_RIDGE_LOG10_RANGE, 19)

@@ -13,12 +13,14 @@ features of the next chunks, the test chunks and the ridge solves; BLAS is held 
 simulation runs (multi-threaded BLAS rounds differently). The products go through numpy, which releases
 the GIL; scipy's LAPACK wrappers (the ridge solves) hold it, so solves do not overlap other work — at
 ``p ≤ 2000`` they are a small share. Seeds run one after the other, so memory is that of one seed.
+Given a Dask client, the seeds run as tasks on that cluster instead (:mod:`.cluster`, docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +56,30 @@ def _stats(values: Sequence[float]) -> ErrorStats:
     )
 
 
+def _locally(
+    plan: Plan, seeds: Sequence[int], threads: int, progress: Callable[[float], None] | None
+) -> list[tuple[Array, Array]]:
+    """Every seed's ``(test, train)``, one seed after the other on ``threads`` threads of this process."""
+    total = len(seeds) * plan.load.seconds_per_seed()
+    if progress is not None:
+        progress(0.0)
+    with single_threaded_blas(), TaskRunner(threads, total, progress) as runner:
+        return [SeedRun(plan, seed, runner).run() for seed in seeds]
+
+
+def _on_cluster(
+    client: Any, plan: Plan, seeds: Sequence[int], progress: Callable[[float], None] | None
+) -> tuple[list[tuple[Array, Array]], list[str]]:
+    """Every seed's ``(test, train)`` from a Dask cluster (imported here only: ``import srf_engine``
+    does not import Dask), and the cluster's warnings."""
+    from . import cluster
+
+    if isinstance(client, str):
+        with cluster.connect(client) as connected:
+            return cluster.run_seeds(connected, plan, seeds, progress=progress)
+    return cluster.run_seeds(client, plan, seeds, progress=progress)
+
+
 def simulate(
     problem: Problem,
     alphas: Sequence[float],
@@ -65,6 +91,7 @@ def simulate(
     test_samples: int | None = None,
     progress: Callable[[float], None] | None = None,
     n_jobs: int | None = None,
+    client: Any = None,
 ) -> SimulationResult:
     """Test and training errors of ridge on the readout at dimension ``d``, over seeds (docs/theory.md §2–§3).
 
@@ -78,13 +105,16 @@ def simulate(
     ``progress(fraction)`` is called from the calling thread; raising (``Cancelled``) from it stops the
     simulation within about one chunk (a ridge solve in progress finishes first).
     ``n_jobs``: threads (default: the available cores; BLAS runs single-threaded meanwhile).
+    ``client``: a ``distributed.Client``, or a scheduler address such as ``"tcp://host:8786"``: the
+    seeds then run as tasks on that Dask cluster, with the same values bit for bit (docs/scaling.md;
+    ``n_jobs`` is then ignored); an unreachable scheduler raises ``ClusterUnavailable``.
 
     Points are ordered by ridge (as given), then α (as given); the statistics are over seeds.
     """
     spec = SimulationSpec.build(
         model=model, dimension=dimension, alphas=alphas, ridge=ridge, seeds=seeds, test_samples=test_samples
     )
-    return simulate_spec(problem, spec, progress=progress, n_jobs=n_jobs)
+    return simulate_spec(problem, spec, progress=progress, n_jobs=n_jobs, client=client)
 
 
 def simulate_spec(
@@ -93,6 +123,7 @@ def simulate_spec(
     *,
     progress: Callable[[float], None] | None = None,
     n_jobs: int | None = None,
+    client: Any = None,
 ) -> SimulationResult:
     """:func:`simulate` of an already checked :class:`SimulationSpec` (the service builds it once)."""
     if not isinstance(problem, Problem):
@@ -127,13 +158,11 @@ def simulate_spec(
 
     load = workload(spec, width=problem.width, alpha0=problem.alpha0, step=step)
     plan = Plan.build(problem, spec, step=step, srf=srf, load=load)
-    total = len(seed_values) * load.seconds_per_seed()
-    per_seed: list[tuple[Array, Array]] = []
-    if progress is not None:
-        progress(0.0)
-    with single_threaded_blas(), TaskRunner(threads, total, progress) as runner:
-        for seed in seed_values:
-            per_seed.append(SeedRun(plan, seed, runner).run())
+    if client is not None:
+        per_seed, cluster_warnings = _on_cluster(client, plan, seed_values, progress)
+        warnings += cluster_warnings
+    else:
+        per_seed = _locally(plan, seed_values, threads, progress)
     if progress is not None:
         progress(1.0)
 
