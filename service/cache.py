@@ -76,7 +76,8 @@ _ADDED_COLUMNS = {
     "results": {"size": "INTEGER NOT NULL DEFAULT 0", "used_at": "REAL NOT NULL DEFAULT 0"},
     "jobs": {"result_cached": "INTEGER"},
 }
-_OUR_TABLES = frozenset(_ADDED_COLUMNS)
+#: Tables srf creates (``figures``: rendered plots, by service/figure_cache.py).
+_OUR_TABLES = frozenset({*_ADDED_COLUMNS, "figures"})
 
 JOB_COLUMNS = (
     "id, endpoint, key, request, status, progress, result, error, owner, host, pid, cancel_requested, "
@@ -100,8 +101,9 @@ class StoreError(RuntimeError):
     """The store cannot be used at all (start-up): the message says why and what to do."""
 
 
-class StoreBusy(RuntimeError):
-    """Another process held the file's write lock for longer than the busy timeout."""
+class StoreBusy(sqlite3.OperationalError):
+    """Another process held the file's write lock for longer than the busy timeout (an
+    ``sqlite3.Error``, so that code treating a failed write as a miss keeps doing so)."""
 
 
 def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
@@ -302,7 +304,7 @@ class Store:
                 self._recover(exc)
                 return operation(self._connection())
         except sqlite3.OperationalError as exc:
-            if _is_contention(exc):
+            if _is_contention(exc) and not isinstance(exc, StoreBusy):
                 raise StoreBusy(
                     f"the cache file is locked by another process (waited {self.busy_timeout_ms} ms)"
                 ) from exc

@@ -54,7 +54,13 @@ def _result(prepared: Prepared, result: dict[str, Any]) -> dict[str, Any]:
     warnings = list(clean.pop("warnings", []) or [])
     if bad:
         warnings.append(f"{len(bad)} non-finite value(s) from the engine are reported as null")
-    return {"key": prepared.key, "engine_version": ENGINE_VERSION, **clean, "warnings": warnings}
+    return {
+        "key": prepared.key,
+        "engine_version": ENGINE_VERSION,
+        "request": prepared.normal,
+        **clean,
+        "warnings": warnings,
+    }
 
 
 def run_theory(
@@ -144,6 +150,7 @@ def run_compare(
     body = {
         "key": prepared.key,
         "engine_version": ENGINE_VERSION,
+        "request": prepared.normal,
         "theory": theory,
         "simulation": simulation,
         "points": json_ready(points),

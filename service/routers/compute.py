@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-import anyio
-from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import JSONResponse, Response
 
-from .. import pipeline
+from .. import pipeline, respond
 from ..deps import Services, ServicesDep
+from ..formats import OutputDep, OutputQuery, openapi_200, openapi_406
 from ..prepare import Request as ApiRequest
 from ..prepare import prepare
 from ..schemas import (
@@ -45,7 +45,7 @@ _RETRY = {"Retry-After": {"description": "Seconds to wait before retrying.", "sc
 
 def _responses(model: type) -> dict[int | str, dict[str, Any]]:
     return {
-        200: {"model": model, "description": "The result (cached or computed now).", "headers": _X_CACHE},
+        200: openapi_200(model, "The result (cached or computed now).", _X_CACHE),
         202: {
             "model": JobAccepted,
             "description": "Accepted as a job (with Prefer: respond-async); poll the Location.",
@@ -56,6 +56,7 @@ def _responses(model: type) -> dict[int | str, dict[str, Any]]:
             "description": f"Beyond a configured limit (named in `limit`), or too heavy "
             f"for a synchronous answer: then {pipeline.ASYNC_HINT}.",
         },
+        406: openapi_406(ErrorBody),
         422: {
             "model": ValidationErrorBody,
             "description": "Invalid input: each item names the field and the rule.",
@@ -126,25 +127,26 @@ def _disconnected(request: Request) -> pipeline.Disconnected:
 
 
 async def serve(
-    services: Services, req: ApiRequest, request: Request, prefer: str | None, png: bool = False
+    services: Services, req: ApiRequest, request: Request, prefer: str | None, query: OutputQuery
 ) -> Response:
-    """Everything the three POST endpoints share: prepare once, then a job (202) or the answer."""
+    """Everything the POST endpoints share: the format and options are checked first (406, 422),
+    then the request is prepared once, then a job (202) or the answer in the format asked."""
     started = time.perf_counter()
+    output = query.parse()
     prepared = prepare(req)
-    who = getattr(request.state, "api_key", None)
+    respond.check_request(output, prepared.endpoint, prepared.normal)
+    who = getattr(request.state, "api_key", None)  # the caller's API key, when keys are configured
     if wants_async(prefer):
         job_id = await pipeline.submit_job(services, prepared, who=who)
+        # The Location answers in the format asked once the job is done (202 until then).
+        location = f"/jobs/{job_id}" + ("" if output.format == "json" else respond.format_query(query))
         return JSONResponse(
             {"id": job_id, "status": "queued"},
             status_code=202,
-            headers={"Location": f"/jobs/{job_id}", "Preference-Applied": "respond-async"},
+            headers={"Location": location, "Preference-Applied": "respond-async"},
         )
     body = await pipeline.result(services, prepared, started, who=who, disconnected=_disconnected(request))
-    headers = {"X-Cache": "hit" if body["cached"] else "miss"}
-    if png:
-        image = await anyio.to_thread.run_sync(pipeline.ENDPOINTS[prepared.endpoint].plot, body)
-        return Response(image, media_type="image/png", headers=headers)
-    return JSONResponse(body, headers=headers)
+    return await respond.answer(services, body, output, {"X-Cache": "hit" if body["cached"] else "miss"})
 
 
 @router.post(
@@ -157,11 +159,12 @@ async def theory_curve(
     req: Annotated[TheoryRequest, Body(openapi_examples=THEORY_EXAMPLES)],
     request: Request,
     services: ServicesDep,
+    query: OutputDep,
     prefer: PreferHeader = None,
 ) -> Response:
     """The limit curve of docs/theory.md §5 after one giant step, and the baseline (same problem, no step).
     `ridge` may be "optimal": the λ minimising the test error at each α, reported per point."""
-    return await serve(services, req, request, prefer)
+    return await serve(services, req, request, prefer, query)
 
 
 @router.post(
@@ -174,41 +177,29 @@ async def simulate(
     req: Annotated[SimulateRequest, Body(openapi_examples=SIMULATE_EXAMPLES)],
     request: Request,
     services: ServicesDep,
+    query: OutputDep,
     prefer: PreferHeader = None,
 ) -> Response:
     """Simulates `model` at dimension d for each α and seed; each point has mean, std, sem and the
     values over seeds of the test and training errors."""
-    return await serve(services, req, request, prefer)
-
-
-_compare_responses = _responses(CompareResponse)
-_compare_responses[200] = {
-    **_compare_responses[200],
-    "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
-    "description": "The comparison as JSON, or as a PNG plot with ?format=png or Accept: image/png.",
-}
+    return await serve(services, req, request, prefer, query)
 
 
 @router.post(
     "/compare",
-    summary="Theory against simulation, with z-scores and a verdict (JSON or PNG)",
+    summary="Theory against simulation, with z-scores and a verdict",
     response_model=None,
-    responses=_compare_responses,
+    responses=_responses(CompareResponse),
 )
 async def compare(
     req: Annotated[CompareRequest, Body(openapi_examples=COMPARE_EXAMPLES)],
     request: Request,
     services: ServicesDep,
+    query: OutputDep,
     prefer: PreferHeader = None,
-    format: Annotated[
-        Literal["json", "png"] | None,
-        Query(description="png: a plot of theory, simulation error bars and baseline instead of JSON."),
-    ] = None,
 ) -> Response:
     """Per α: z = (simulation_mean − theory)/simulation_sem and relative_error = (simulation_mean −
     theory)/theory; `summary.agree` says whether every point is within `z_threshold` sem or within
     `relative_tolerance` of the theory (the exact rule is in `summary.criterion`). Parts already
     computed by /theory/curve or /simulate of the same problem are reused."""
-    accept = request.headers.get("accept", "")
-    png = format == "png" or (format is None and "image/png" in accept.lower())
-    return await serve(services, req, request, prefer, png=png)
+    return await serve(services, req, request, prefer, query)
