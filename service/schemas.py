@@ -365,7 +365,7 @@ class ComparePoint(BaseModel):
     relative_error: float | None = Field(
         description="(simulation_mean − theory)/theory; null when theory is 0."
     )
-    agree: bool
+    agree: bool | None = Field(description="null: no verdict, the theory did not converge at this α.")
     theory_converged: bool
 
 
@@ -384,7 +384,7 @@ class ExtrapolationPoint(BaseModel):
     slope: Num
     z: float | None = Field(description="(limit − theory)/limit_sem.")
     relative_error: float | None = Field(description="(limit − theory)/theory.")
-    agree: bool
+    agree: bool | None = Field(description="null: no verdict, the theory did not converge at this α.")
 
 
 class Extrapolation(BaseModel):

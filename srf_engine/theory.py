@@ -221,7 +221,8 @@ def theory_curve(
                 f"the ridgeless limit (ridge = 0) is not resolved at alpha = {where}: the test error "
                 "diverges at the interpolation peak (alpha = width) and can approach its limit too slowly "
                 "in ridge to be computed; those points have converged = false and test_error = "
-                "train_error = null (their diagnostics are kept); use a small positive ridge"
+                "train_error = null (their diagnostics are kept), left out of plots and verdicts; use a "
+                "small positive ridge"
             )
         else:
             warnings.append(
