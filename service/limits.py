@@ -1,7 +1,9 @@
 """The operator's limits (413) and the synchronous-time limit (a 413 pointing to Prefer: respond-async).
 
-Simulations are priced by the engine's ``estimate_cost``; the theory by a simple model (seconds per
-α, times a factor for ``ridge = "optimal"``), since its cost is tiny and nearly linear in the α's.
+Simulations are priced by the engine's ``estimate_cost``; the theory by the engine's calibrated time
+model (``srf_engine.theory_cost``: the κ and spectral rule sizes the parameters call for, the number of
+α's and the ridge mode), times ``theory_time_factor`` for a machine slower or faster than the one it
+was fitted on.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from srf_engine.simulation import cost
+from srf_engine.theory_cost import estimate_theory_seconds
 
 from .errors import LimitExceeded
 from .prepare import Prepared
@@ -38,9 +41,10 @@ def _over(field: str, value: int, setting: str, maximum: int, what: str) -> Limi
 
 
 def theory_seconds(prepared: Prepared, settings: Settings) -> float:
-    factor = settings.theory_optimal_factor if prepared.normal["ridge"] == "optimal" else 1.0
-    # Baseline curve doubles the work.
-    return 2 * len(prepared.normal["alphas"]) * settings.theory_seconds_per_alpha * factor
+    """Predicted seconds of the theory curve (and its baseline) of ``prepared``."""
+    normal = prepared.normal
+    seconds = estimate_theory_seconds(prepared.problem, len(normal["alphas"]), normal["ridge"])
+    return settings.theory_time_factor * seconds
 
 
 def simulation_estimate(

@@ -72,9 +72,10 @@ class Settings(BaseSettings):
         5.0, gt=0, description="Seconds to reach the Dask scheduler before answering 503."
     )
 
-    # Simple theory time model used for the sync-time check (the engine has no cost estimate for it).
-    theory_seconds_per_alpha: float = Field(0.05, ge=0)
-    theory_optimal_factor: float = Field(20.0, ge=1, description="Cost multiplier of ridge='optimal'.")
+    # The theory's time model (srf_engine.theory_cost) is calibrated; this scales it to the machine.
+    theory_time_factor: float = Field(
+        1.0, gt=0, description="Multiplies the theory's calibrated time model (> 1 on a slower machine)."
+    )
 
     # Jobs of another process whose heartbeat is older than this are declared dead (reported failed).
     job_heartbeat_seconds: float = Field(2.0, gt=0)
