@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     max_dimension: int = Field(4000, ge=1)
     max_seeds: int = Field(32, ge=1)
     max_alphas: int = Field(200, ge=1)
+    max_points: int = Field(
+        20_000, ge=1, description="Points of a grid: the product of the lengths of all list-valued fields."
+    )
     max_test_samples: int = Field(100_000, ge=1)
     max_memory_bytes: int = Field(4 * 1024**3, ge=1, description="Ceiling on the engine's memory estimate.")
     max_sync_seconds: float = Field(
@@ -75,6 +78,9 @@ class Settings(BaseSettings):
     # The theory's time model (srf_engine.theory_cost) is calibrated; this scales it to the machine.
     theory_time_factor: float = Field(
         1.0, gt=0, description="Multiplies the theory's calibrated time model (> 1 on a slower machine)."
+    )
+    theory_optimal_learning_rate_factor: float = Field(
+        400.0, ge=1, description="Cost multiplier of learning_rate='optimal' (a search over η̃ per point)."
     )
 
     # Jobs of another process whose heartbeat is older than this are declared dead (reported failed).

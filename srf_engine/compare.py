@@ -19,6 +19,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .extrapolation import extrapolate_in_inverse_dimension
+from .results import COORDINATES
+
+
+def coordinates(point: Mapping[str, Any]) -> dict[str, Any]:
+    """The six coordinates of a point (those it carries)."""
+    return {name: point[name] for name in COORDINATES if name in point}
+
 
 #: The theory curve each simulated model is judged against: the model's own limit.
 REFERENCE = {"random_features": "baseline", "srf": "points", "network": "points"}
@@ -31,9 +38,13 @@ _UNJUDGED = (
 
 def reference_curve(theory: Mapping[str, Any], model: str) -> tuple[list[Mapping[str, Any]], str]:
     """The theory points to judge a simulation of ``model`` against, and a phrase naming them."""
-    which = REFERENCE.get(model, "points")
-    if which == "baseline":
-        return list(theory["baseline"]), "the no-step baseline (random features, c = 1, r = 0)"
+    if REFERENCE.get(model, "points") == "baseline":
+        # The coordinates stay those of the step's points; errors and convergence are the baseline's.
+        baseline = [
+            {**t, "test_error": b["test_error"], "converged": b.get("converged", True)}
+            for t, b in zip(theory["points"], theory["baseline"], strict=True)
+        ]
+        return baseline, "the no-step baseline (random features, c = 1, r = 0)"
     return list(theory["points"]), "the sRF theory with the same (c, r, γ)"
 
 
@@ -83,11 +94,11 @@ def summarise(points: Sequence[Mapping[str, Any]], criterion: str) -> dict[str, 
 
 
 def unjudged_warning(points: Sequence[Mapping[str, Any]]) -> list[str]:
-    """A warning naming the α's left out of the verdict, if any."""
+    """A warning naming the points left out of the verdict, if any."""
     left = [p["alpha"] for p in points if p["agree"] is None]
     if not left:
         return []
-    where = ", ".join(f"{a:g}" for a in left)
+    where = ", ".join(f"{a:g}" for a in left[:10]) + (f" and {len(left) - 10} more" if len(left) > 10 else "")
     return [
         f"no verdict at alpha = {where}: the theory did not converge there (test_error null); those "
         "points are left out of summary.agree"
@@ -101,14 +112,15 @@ def compare_points(
     relative_tolerance: float,
     model: str | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Per-α z-scores and relative errors of ``simulation`` against the theory of the same ``model``
-    (default: the simulation's own ``model``), and their summary."""
+    """Per-point z-scores and relative errors of ``simulation`` against the theory of the same
+    ``model`` (default: the simulation's own), and their summary over all points (both in the grid's
+    C order; each comparison point carries the six coordinates)."""
     reference, against = reference_curve(theory, model or str(simulation.get("model", "network")))
     points = []
     for t, s in zip(reference, simulation["points"], strict=True):
         mean, sem = s["test_error"]["mean"], s["test_error"]["sem"]
         verdict = judge(t, mean, sem, z_threshold, relative_tolerance)
-        points.append({"alpha": t["alpha"], "simulation_mean": mean, "simulation_sem": sem, **verdict})
+        points.append({**coordinates(t), "simulation_mean": mean, "simulation_sem": sem, **verdict})
     return points, summarise(points, criterion_text(z_threshold, relative_tolerance, against))
 
 
@@ -138,9 +150,7 @@ def extrapolation_block(
             limit, limit_sem, slope = fit.limit, fit.limit_sem, fit.slope
         verdict = judge(t, limit, limit_sem, z_threshold, relative_tolerance)
         verdict.pop("theory_converged")
-        points.append(
-            {"alpha": t["alpha"], "limit": limit, "limit_sem": limit_sem, "slope": slope, **verdict}
-        )
+        points.append({**coordinates(t), "limit": limit, "limit_sem": limit_sem, "slope": slope, **verdict})
     criterion = (
         f"the simulated means at d = {', '.join(str(d) for d in dimensions)} are fitted to ε∞ + b/d "
         f"(weights 1/sem²) and ε∞ is judged against {against}; a point agrees when |z| ≤ "

@@ -19,6 +19,8 @@ from ..schemas import (
     CompareRequest,
     CompareResponse,
     ErrorBody,
+    FunctionRequest,
+    FunctionResponse,
     JobAccepted,
     SimulateRequest,
     SimulateResponse,
@@ -80,6 +82,14 @@ THEORY_EXAMPLES = {
         "summary": "The same problem at the optimal λ of each α",
         "value": {**EXAMPLE_PROBLEM, "ridge": "optimal"},
     },
+    "learning_rate_grid": {
+        "summary": "A grid: 4 learning rates × 5 α (points in C order, learning_rate then alpha)",
+        "value": {**EXAMPLE_PROBLEM, "learning_rate": [0.5, 1, 2, 4]},
+    },
+    "optimal_learning_rate": {
+        "summary": "The η̃ minimising the test error at each α",
+        "value": {**EXAMPLE_PROBLEM, "learning_rate": "optimal", "alphas": [0.5, 2.0]},
+    },
     "hermite": {
         "summary": "Activations given by Hermite coefficients, with label noise and p = 2d",
         "value": {
@@ -99,6 +109,20 @@ SIMULATE_EXAMPLES = {
     "section7": {"summary": "docs/theory.md §7 problem, network at d = 400, 2 seeds", "value": _SIM},
     "srf_model": {"summary": "The same, simulating the sRF model itself", "value": {**_SIM, "model": "srf"}},
     "seed_list": {"summary": "Explicit seeds", "value": {**_SIM, "seeds": [7, 11, 13]}},
+    "learning_rate_grid": {
+        "summary": "3 learning rates: one first-step gradient serves all three",
+        "value": {**_SIM, "learning_rate": [1, 2, 3]},
+    },
+}
+FUNCTION_EXAMPLES = {
+    "section7": {
+        "summary": "docs/theory.md §7 problem at two α, default κ grid",
+        "value": {**EXAMPLE_PROBLEM, "alphas": [0.5, 2.0]},
+    },
+    "kappa": {
+        "summary": "Chosen κ values",
+        "value": {**EXAMPLE_PROBLEM, "alphas": [1.0], "kappa": [-2, -1, 0, 1, 2]},
+    },
 }
 COMPARE_EXAMPLES = {
     "section7": {"summary": "docs/theory.md §7 problem against the network at d = 400", "value": _SIM},
@@ -162,8 +186,31 @@ async def theory_curve(
     query: OutputDep,
     prefer: PreferHeader = None,
 ) -> Response:
-    """The limit curve of docs/theory.md §5 after one giant step, and the baseline (same problem, no step).
-    `ridge` may be "optimal": the λ minimising the test error at each α, reported per point."""
+    """The limit of docs/theory.md §5 after one giant step, and the baseline (same problem, no step).
+    `learning_rate`, `alpha0`, `ridge`, `noise` and `width` may be lists: the response is then the
+    grid of their cartesian product with `alphas`, points in C order of `width, noise, alpha0,
+    learning_rate, ridge, alpha`, each with its six coordinates; `grid` lists the axes with more than
+    one value. `ridge` and `learning_rate` may be "optimal": the value minimising the test error at
+    each point, reported per point (both: the joint minimum)."""
+    return await serve(services, req, request, prefer, query)
+
+
+@router.post(
+    "/theory/function",
+    summary="The function the trained network expresses along the spike direction κ",
+    response_model=None,
+    responses=_responses(FunctionResponse),
+)
+async def theory_function(
+    req: Annotated[FunctionRequest, Body(openapi_examples=FUNCTION_EXAMPLES)],
+    request: Request,
+    services: ServicesDep,
+    query: OutputDep,
+    prefer: PreferHeader = None,
+) -> Response:
+    """Per α, along κ = v·x/√d: the target E[y | κ], the trained readout's mean prediction after the
+    step μ0(κ)m + μ1(κ)κt, and the same at initialisation (a straight line: what random features can
+    express), with the test errors of both (docs/theory.md §4, §5)."""
     return await serve(services, req, request, prefer, query)
 
 
