@@ -3,7 +3,8 @@
 A grid computes the conditional moments once per distinct ``(σ, σ*, c, r, γ, Δ)`` and reuses them
 for every width, ridge and α. Points are solved line by line (a line: all α's of one
 ``(ψ_w, Δ, α0, η̃, λ)``), each axis walked in increasing order; a point warm-starts from the same α
-on the neighbouring line (one step back along the last axis that changed), else from the previous α
+on the neighbouring line (one step back along the last axis that changed; extrapolated linearly from
+two steps back when there are two), else from the previous α
 of its line — continuation along every axis. ``ridge = "optimal"`` minimises the test error over
 ``λ ≥ 0`` at each point, ``learning_rate = "optimal"`` over ``η̃ ≥ 0`` (both: the joint minimum).
 The baseline is the same problem at initialisation (``c = 1, r = 0``): random features in the
@@ -187,6 +188,18 @@ def _solve_line(
     return [r for r in results if r is not None]
 
 
+def _extrapolated(near: Sequence[Start], far: Sequence[Start]) -> list[Start]:
+    """``2 V_near − V_far`` at each α where both converged (``V_near`` alone elsewhere): the next
+    line's fixed point to second order when the axis is evenly spaced."""
+    out: list[Start] = []
+    for a, b in zip(near, far, strict=True):
+        if a is None or b is None:
+            out.append(a)
+        else:
+            out.append((2.0 * a[0] - b[0], 2.0 * a[1] - b[1]))
+    return out
+
+
 def _starts(line: Sequence[tuple[float, FixedPoint]]) -> list[Start]:
     return [fp.V if fp.converged else None for _, fp in line]
 
@@ -366,6 +379,9 @@ def theory_grid(
             neighbour = None
             if back is not None:
                 neighbour = starts[(*position[:back], position[back] - 1, *position[back + 1 :])]
+                if position[back] >= 2:  # two lines back along the same axis: extrapolate linearly
+                    further = starts[(*position[:back], position[back] - 2, *position[back + 1 :])]
+                    neighbour = _extrapolated(neighbour, further)
             results = _solve_line(
                 moments.model(point_srf, n, w, bulk_law(problem, bulk)),
                 alphas,
