@@ -164,6 +164,24 @@ def test_a_synchronous_computation_past_its_budget_is_stopped_with_413(tmp_path:
 # ---------------------------------------------------------------------------- 5: client gone
 
 
+def _scope(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The ASGI scope of a POST /theory/curve from loopback."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/theory/curve",
+        "raw_path": b"/theory/curve",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+
+
 async def _call(app, body: dict, *, disconnect_after: float, headers: dict | None = None) -> list[dict]:
     """One POST /theory/curve through the ASGI interface; the client disconnects after a while."""
     raw = json.dumps(body).encode()
@@ -181,21 +199,7 @@ async def _call(app, body: dict, *, disconnect_after: float, headers: dict | Non
     async def send(message: dict) -> None:
         messages.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/theory/curve",
-        "raw_path": b"/theory/curve",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), *((headers or {}).items())],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
-    await app(scope, receive, send)
+    await app(_scope([(b"content-type", b"application/json"), *((headers or {}).items())]), receive, send)
     return messages
 
 
@@ -313,21 +317,8 @@ def test_a_client_that_stops_sending_its_body_gets_408(tmp_path: Path) -> None:
     async def send(message: dict) -> None:
         messages.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/theory/curve",
-        "raw_path": b"/theory/curve",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", b"100")],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
-    asyncio.run(asyncio.wait_for(app(scope, receive, send), 10))
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"100")]
+    asyncio.run(asyncio.wait_for(app(_scope(headers), receive, send), 10))
     assert messages[0]["status"] == 408
     assert b"SRF_RECEIVE_TIMEOUT_SECONDS" in messages[1]["body"]
 
