@@ -20,16 +20,19 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 
 from srf_engine import ENGINE_VERSION
 
-from . import errors, logs
+from . import errors, logs, openapi
 from .auth import ApiKeys, require_key
 from .cache import Store, StoreError
 from .cluster import Cluster
 from .deps import Services
 from .jobs import JobManager
-from .routers import compute, jobs, meta, results
+from .metrics import Metrics, MetricsMiddleware
+from .routers import compute, docs, jobs, meta, results
+from .routers import metrics as metrics_route
 from .runner import Runner
 from .settings import Settings, get_settings
 from .transport import RequestBoundsMiddleware
@@ -64,6 +67,7 @@ TAGS = [
     {"name": "jobs", "description": "Requests sent with `Prefer: respond-async`."},
     {"name": "results", "description": "Any stored result by its `key`, in every format."},
     {"name": "about", "description": "Activations, health and versions."},
+    {"name": "operations", "description": "Prometheus metrics."},
 ]
 
 
@@ -90,6 +94,10 @@ def _on_stop_signals(callback: Callable[[], None]) -> Callable[[], None]:
                 signal.signal(sig, chained)
 
     return undo
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -127,8 +135,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.dask_scheduler
         else None
     )
+    metrics = Metrics(store, runner, job_manager)
     services = Services(
-        settings=settings, store=store, runner=runner, jobs=job_manager, keys=keys, cluster=cluster
+        settings=settings,
+        store=store,
+        runner=runner,
+        jobs=job_manager,
+        keys=keys,
+        metrics=metrics,
+        cluster=cluster,
     )
 
     @asynccontextmanager
@@ -165,6 +180,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,  # served from the package, offline: routers/docs.py
+        # operationIds read as method names: the route functions' own (theory_curve, get_job, …)
+        generate_unique_id_function=_operation_id,
+        redoc_url=None,
     )
     app.state.services = services
     errors.install(app)
@@ -173,12 +192,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         receive_timeout_seconds=settings.receive_timeout_seconds,
     )
-    app.add_middleware(logs.AccessLogMiddleware)  # outermost: it logs the bounds' refusals too
+    app.add_middleware(logs.AccessLogMiddleware)  # outside the bounds: it logs their refusals too
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     authenticated = [Depends(require_key)]
     app.include_router(compute.router, dependencies=authenticated)
     app.include_router(jobs.router, dependencies=authenticated)
     app.include_router(results.router, dependencies=authenticated)
     app.include_router(meta.router)
+    app.include_router(metrics_route.router)
+    docs.install(app)
+    openapi.install(app, settings)
     return app
 
 

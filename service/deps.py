@@ -11,6 +11,7 @@ from .auth import ApiKeys
 from .cache import Store
 from .cluster import Cluster
 from .jobs import JobManager
+from .metrics import Metrics
 from .runner import Runner
 from .settings import Settings
 
@@ -24,6 +25,7 @@ class Services:
     runner: Runner
     jobs: JobManager
     keys: ApiKeys
+    metrics: Metrics
     cluster: Cluster | None = None  # the Dask cluster of SRF_DASK_SCHEDULER, if set
 
 

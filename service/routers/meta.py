@@ -22,7 +22,7 @@ HERMITE_HELP = (
 
 
 @router.get("/activations", summary="Activation functions accepted as student and teacher")
-def activations() -> ActivationsResponse:
+def list_activations() -> ActivationsResponse:
     """Names, definitions and whether each is centred (E σ(z) = 0), and how to give Hermite coefficients."""
     return ActivationsResponse(
         activations=[
@@ -34,7 +34,7 @@ def activations() -> ActivationsResponse:
 
 
 @router.get("/healthz", summary="Liveness")
-async def healthz() -> HealthResponse:
+async def get_health() -> HealthResponse:
     """200 while the process can serve. Never touches the store, so a file locked by another process
     cannot make the process look dead."""
     return HealthResponse(status="ok")
@@ -53,7 +53,7 @@ async def root() -> RedirectResponse:
 
 
 @router.get("/version", summary="Engine, service and API versions")
-async def version() -> VersionResponse:
+async def get_version() -> VersionResponse:
     """``engine_version`` is part of every cache key."""
     return VersionResponse(
         engine_version=ENGINE_VERSION, service_version=SERVICE_VERSION, api_version=API_VERSION
