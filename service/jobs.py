@@ -47,6 +47,7 @@ T = TypeVar("T")
 UNFINISHED = ("queued", "running")
 FINISHED = FINISHED_STATUSES
 DIED = "the server process running this job stopped before it finished (restart or crash); submit it again"
+CANCELLED = "cancelled by DELETE /jobs/{id}"
 INTERNAL = "internal error while computing; it was logged"
 SHUT_DOWN = "interrupted: the server shut down before this job finished; submit it again"
 EVICTED = (
@@ -258,9 +259,10 @@ class JobManager:
                 job_id, status="done", progress=1.0, result=copy, result_cached=int(from_store)
             )
         except (asyncio.CancelledError, Cancelled):
-            if not self._closing:
-                with contextlib.suppress(Exception):
-                    await self._aupdate(job_id, status="cancelled", error="cancelled by DELETE /jobs/{id}")
+            # Stopped by a DELETE, or by the server's shutdown (then it is interrupted, not cancelled).
+            status, error = ("failed", SHUT_DOWN) if self._closing else ("cancelled", CANCELLED)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._aupdate(job_id, status=status, error=error))
         except InvalidParameterError as exc:
             await self._aupdate(job_id, status="failed", error=f"{exc.field}: {exc.rule}")
         except ServiceError as exc:
