@@ -23,8 +23,8 @@ from .results import COORDINATES
 
 
 def coordinates(point: Mapping[str, Any]) -> dict[str, Any]:
-    """The six coordinates of a point (those it carries)."""
-    return {name: point[name] for name in COORDINATES if name in point}
+    """The six coordinates of a point (those it carries), and its ``srf`` where the mapping varies."""
+    return {name: point[name] for name in (*COORDINATES, "srf") if name in point}
 
 
 #: The theory curve each simulated model is judged against: the model's own limit.
