@@ -60,7 +60,13 @@ def run_theory(
     """``POST /theory/curve``: the limit curve of docs/theory.md §5 and the random-features baseline."""
     normal = prepared.normal
     curve = theory_curve(
-        prepared.problem, normal["alphas"], normal["ridge"], baseline=True, progress=progress
+        prepared.problem,
+        normal["alphas"],
+        normal["ridge"],
+        baseline=True,
+        progress=progress,
+        mapping=normal["mapping"],
+        bulk=normal["bulk"],
     )
     return _result(prepared, curve.as_dict())
 

@@ -72,6 +72,8 @@ def normalise(req: Request) -> dict[str, Any]:
     """The normal form of ``req`` (a JSON-ready dict without endpoint or version)."""
     body = _problem(req)
     body["ridge"] = req.ridge if isinstance(req.ridge, str) else _real(req.ridge)
+    if isinstance(req, TheoryRequest | CompareRequest):
+        body.update(mapping=req.mapping, bulk=req.bulk)
     if isinstance(req, SimulateRequest):
         body.update(
             model=req.model,

@@ -79,9 +79,12 @@ class SimulationResult:
     seeds: tuple[int, ...]
     points: list[SimulationPoint]
     warnings: list[str] = field(default_factory=list)
+    #: Model ``network``: per seed, the measured sRF of its first layer (docs/theory.md §10):
+    #: ``c_eff, r, gamma, row_shrink, V_c, spectrum_edges, spectrum_quantiles``.
+    first_layer: tuple[dict[str, Any], ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "model": self.model,
             "dimension": self.dimension,
             "srf": self.srf.as_dict(),
@@ -89,6 +92,9 @@ class SimulationResult:
             "points": [asdict(p) for p in self.points],
             "warnings": list(self.warnings),
         }
+        if self.first_layer is not None:
+            out["first_layer"] = [dict(f) for f in self.first_layer]
+        return out
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,9 @@ from .solver import FixedPoint, solve_fixed_point
 Ridge = float | Literal["optimal"]
 BulkLaw = Literal["marchenko_pastur", "one_step"]
 BULKS: tuple[str, ...] = ("marchenko_pastur", "one_step")
+#: The most accurate validated combination (benchmarks/fidelity.py; docs/theory.md §10).
+DEFAULT_MAPPING: Mapping = "corrected"
+DEFAULT_BULK: BulkLaw = "one_step"
 
 
 def check_bulk(bulk: object) -> BulkLaw:
@@ -157,8 +160,8 @@ def theory_curve(
     baseline: bool = True,
     progress: Callable[[float], None] | None = None,
     refine: int = 1,
-    mapping: Mapping = "paper",
-    bulk: BulkLaw = "marchenko_pastur",
+    mapping: Mapping = DEFAULT_MAPPING,
+    bulk: BulkLaw = DEFAULT_BULK,
 ) -> TheoryCurve:
     """Test and training error of ridge on the readout at each ``α``, with the baseline curve.
 
@@ -176,7 +179,9 @@ def theory_curve(
     warnings = mapping_warnings(problem, mapping)
     total = len(alphas) * (2 if baseline else 1)
 
-    model = _Model.build(problem, srf, refine, bulk_law(problem, bulk))
+    law = bulk_law(problem, bulk)
+    bulk = "one_step" if law is not None else "marchenko_pastur"  # what was used (equal for odd σ)
+    model = _Model.build(problem, srf, refine, law)
     solved = model.curve(alphas, ridge, progress, 0, total)
     points = [
         TheoryPoint(

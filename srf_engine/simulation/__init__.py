@@ -129,11 +129,15 @@ def simulate_spec(
     plan = Plan.build(problem, spec, step=step, srf=srf, load=load)
     total = len(seed_values) * load.seconds_per_seed()
     per_seed: list[tuple[Array, Array]] = []
+    first_layers: list[dict] = []  # the measured sRF of each seed's network (docs/theory.md §10)
     if progress is not None:
         progress(0.0)
     with single_threaded_blas(), TaskRunner(threads, total, progress) as runner:
         for seed in seed_values:
-            per_seed.append(SeedRun(plan, seed, runner).run())
+            run = SeedRun(plan, seed, runner)
+            per_seed.append(run.run())
+            if run.first_layer_stats is not None:
+                first_layers.append(run.first_layer_stats.as_dict())
     if progress is not None:
         progress(1.0)
 
@@ -156,5 +160,11 @@ def simulate_spec(
                 )
             )
     return SimulationResult(
-        model=model, dimension=d, srf=srf, seeds=seed_values, points=points, warnings=warnings
+        model=model,
+        dimension=d,
+        srf=srf,
+        seeds=seed_values,
+        points=points,
+        warnings=warnings,
+        first_layer=tuple(first_layers) if model == "network" else None,
     )

@@ -30,6 +30,7 @@ from typing import Literal
 import numpy as np
 
 from ..activations import Activation
+from ..first_layer import FirstLayerStats, measure_first_layer
 from ..problem import Problem, SRFParams
 from .cost import PARTIALS, Workload, max_concurrent_solves, solve_matrices
 from .parallel import TaskRunner
@@ -97,10 +98,15 @@ class SeedRun:
         }
         self._cache: dict[int, tuple[Array, Array]] = {}  # train chunk → (Φ, y), computed ahead
         self._buffers: list[Array] = []
+        self._row_shrink = 1.0
+        #: The measured sRF of this seed's first layer (model ``network`` only), set by :meth:`run`.
+        self.first_layer_stats: FirstLayerStats | None = None
 
     def run(self) -> tuple[Array, Array]:
         """``(test, train)``, each ``len(sizes) × len(ridges)``."""
         w, theta = self.first_layer()
+        if self.plan.model == "network":
+            self.first_layer_stats = measure_first_layer(w, theta, self._row_shrink)
         w_hat, train = self.ridge_sweep(w, theta)
         test = self.test_errors(w, theta, w_hat)
         shape = (len(self.plan.load.sizes), len(self.plan.ridges))
@@ -148,6 +154,8 @@ class SeedRun:
         for part in parts[1:]:
             total += part
         total *= self.plan.learning_rate / n0
+        # (w0 + Δ)_i·w0_i/‖w0_i‖² = 1 + Δ_i·w0_i/‖w0_i‖², before w0 is overwritten
+        self._row_shrink = 1.0 + float(np.mean(np.einsum("ij,ij->i", total, w) / np.einsum("ij,ij->i", w, w)))
         w += total
 
     def _step_partial(self, w0: Array, theta: Array, k: int) -> Array:
