@@ -16,6 +16,7 @@ from srf_engine import ENGINE_VERSION
 
 from . import errors, logs
 from .cache import Store
+from .cluster import Cluster
 from .deps import Services
 from .jobs import JobManager
 from .routers import compute, jobs, meta
@@ -61,7 +62,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         heartbeat_seconds=settings.job_heartbeat_seconds,
         stale_seconds=settings.job_stale_seconds,
     )
-    services = Services(settings=settings, store=store, runner=runner, jobs=job_manager)
+    cluster = (
+        Cluster(
+            settings.dask_scheduler,
+            connect_timeout=settings.dask_connect_timeout,
+            retry_after=settings.retry_after_seconds,
+        )
+        if settings.dask_scheduler
+        else None
+    )
+    services = Services(settings=settings, store=store, runner=runner, jobs=job_manager, cluster=cluster)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -70,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await job_manager.shutdown()
         runner.shutdown()
+        if cluster is not None:
+            await anyio.to_thread.run_sync(cluster.close)
 
     app = FastAPI(
         title="srf: one giant gradient step",

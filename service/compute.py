@@ -20,6 +20,9 @@ from srf_engine.theory import theory_curve
 from .prepare import Prepared
 
 Progress = Callable[[float], None] | None
+#: Where simulations run: ``None`` (this process's threads), or a function returning a
+#: ``distributed.Client`` (called only when a simulation is actually computed: docs/scaling.md).
+ClientFactory = Callable[[], Any] | None
 #: How ``/compare`` obtains one of its parts (the body of a ``/theory/curve`` or ``/simulate``
 #: request, with its envelope): the service looks in its store first; the CLI computes it.
 Part = Callable[[Prepared, Progress], dict[str, Any]]
@@ -55,7 +58,12 @@ def _result(prepared: Prepared, result: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_theory(
-    prepared: Prepared, progress: Progress = None, *, n_jobs: int | None = None, part: Part | None = None
+    prepared: Prepared,
+    progress: Progress = None,
+    *,
+    n_jobs: int | None = None,
+    client: ClientFactory = None,
+    part: Part | None = None,
 ) -> dict[str, Any]:
     """``POST /theory/curve``: the limit curve of docs/theory.md §5 and the random-features baseline."""
     normal = prepared.normal
@@ -72,11 +80,22 @@ def run_theory(
 
 
 def run_simulate(
-    prepared: Prepared, progress: Progress = None, *, n_jobs: int | None = None, part: Part | None = None
+    prepared: Prepared,
+    progress: Progress = None,
+    *,
+    n_jobs: int | None = None,
+    client: ClientFactory = None,
+    part: Part | None = None,
 ) -> dict[str, Any]:
     """``POST /simulate``: statistics over seeds of the finite-size model (docs/theory.md §2, §8)."""
     assert prepared.spec is not None  # prepare() builds it for every simulation request
-    result = simulate_spec(prepared.problem, prepared.spec, progress=progress, n_jobs=n_jobs)
+    result = simulate_spec(
+        prepared.problem,
+        prepared.spec,
+        progress=progress,
+        n_jobs=n_jobs,
+        client=client() if client is not None else None,
+    )
     return _result(prepared, result.as_dict())
 
 
@@ -94,7 +113,12 @@ def _dimension_shares(dimensions: Sequence[int]) -> list[float]:
 
 
 def run_compare(
-    prepared: Prepared, progress: Progress = None, *, n_jobs: int | None = None, part: Part | None = None
+    prepared: Prepared,
+    progress: Progress = None,
+    *,
+    n_jobs: int | None = None,
+    client: ClientFactory = None,
+    part: Part | None = None,
 ) -> dict[str, Any]:
     """``POST /compare``: theory and simulation of one problem side by side, z-scores and a verdict.
 

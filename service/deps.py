@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from .cache import Store
+from .cluster import Cluster
 from .jobs import JobManager
 from .runner import Runner
 from .settings import Settings
@@ -21,6 +22,7 @@ class Services:
     store: Store
     runner: Runner
     jobs: JobManager
+    cluster: Cluster | None = None  # the Dask cluster of SRF_DASK_SCHEDULER, if set
 
 
 def get_services(request: Request) -> Services:

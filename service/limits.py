@@ -14,6 +14,8 @@ from .errors import LimitExceeded
 from .prepare import Prepared
 from .settings import Settings
 
+#: Share of a Dask worker's memory limit a simulation may plan to use: Dask pauses a worker at 80 %.
+WORKER_MEMORY_FRACTION = 0.8
 ASYNC_HINT = "resend it with the header 'Prefer: respond-async' to run it as a job (GET /jobs/{id} polls it)"
 
 
@@ -41,33 +43,41 @@ def theory_seconds(prepared: Prepared, settings: Settings) -> float:
     return 2 * len(prepared.normal["alphas"]) * settings.theory_seconds_per_alpha * factor
 
 
-def simulation_estimate(prepared: Prepared, settings: Settings) -> Estimate:
-    """The engine's cost model of a prepared /simulate request on the service's threads."""
+def simulation_estimate(
+    prepared: Prepared, settings: Settings, cluster: cost.ClusterShape | None = None
+) -> Estimate:
+    """The engine's cost model of a prepared /simulate request on the service's threads, or on the Dask
+    cluster of shape ``cluster`` (memory per worker then)."""
     spec, problem = prepared.spec, prepared.problem
     assert spec is not None  # prepare() builds it for every simulation request
-    n_jobs = settings.simulation_jobs
-    threads = cost.available_cores() if n_jobs is None else max(1, int(n_jobs))
     # A network with alpha0 > 0 is priced with its step (an upper bound when η̃ = 0).
     step = spec.model == "network" and problem.alpha0 > 0
     load = cost.workload(spec, width=problem.width, alpha0=problem.alpha0, step=step)
-    estimate = cost.estimate(load, len(spec.seeds), threads)
+    n_jobs = settings.simulation_jobs
+    threads = cost.available_cores() if n_jobs is None else max(1, int(n_jobs))
+    estimate = cost.estimate(load, len(spec.seeds), threads, cluster)
     return Estimate(seconds=float(estimate.seconds), memory_bytes=int(estimate.memory_bytes))
 
 
-def estimate(prepared: Prepared, settings: Settings) -> Estimate:
-    """Predicted wall time and peak memory of computing ``prepared`` from scratch."""
+def estimate(prepared: Prepared, settings: Settings, cluster: cost.ClusterShape | None = None) -> Estimate:
+    """Predicted wall time and peak memory of computing ``prepared`` from scratch (on ``cluster``)."""
     if prepared.endpoint == "theory/curve":
         return Estimate(theory_seconds(prepared, settings), 0)
     if prepared.endpoint == "simulate":
-        return simulation_estimate(prepared, settings)
-    sims = [simulation_estimate(part, settings) for part in prepared.simulation_parts.values()]
+        return simulation_estimate(prepared, settings, cluster)
+    sims = [simulation_estimate(part, settings, cluster) for part in prepared.simulation_parts.values()]
     return Estimate(
         theory_seconds(prepared, settings) + sum(s.seconds for s in sims), max(s.memory_bytes for s in sims)
     )
 
 
-def check_limits(prepared: Prepared, settings: Settings) -> Estimate:
-    """Raise 413 for work beyond a configured limit; return the estimate for the sync check."""
+def check_limits(
+    prepared: Prepared, settings: Settings, cluster: cost.ClusterShape | None = None
+) -> Estimate:
+    """Raise 413 for work beyond a configured limit; return the estimate for the sync check.
+
+    With a Dask ``cluster`` the memory estimate is per worker, and must also stay below
+    ``WORKER_MEMORY_FRACTION`` of the smallest worker memory limit."""
     normal = prepared.normal
     if len(normal["alphas"]) > settings.max_alphas:
         raise _over("alphas", len(normal["alphas"]), "max_alphas", settings.max_alphas, "number of values")
@@ -85,12 +95,22 @@ def check_limits(prepared: Prepared, settings: Settings) -> Estimate:
         test_samples = normal["test_samples"]
         if test_samples > settings.max_test_samples:
             raise _over("test_samples", test_samples, "max_test_samples", settings.max_test_samples, "value")
-    cost_estimate = estimate(prepared, settings)
-    if cost_estimate.memory_bytes > settings.max_memory_bytes:
+    cost_estimate = estimate(prepared, settings, cluster)
+    worker_limit = cluster.memory_limit if cluster is not None else None
+    if worker_limit is not None and cost_estimate.memory_bytes > WORKER_MEMORY_FRACTION * worker_limit:
         raise LimitExceeded(
-            f"estimated peak memory {cost_estimate.memory_bytes / 2**20:.1f} MiB exceeds the server's limit "
-            f"of {settings.max_memory_bytes / 2**20:.1f} MiB ({_env('max_memory_bytes')}); reduce dimension, "
-            "width, the largest alpha or test_samples",
+            f"estimated peak memory per Dask worker {cost_estimate.memory_bytes / 2**20:.1f} MiB exceeds "
+            f"{WORKER_MEMORY_FRACTION:.0%} of the smallest worker memory limit ({worker_limit / 2**20:.1f} "
+            "MiB; Dask pauses a worker there); start the workers with a larger --memory-limit or fewer "
+            "--nthreads, or reduce dimension, width, the largest alpha, test_samples or seeds",
+            limit="dask worker --memory-limit",
+        )
+    if cost_estimate.memory_bytes > settings.max_memory_bytes:
+        where = " per Dask worker" if cluster is not None else ""
+        raise LimitExceeded(
+            f"estimated peak memory{where} {cost_estimate.memory_bytes / 2**20:.1f} MiB exceeds the server's "
+            f"limit of {settings.max_memory_bytes / 2**20:.1f} MiB ({_env('max_memory_bytes')}); reduce "
+            "dimension, width, the largest alpha or test_samples",
             limit=_env("max_memory_bytes"),
         )
     return cost_estimate

@@ -14,10 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+
 from srf_engine import ENGINE_VERSION, Cancelled, InvalidParameterError
+from srf_engine.errors import ClusterError
+from srf_engine.simulation.cost import ClusterShape
 
 from . import compute
-from .compute import Part, Progress
+from .compute import ClientFactory, Part, Progress
 from .deps import Services
 from .errors import AtCapacity, InternalError, ServiceError
 from .limits import ASYNC_HINT, check_limits, check_sync
@@ -69,13 +73,14 @@ def compute_body(
     progress: Progress = None,
     *,
     n_jobs: int | None = None,
+    client: ClientFactory = None,
     lookup: Lookup | None = None,
     keep: Keep | None = None,
 ) -> dict[str, Any]:
     """Compute ``prepared`` now: its body as a cache miss (``cached`` false, the computing time).
 
     A /compare's parts are taken from ``lookup`` (the store) when there, else computed and handed
-    to ``keep``; the CLI passes neither.
+    to ``keep``; the CLI passes neither. ``client``: simulations run on that Dask cluster.
     """
     started = time.perf_counter()
 
@@ -83,13 +88,13 @@ def compute_body(
         stored = lookup(sub.key) if lookup is not None else None
         if stored is not None:
             return {**stored, "cached": True}
-        body = compute_body(sub, sub_progress, n_jobs=n_jobs)
+        body = compute_body(sub, sub_progress, n_jobs=n_jobs, client=client)
         if keep is not None:
             keep(sub, body)
         return body
 
     part_of: Part = part
-    result = ENDPOINTS[prepared.endpoint].run(prepared, progress, n_jobs=n_jobs, part=part_of)
+    result = ENDPOINTS[prepared.endpoint].run(prepared, progress, n_jobs=n_jobs, client=client, part=part_of)
     return envelope(result, cached=False, elapsed=time.perf_counter() - started)
 
 
@@ -99,17 +104,35 @@ def _work(services: Services, prepared: Prepared) -> Callable[[Progress], dict[s
     def keep(sub: Prepared, body: dict[str, Any]) -> None:
         store.put(sub.key, sub.endpoint, ENGINE_VERSION, body)
 
+    cluster = services.cluster
+
     def work(progress: Progress) -> dict[str, Any]:
-        return compute_body(
-            prepared, progress, n_jobs=services.settings.simulation_jobs, lookup=store.get, keep=keep
-        )
+        try:
+            return compute_body(
+                prepared,
+                progress,
+                n_jobs=services.settings.simulation_jobs,
+                client=cluster.client if cluster is not None else None,
+                lookup=store.get,
+                keep=keep,
+            )
+        except ClusterError as exc:  # a job fails with the reason; a synchronous request gets it as a 503
+            assert cluster is not None
+            raise cluster.unavailable(str(exc)) from None
 
     return work
 
 
-def submit_job(services: Services, prepared: Prepared) -> str:
+async def _cluster_shape(services: Services, prepared: Prepared) -> ClusterShape | None:
+    """The Dask cluster's shape for pricing a simulation (503 when unreachable); ``None`` without one."""
+    if services.cluster is None or prepared.spec is None:
+        return None
+    return await anyio.to_thread.run_sync(services.cluster.shape)  # a network call: off the event loop
+
+
+async def submit_job(services: Services, prepared: Prepared) -> str:
     """Check the limits and queue ``prepared`` as a job; returns its id."""
-    check_limits(prepared, services.settings)
+    check_limits(prepared, services.settings, await _cluster_shape(services, prepared))
     return services.jobs.submit(prepared, _work(services, prepared))
 
 
@@ -129,7 +152,8 @@ async def _computed(services: Services, prepared: Prepared) -> tuple[dict[str, A
     runner = services.runner
     flight = runner.flight(prepared.key)
     if flight is None:
-        check_sync(check_limits(prepared, services.settings), services.settings)
+        shape = await _cluster_shape(services, prepared)
+        check_sync(check_limits(prepared, services.settings, shape), services.settings)
         flight = runner.start(prepared, _work(services, prepared), queue=False)
     try:
         return await runner.wait(flight)

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     simulation_jobs: int | None = Field(
         None, ge=1, description="Threads of one simulation (engine's n_jobs); unset: the available cores."
     )
+    # A Dask cluster for the simulations (docs/scaling.md); unset: this process's threads.
+    dask_scheduler: str | None = Field(
+        None, description="Address of a Dask scheduler, e.g. tcp://host:8786: simulations run on its cluster."
+    )
+    dask_connect_timeout: float = Field(
+        5.0, gt=0, description="Seconds to reach the Dask scheduler before answering 503."
+    )
 
     # Simple theory time model used for the sync-time check (the engine has no cost estimate for it).
     theory_seconds_per_alpha: float = Field(0.05, ge=0)

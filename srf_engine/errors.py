@@ -25,3 +25,11 @@ class UnknownActivationError(InvalidParameterError):
 
 class Cancelled(SRFEngineError):
     """Raised from a progress callback to stop a computation early (the service's job cancel)."""
+
+
+class ClusterError(SRFEngineError):
+    """A simulation on a Dask cluster failed for a reason of the cluster's (docs/scaling.md)."""
+
+
+class ClusterUnavailable(ClusterError):
+    """The Dask scheduler cannot be reached, was lost, or has no workers: no work can run there."""

@@ -317,9 +317,27 @@ def _undeclared(imports: dict[str, set[str]], allowed: set[str]) -> list[str]:
     return missing
 
 
+#: Optional runtime extras, imported lazily by the code that needs them (never by ``import srf_engine``
+#: nor by the service without its setting): the Dask cluster of docs/scaling.md.
+LAZY_EXTRAS = {"distributed": "dask"}
+
+
 def test_runtime_imports_are_declared_dependencies() -> None:
     imports = third_party_imports("srf_engine", "service")
+    for module, extra in LAZY_EXTRAS.items():
+        assert module in PYPROJECT["project"]["optional-dependencies"][extra][0]
+        imports.pop(module, None)
     assert not _undeclared(imports, declared()), "add these to [project] dependencies"
+
+
+def test_the_optional_dask_extra_is_imported_only_when_a_cluster_is_used() -> None:
+    code = (
+        "import sys, srf_engine, service.app, service.cli.main; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SRF_DASK_SCHEDULER": ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_test_and_script_imports_are_declared_with_the_dev_extra() -> None:

@@ -5,12 +5,14 @@ options (see :mod:`.parse`), so that validation and defaults are exactly those o
 the service does, and print the same JSON body as the endpoint. ``srf serve`` starts the HTTP service
 and says where Swagger UI is.
 
-Exit codes: 0 success, 2 bad input (the message names the option), 130 interrupted.
+Exit codes: 0 success, 1 the Dask cluster of ``--scheduler`` failed or is unreachable, 2 bad input (the
+message names the option), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from srf_engine import ENGINE_VERSION, InvalidParameterError
+from srf_engine.errors import ClusterError
 from srf_engine.simulation import cost
 
 from ..prepare import Prepared, prepare
@@ -139,9 +142,10 @@ def _physical_memory() -> int | None:
         return None
 
 
-def _check_simulation_fits(prepared: Prepared, n_jobs: int) -> None:
-    """Refuse, like the service's 413 but against this machine, a simulation that cannot fit in memory;
-    announce a long one. The service's own limits (SRF_MAX_*) protect a shared server, not this."""
+def _check_simulation_fits(prepared: Prepared, n_jobs: int, cluster: cost.ClusterShape | None = None) -> None:
+    """Refuse, like the service's 413 but against this machine (or the Dask workers' memory limit), a
+    simulation that cannot fit in memory; announce a long one. The service's own limits (SRF_MAX_*)
+    protect a shared server, not this."""
     parts = list(prepared.simulation_parts.values()) if prepared.parts else [prepared]
     estimates = []
     for part in parts:
@@ -149,18 +153,36 @@ def _check_simulation_fits(prepared: Prepared, n_jobs: int) -> None:
         assert spec is not None  # prepare() builds it for every simulation request
         step = spec.model == "network" and problem.alpha0 > 0
         load = cost.workload(spec, width=problem.width, alpha0=problem.alpha0, step=step)
-        estimates.append(cost.estimate(load, len(spec.seeds), n_jobs))
+        estimates.append(cost.estimate(load, len(spec.seeds), n_jobs, cluster))
     memory_bytes = max(e.memory_bytes for e in estimates)
     seconds = sum(e.seconds for e in estimates)
-    memory = _physical_memory()
+    memory = _physical_memory() if cluster is None else cluster.memory_limit
+    where = "this machine" if cluster is None else "each Dask worker (its --memory-limit)"
     if memory is not None and memory_bytes > 0.8 * memory:
         raise UsageError(
             f"--dimension: the simulation needs about {memory_bytes / 2**30:.1f} GiB of memory, "
-            f"more than this machine can give ({memory / 2**30:.1f} GiB); reduce --dimension, --width, "
+            f"more than {where} can give ({memory / 2**30:.1f} GiB); reduce --dimension, --width, "
             "the largest --alphas or --test-samples"
         )
     if seconds > 30:
         print(f"srf: this simulation should take about {seconds:.0f} s", file=sys.stderr)
+
+
+def _cluster_client(address: str) -> Any:
+    """A client of the Dask scheduler at ``address`` (``--scheduler``); a context manager that closes it."""
+    from srf_engine.simulation import cluster
+
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise UsageError("--scheduler: needs Dask's distributed; pip install 'srf[dask]'") from None
+    return cluster.connect(address)
+
+
+def _cluster_shape(client: Any) -> cost.ClusterShape:
+    from srf_engine.simulation import cluster
+
+    return cluster.cluster_shape(client)
 
 
 def _jobs(jobs: int | None) -> int:
@@ -176,12 +198,16 @@ def run_command(command: str, args: argparse.Namespace) -> int:
     from ..pipeline import compute_body  # after validation: bad input is reported even if compute is heavy
 
     n_jobs = None
-    if command != "theory":
-        # The service runs simulations on SRF_SIMULATION_JOBS threads; locally the machine is ours.
-        n_jobs = _jobs(args.jobs)
-        _check_simulation_fits(prepared, n_jobs)
-    with _progress_bar(args.progress, command) as progress:
-        result = compute_body(prepared, progress, n_jobs=n_jobs)
+    with contextlib.ExitStack() as stack:
+        client = None
+        if command != "theory":
+            # The service runs simulations on SRF_SIMULATION_JOBS threads; locally the machine is ours.
+            n_jobs = _jobs(args.jobs)
+            client = stack.enter_context(_cluster_client(args.scheduler)) if args.scheduler else None
+            shape = _cluster_shape(client) if client is not None else None
+            _check_simulation_fits(prepared, n_jobs, shape)
+        with _progress_bar(args.progress, command) as progress:
+            result = compute_body(prepared, progress, n_jobs=n_jobs, client=client and (lambda: client))
     # ensure_ascii=False: the same characters as the HTTP body (≤, §), not \u escapes.
     text = json.dumps(result, indent=2, ensure_ascii=False, default=_json_default) + "\n"
     if args.output is not None:
@@ -250,6 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (UsageError, InvalidParameterError) as exc:
         _fail(args.command, _message(exc))
+    except ClusterError as exc:  # the cluster's fault, not the user's input: exit 1, no traceback
+        print(f"srf {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
         if _is_client_error(exc):  # e.g. a limit of the service (413): the user's to fix, not a bug
             _fail(args.command, _message(exc))

@@ -254,6 +254,13 @@ def _add_output_options(parser: argparse.ArgumentParser, command: str) -> None:
             metavar="N",
             help="threads for the simulation (default: all available cores; results do not depend on it)",
         )
+        group.add_argument(
+            "--scheduler",
+            metavar="ADDRESS",
+            default=None,
+            help="run the simulation on the Dask cluster of this scheduler, e.g. tcp://host:8786 (needs "
+            "srf[dask]; the same numbers bit for bit; see docs/scaling.md)",
+        )
     group.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,

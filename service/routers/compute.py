@@ -120,7 +120,7 @@ async def serve(services: Services, req: ApiRequest, prefer: str | None, png: bo
     started = time.perf_counter()
     prepared = prepare(req)
     if wants_async(prefer):
-        job_id = pipeline.submit_job(services, prepared)
+        job_id = await pipeline.submit_job(services, prepared)
         return JSONResponse(
             {"id": job_id, "status": "queued"},
             status_code=202,

@@ -13,12 +13,14 @@ features of the next chunks, the test chunks and the ridge solves; BLAS is held 
 simulation runs (multi-threaded BLAS rounds differently). The products go through numpy, which releases
 the GIL; scipy's LAPACK wrappers (the ridge solves) hold it, so solves do not overlap other work — at
 ``p ≤ 2000`` they are a small share. Seeds run one after the other, so memory is that of one seed.
+Given a Dask client, the seeds run as tasks on that cluster instead (:mod:`.cluster`, docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +56,37 @@ def _stats(values: Sequence[float]) -> ErrorStats:
     )
 
 
+def _locally(
+    plan: Plan, seeds: Sequence[int], threads: int, progress: Callable[[float], None] | None
+) -> tuple[list[tuple[Array, Array]], list[dict[str, Any]]]:
+    """Every seed's ``(test, train)``, one seed after the other on ``threads`` threads of this process,
+    and (model ``network``) every seed's measured first layer (docs/theory.md §10)."""
+    total = len(seeds) * plan.load.seconds_per_seed()
+    if progress is not None:
+        progress(0.0)
+    per_seed, first_layers = [], []
+    with single_threaded_blas(), TaskRunner(threads, total, progress) as runner:
+        for seed in seeds:
+            run = SeedRun(plan, seed, runner)
+            per_seed.append(run.run())
+            if run.first_layer_stats is not None:
+                first_layers.append(run.first_layer_stats.as_dict())
+    return per_seed, first_layers
+
+
+def _on_cluster(
+    client: Any, plan: Plan, seeds: Sequence[int], progress: Callable[[float], None] | None
+) -> tuple[list[tuple[Array, Array]], list[str]]:
+    """Every seed's ``(test, train)`` from a Dask cluster (imported here only: ``import srf_engine``
+    does not import Dask), and the cluster's warnings."""
+    from . import cluster
+
+    if isinstance(client, str):
+        with cluster.connect(client) as connected:
+            return cluster.run_seeds(connected, plan, seeds, progress=progress)
+    return cluster.run_seeds(client, plan, seeds, progress=progress)
+
+
 def simulate(
     problem: Problem,
     alphas: Sequence[float],
@@ -65,6 +98,7 @@ def simulate(
     test_samples: int | None = None,
     progress: Callable[[float], None] | None = None,
     n_jobs: int | None = None,
+    client: Any = None,
 ) -> SimulationResult:
     """Test and training errors of ridge on the readout at dimension ``d``, over seeds (docs/theory.md §2–§3).
 
@@ -78,13 +112,16 @@ def simulate(
     ``progress(fraction)`` is called from the calling thread; raising (``Cancelled``) from it stops the
     simulation within about one chunk (a ridge solve in progress finishes first).
     ``n_jobs``: threads (default: the available cores; BLAS runs single-threaded meanwhile).
+    ``client``: a ``distributed.Client``, or a scheduler address such as ``"tcp://host:8786"``: the
+    seeds then run as tasks on that Dask cluster, with the same values bit for bit (docs/scaling.md;
+    ``n_jobs`` is then ignored); an unreachable scheduler raises ``ClusterUnavailable``.
 
     Points are ordered by ridge (as given), then α (as given); the statistics are over seeds.
     """
     spec = SimulationSpec.build(
         model=model, dimension=dimension, alphas=alphas, ridge=ridge, seeds=seeds, test_samples=test_samples
     )
-    return simulate_spec(problem, spec, progress=progress, n_jobs=n_jobs)
+    return simulate_spec(problem, spec, progress=progress, n_jobs=n_jobs, client=client)
 
 
 def simulate_spec(
@@ -93,6 +130,7 @@ def simulate_spec(
     *,
     progress: Callable[[float], None] | None = None,
     n_jobs: int | None = None,
+    client: Any = None,
 ) -> SimulationResult:
     """:func:`simulate` of an already checked :class:`SimulationSpec` (the service builds it once)."""
     if not isinstance(problem, Problem):
@@ -127,17 +165,12 @@ def simulate_spec(
 
     load = workload(spec, width=problem.width, alpha0=problem.alpha0, step=step)
     plan = Plan.build(problem, spec, step=step, srf=srf, load=load)
-    total = len(seed_values) * load.seconds_per_seed()
-    per_seed: list[tuple[Array, Array]] = []
-    first_layers: list[dict] = []  # the measured sRF of each seed's network (docs/theory.md §10)
-    if progress is not None:
-        progress(0.0)
-    with single_threaded_blas(), TaskRunner(threads, total, progress) as runner:
-        for seed in seed_values:
-            run = SeedRun(plan, seed, runner)
-            per_seed.append(run.run())
-            if run.first_layer_stats is not None:
-                first_layers.append(run.first_layer_stats.as_dict())
+    first_layers: list[dict[str, Any]] | None = None  # not measured on a cluster
+    if client is not None:
+        per_seed, cluster_warnings = _on_cluster(client, plan, seed_values, progress)
+        warnings += cluster_warnings
+    else:
+        per_seed, first_layers = _locally(plan, seed_values, threads, progress)
     if progress is not None:
         progress(1.0)
 
@@ -166,5 +199,5 @@ def simulate_spec(
         seeds=seed_values,
         points=points,
         warnings=warnings,
-        first_layer=tuple(first_layers) if model == "network" else None,
+        first_layer=tuple(first_layers) if model == "network" and first_layers is not None else None,
     )

@@ -45,6 +45,8 @@ PARTIALS = 2
 CONCURRENT_SOLVE_BUDGET_BYTES = 0
 #: Fixed overhead of a call (imports, thread pool, Python bookkeeping), seconds.
 CALL_OVERHEAD_SECONDS = 0.02
+#: Fixed overhead of a call on a Dask cluster (submitting, polling, gathering; measured on loopback).
+CLUSTER_OVERHEAD_SECONDS = 0.15
 
 _F8 = 8
 
@@ -142,6 +144,10 @@ class Workload:
             + c["test"] * self.test_chunk_seconds()
         )
 
+    def step_seconds(self) -> float:
+        """Single-thread seconds of the first step (0 without one)."""
+        return self.counts()["step"] * self.step_chunk_seconds()
+
     def flops_per_seed(self) -> float:
         m, d, p, k = CHUNK_ROWS, self.d, self.p, self.solve_outputs
         c = self.counts()
@@ -204,8 +210,56 @@ def workload(spec: SimulationSpec, *, width: float, alpha0: float, step: bool) -
     )
 
 
-def estimate(load: Workload, seeds: int, threads: int) -> CostEstimate:
-    """Peak memory, floating-point work and wall time of ``seeds`` seeds of ``load`` on ``threads``."""
+@dataclass(frozen=True)
+class ClusterShape:
+    """The workers of a Dask cluster as the cost model sees them (docs/scaling.md)."""
+
+    threads: tuple[int, ...]  # ``nthreads`` of each worker
+    memory_limits: tuple[int, ...]  # memory limit of each worker, bytes (0: none)
+
+    @property
+    def total_threads(self) -> int:
+        return sum(self.threads)
+
+    @property
+    def max_threads(self) -> int:
+        return max(self.threads, default=1)
+
+    @property
+    def memory_limit(self) -> int | None:
+        """The smallest worker memory limit (a seed may land on any worker); ``None``: no limit."""
+        return min((m for m in self.memory_limits if m > 0), default=None)
+
+    def task_threads(self, seeds: int) -> int:
+        """Threads of one seed's task: the cluster's threads shared among the seeds, at most a worker's."""
+        return max(1, min(self.max_threads, self.total_threads // max(1, seeds)))
+
+
+def cluster_estimate(load: Workload, seeds: int, shape: ClusterShape) -> CostEstimate:
+    """Wall time and peak memory **per worker** of ``seeds`` seeds of ``load`` on a Dask cluster.
+
+    Seeds run side by side, each on ``t = shape.task_threads(seeds)`` threads: in waves of
+    ``total threads / t`` seeds, each wave one seed's time on ``t`` threads. A worker runs at most its
+    ``nthreads`` tasks at once, so its memory is at most ``min(nthreads, seeds)`` seeds' peaks at ``t``
+    threads (an upper bound: Dask usually spreads seeds with ``t > 1`` over several workers). A split
+    first step (tasks of its own) only shortens this.
+    """
+    t = shape.task_threads(seeds)
+    at_once = max(1, shape.total_threads // t)
+    waves = -(-seeds // at_once)
+    parallel = 1.0 if t == 1 else min(t, PARTIALS) * PARALLEL_EFFICIENCY
+    return CostEstimate(
+        memory_bytes=min(shape.max_threads, seeds) * load.peak_bytes(t),
+        flops=seeds * load.flops_per_seed(),
+        seconds=CLUSTER_OVERHEAD_SECONDS + waves * load.seconds_per_seed() / parallel,
+    )
+
+
+def estimate(load: Workload, seeds: int, threads: int, cluster: ClusterShape | None = None) -> CostEstimate:
+    """Peak memory, floating-point work and wall time of ``seeds`` seeds of ``load`` on ``threads``, or on
+    a Dask ``cluster`` (:func:`cluster_estimate`: memory per worker; ``threads`` ignored)."""
+    if cluster is not None:
+        return cluster_estimate(load, seeds, cluster)
     parallel = 1.0 if threads == 1 else min(threads, PARTIALS) * PARALLEL_EFFICIENCY
     seconds = CALL_OVERHEAD_SECONDS + seeds * load.seconds_per_seed() / parallel
     return CostEstimate(
@@ -225,6 +279,7 @@ def estimate_cost(
     n_ridges: int = 1,
     zero_ridge: bool = False,
     n_jobs: int | None = None,
+    cluster: ClusterShape | None = None,
 ) -> CostEstimate:
     """Predicted peak memory, floating-point work and wall time of :func:`srf_engine.simulate`.
 
@@ -233,6 +288,9 @@ def estimate_cost(
     among the ridges (it needs an eigendecomposition per α, ~17 times a Cholesky solve).
     ``n_jobs`` defaults to the available cores, as in :func:`simulate`. Memory is that of one seed
     (seeds run one after the other); time is calibrated on this 2-core machine.
+    With ``cluster`` (the shape of a Dask cluster, ``srf_engine.simulation.cluster.cluster_shape``)
+    it is the estimate of a run there (:func:`cluster_estimate`; memory per worker) and ``n_jobs`` is
+    ignored.
     """
     if not isinstance(n_ridges, int) or isinstance(n_ridges, bool) or n_ridges < 1:
         raise InvalidParameterError("ridge", "needs at least one value")
@@ -243,6 +301,6 @@ def estimate_cost(
     )
     width = check_positive("width", width)
     alpha0 = check_nonnegative("alpha0", alpha0)
-    threads = available_cores() if n_jobs is None else max(1, int(n_jobs))
     load = workload(spec, width=width, alpha0=alpha0, step=model == "network" and alpha0 > 0)
-    return estimate(load, len(spec.seeds), threads)
+    threads = available_cores() if n_jobs is None else max(1, int(n_jobs))
+    return estimate(load, len(spec.seeds), threads, cluster)

@@ -84,10 +84,15 @@ class Plan:
 class SeedRun:
     """Test and training errors of one seed at every (distinct n, λ)."""
 
-    def __init__(self, plan: Plan, seed: int, runner: TaskRunner) -> None:
+    def __init__(
+        self, plan: Plan, seed: int, runner: TaskRunner, step_sums: Sequence[Array] | None = None
+    ) -> None:
+        """``step_sums``: the first step's ``PARTIALS`` gradient partial sums when computed elsewhere
+        (by :meth:`step_partial` in tasks of their own on a cluster); by default computed here."""
         self.plan = plan
         self.seed = seed
         self.runner = runner
+        self.step_sums = step_sums
         load = plan.load
         self._cost = {
             "weight": load.weight_chunk_seconds(),
@@ -147,9 +152,13 @@ class SeedRun:
     def _giant_step(self, w: Array, theta: Array) -> None:
         """``W ← W + η̃ (1/n0) Σ_μ (y_μ − f0(x_μ)) σ'(W x_μ) x_μᵀ``, in place."""
         n0 = self.plan.load.n0
-        parts = self.runner.wait(
-            [self.runner.submit(self._step_partial, w, theta, k) for k in range(PARTIALS)]
-        )
+        if self.step_sums is not None:
+            # the first is summed into: a copy (arrays received from a cluster may be read-only)
+            parts = [np.array(self.step_sums[0]), *self.step_sums[1:]]
+        else:
+            parts = self.runner.wait(
+                [self.runner.submit(self.step_partial, w, theta, k) for k in range(PARTIALS)]
+            )
         total = parts[0]
         for part in parts[1:]:
             total += part
@@ -158,7 +167,7 @@ class SeedRun:
         self._row_shrink = 1.0 + float(np.mean(np.einsum("ij,ij->i", total, w) / np.einsum("ij,ij->i", w, w)))
         w += total
 
-    def _step_partial(self, w0: Array, theta: Array, k: int) -> Array:
+    def step_partial(self, w0: Array, theta: Array, k: int) -> Array:
         """``Σ_μ g_μ x_μᵀ`` (``p × d``) over the step chunks ``i ≡ k mod PARTIALS``."""
         plan, d, p, n0 = self.plan, self.plan.d, self.plan.p, self.plan.load.n0
         acc = np.zeros((p, d))
