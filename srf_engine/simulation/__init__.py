@@ -76,9 +76,9 @@ def _locally(
 
 def _on_cluster(
     client: Any, plan: Plan, seeds: Sequence[int], progress: Callable[[float], None] | None
-) -> tuple[list[tuple[Array, Array]], list[str]]:
+) -> tuple[list[tuple[Array, Array]], list[str], list[dict[str, Any]]]:
     """Every seed's ``(test, train)`` from a Dask cluster (imported here only: ``import srf_engine``
-    does not import Dask), and the cluster's warnings."""
+    does not import Dask), the cluster's warnings and the measured first layers."""
     from . import cluster
 
     if isinstance(client, str):
@@ -165,9 +165,8 @@ def simulate_spec(
 
     load = workload(spec, width=problem.width, alpha0=problem.alpha0, step=step)
     plan = Plan.build(problem, spec, step=step, srf=srf, load=load)
-    first_layers: list[dict[str, Any]] | None = None  # not measured on a cluster
     if client is not None:
-        per_seed, cluster_warnings = _on_cluster(client, plan, seed_values, progress)
+        per_seed, cluster_warnings, first_layers = _on_cluster(client, plan, seed_values, progress)
         warnings += cluster_warnings
     else:
         per_seed, first_layers = _locally(plan, seed_values, threads, progress)
@@ -199,5 +198,5 @@ def simulate_spec(
         seeds=seed_values,
         points=points,
         warnings=warnings,
-        first_layer=tuple(first_layers) if model == "network" and first_layers is not None else None,
+        first_layer=tuple(first_layers) if model == "network" else None,
     )

@@ -172,11 +172,14 @@ def _stop_when_cancelled() -> Callable[[float], None] | None:
 
 
 def seed_task(packed: dict[str, Any], seed: int, threads: int, *step_sums: Array) -> tuple[Any, ...]:
-    """``(test, train, build)`` of one seed (``step_sums``: its first step's partial sums, if split)."""
+    """``(test, train, build, first layer)`` of one seed (``step_sums``: its first step's partial sums, if
+    split; first layer: the measured sRF of a network's, docs/theory.md §10, else None)."""
     plan = _unpack(packed)
     with single_threaded_blas(), TaskRunner(_worker_threads(threads), 1.0, _stop_when_cancelled()) as run:
-        test, train = SeedRun(plan, seed, run, step_sums=step_sums or None).run()
-    return test, train, build()
+        seed_run = SeedRun(plan, seed, run, step_sums=step_sums or None)
+        test, train = seed_run.run()
+    stats = seed_run.first_layer_stats
+    return test, train, build(), None if stats is None else stats.as_dict()
 
 
 def step_task(packed: dict[str, Any], seed: int, k: int) -> Array:
@@ -302,8 +305,9 @@ def run_seeds(
     seeds: Sequence[int],
     *,
     progress: Callable[[float], None] | None = None,
-) -> tuple[list[tuple[Array, Array]], list[str]]:
-    """Every seed's ``(test, train)`` computed on the cluster of ``client``, and warnings."""
+) -> tuple[list[tuple[Array, Array]], list[str], list[dict[str, Any]]]:
+    """Every seed's ``(test, train)`` computed on the cluster of ``client``, warnings, and (model
+    ``network``) every seed's measured first layer."""
     shape = cluster_shape(client)
     packed = _pack(plan)
     load = plan.load
@@ -345,4 +349,5 @@ def run_seeds(
             f"workers ran another build ({theirs}) than this process ({' '.join(build())}): the values "
             "equal a local run's up to rounding, not bit for bit"
         )
-    return [(out[0], out[1]) for out in outputs], warnings
+    first_layers = [out[3] for out in outputs if out[3] is not None]
+    return [(out[0], out[1]) for out in outputs], warnings, first_layers
