@@ -10,6 +10,7 @@ targets (2 % test, 3 % train) or within 2 sem, ``MISS`` otherwise.
 
     python benchmarks/fidelity.py                # the representative subset, d = 1500, 8 seeds
     python benchmarks/fidelity.py --quick        # two cases, d = 800, 4 seeds
+    python benchmarks/fidelity.py --extra        # six more cases (other widths and batch sizes)
     python benchmarks/fidelity.py --full         # every student/teacher × α0 ∈ {1,2,5,20} × width 0.5/1/2
     python benchmarks/fidelity.py --json out.json
 
@@ -50,6 +51,15 @@ SUBSET = [
     ("relu/tanh", 20.0, 1.0, (0.5, 2.0)),
     ("relu/tanh", 1.0, 0.5, (0.5, 2.0)),
     ("relu_centered/tanh", 5.0, 1.0, (0.5, 2.0)),
+]
+#: More of the grid (``--extra``): the other widths and batch sizes.
+EXTRA = [
+    ("relu/tanh", 2.0, 2.0, (0.5, 2.0)),
+    ("relu/sin", 1.0, 1.0, (0.5, 2.0)),
+    ("hermite/tanh", 5.0, 2.0, (0.5, 2.0)),
+    ("erf/tanh", 20.0, 2.0, (0.5, 2.0)),
+    ("relu_centered/tanh", 1.0, 0.5, (0.5, 2.0)),
+    ("hermite/tanh", 20.0, 0.5, (0.5, 2.0)),
 ]
 QUICK = [SUBSET[0], SUBSET[1]]
 THEORIES = (("paper", "marchenko_pastur"), ("corrected", "marchenko_pastur"), ("corrected", "one_step"))
@@ -118,17 +128,42 @@ def print_row(row: dict) -> None:
     print(" | ".join(cells), flush=True)
 
 
+def markdown(rows: list[dict]) -> str:
+    """The table as Markdown (docs/theory.md §10.5, README)."""
+    head = (
+        "| case | α | network test ± sem | paper+MP | corrected+MP | corrected+one-step "
+        "| network train ± sem | paper+MP | corrected+MP | corrected+one-step |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+    )
+    lines = []
+    for row in rows:
+        net = row["network"]
+        cells = [f"{row['pair']}, α0 = {row['alpha0']:g}, width {row['width']:g}", f"{row['alpha']:g}"]
+        for key in ("test", "train"):
+            cells.append(f"{net[key]:.4f} ± {net[key + '_sem']:.4f}")
+            for m, b in THEORIES:
+                th = row[f"{m}+{b}"][key]
+                cells.append(f"{th / net[key] - 1:+.1%}".replace("%", " %"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return head + "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--full", action="store_true")
+    parser.add_argument("--extra", action="store_true", help="the cases beyond the default subset")
     parser.add_argument("--dimension", type=int, default=None)
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--markdown", type=Path, nargs="+", help="print the table of saved --json runs")
     args = parser.parse_args()
-    cases = QUICK if args.quick else (full_cases() if args.full else SUBSET)
+    if args.markdown:
+        print(markdown([row for path in args.markdown for row in json.loads(path.read_text())]))
+        return
+    cases = QUICK if args.quick else (full_cases() if args.full else (EXTRA if args.extra else SUBSET))
     d = args.dimension or (800 if args.quick else 1500)
     seeds = args.seeds or (4 if args.quick else 8)
     print(

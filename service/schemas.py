@@ -162,8 +162,7 @@ class TheoryChoices(BaseModel):
         DEFAULT_BULK,
         description='Bulk law of the first layer: "marchenko_pastur" (§5, c times Marchenko–Pastur) or '
         '"one_step" (§10.3: generalised Marchenko–Pastur with the population covariance the first batch '
-        "builds, and the spike's projections on it; equal to §5 for odd students). Used only with a "
-        "first step and no `srf`.",
+        "builds, and the spike's projections on it). Used only with a first step and no `srf`.",
     )
 
 
@@ -340,7 +339,7 @@ class TheoryResponse(BaseModel):
     mapping: Literal["paper", "corrected"] = Field(description="The mapping used (docs/theory.md §3, §10.2).")
     bulk: Literal["marchenko_pastur", "one_step"] = Field(
         description="The bulk law used (docs/theory.md §5, §10.3); marchenko_pastur whenever one_step does "
-        "not apply (no step, a given srf, or an odd student, for which both are equal)."
+        "not apply (no first step, or a given srf)."
     )
     srf: SRFOut
     points: list[TheoryPointOut]

@@ -20,7 +20,8 @@ from .bulk import Bulk
 from .conditional import ConditionalMoments, conditional_moments
 from .errors import InvalidParameterError
 from .errors import InvalidParameterError as _Invalid
-from .mapping import Mapping, check_mapping, map_to_srf, mapping_warnings
+from .fidelity import fidelity_warnings
+from .mapping import Mapping, check_mapping, map_to_srf, mapping_warnings, step_statistics
 from .problem import Problem, SRFParams, check_alphas, check_nonnegative
 from .results import BaselinePoint, TheoryCurve, TheoryPoint
 from .solver import FixedPoint, solve_fixed_point
@@ -41,13 +42,13 @@ def check_bulk(bulk: object) -> BulkLaw:
 
 def bulk_law(problem: Problem, bulk: BulkLaw) -> Bulk | None:
     """The bulk of docs/theory.md §10.3 when asked for and meaningful (a network step, no given srf);
-    ``None`` means §5's ``c·MP(ψ_w)``. A student with ``b1 = 0`` (odd σ) has ``Σ ∝ I``: §5 exactly."""
+    ``None`` means §5's ``c·MP(ψ_w)``. Odd students (``b1 = 0``) keep ``M2``'s part along the spike."""
     if bulk != "one_step" or problem.srf is not None or not problem.has_step:
         return None
     from .onestep import OneStepBulk  # only curves that ask for it pay its import
 
-    law = OneStepBulk(problem)
-    return None if law.a1 == 0.0 else law
+    # A step that moves nothing (g0 = 0: the residual y − E σ vanishes) leaves W0: §5 with c = 1 + …
+    return OneStepBulk(problem) if step_statistics(problem).spike_norm > 0 else None
 
 #: Search range of the optimal ridge, in log10 λ; λ = 0 is compared separately.
 OPTIMAL_RIDGE_LOG10_RANGE = (-6.0, 3.0)
@@ -181,6 +182,7 @@ def theory_curve(
 
     law = bulk_law(problem, bulk)
     bulk = "one_step" if law is not None else "marchenko_pastur"  # what was used (equal for odd σ)
+    warnings += fidelity_warnings(problem, mapping, bulk)
     model = _Model.build(problem, srf, refine, law)
     solved = model.curve(alphas, ridge, progress, 0, total)
     points = [

@@ -78,15 +78,29 @@ def test_one_step_resolvents_match_a_sampled_first_layer() -> None:
 
 def test_curves_say_which_mapping_and_bulk_they_used() -> None:
     problem = Problem("relu", "tanh", 2.0, 2.0, 1.0)
-    paper = theory_curve(problem, [0.5], 0.05, baseline=False)
-    fixed = theory_curve(problem, [0.5], 0.05, baseline=False, mapping="corrected", bulk="one_step")
+    paper = theory_curve(problem, [0.5], 0.05, baseline=False, mapping="paper", bulk="marchenko_pastur")
+    fixed = theory_curve(problem, [0.5], 0.05, baseline=False)  # the default
     assert (paper.mapping, paper.bulk) == ("paper", "marchenko_pastur")
     assert fixed.as_dict()["mapping"] == "corrected" and fixed.as_dict()["bulk"] == "one_step"
     assert any("not centred" in w for w in paper.warnings) and fixed.points[0].converged
     # docs/theory.md §10: the network gives 0.353 here; the paper's theory 0.430.
     assert fixed.points[0].test_error < 0.9 * paper.points[0].test_error
-    # An odd student has b1 = 0: Σ ∝ I and the one-step bulk is §5 exactly.
-    odd = Problem("tanh", "sin", 3.0, 2.0, 1.0)
-    a = theory_curve(odd, [1.0], 0.1, baseline=False, mapping="corrected", bulk="one_step")
-    b = theory_curve(odd, [1.0], 0.1, baseline=False, mapping="corrected")
-    assert a.points[0].test_error == b.points[0].test_error
+    # An odd student has b1 = 0: Σ is isotropic but for M2 along the spike, an O(1/α0) correction.
+    odd, big = Problem("tanh", "sin", 3.0, 2.0, 1.0), Problem("tanh", "sin", 3.0, 200.0, 1.0)
+    for problem, rel in ((odd, 0.05), (big, 1e-3)):
+        a = theory_curve(problem, [1.0], 0.1, baseline=False, mapping="corrected", bulk="one_step")
+        b = theory_curve(problem, [1.0], 0.1, baseline=False, mapping="corrected", bulk="marchenko_pastur")
+        assert a.points[0].test_error == pytest.approx(b.points[0].test_error, rel=rel)
+
+def test_warnings_follow_the_validation_table() -> None:
+    def warnings(student: str, mapping: str, bulk: str, alpha0: float = 2.0) -> list[str]:
+        problem = Problem(student, "tanh", 2.0, alpha0, 1.0)
+        return theory_curve(problem, [1.0], 0.05, baseline=False, mapping=mapping, bulk=bulk).warnings
+
+    # odd students: Σ ∝ I, the §5 theory holds as validated, nothing to say
+    assert warnings("tanh", "corrected", "one_step") == warnings("erf", "paper", "marchenko_pastur") == []
+    # every other combination says by how much it was measured to be off
+    assert any("training errors" in w and "%" in w for w in warnings("relu", "corrected", "one_step"))
+    assert any("Marchenko–Pastur bulk" in w for w in warnings("relu", "corrected", "marchenko_pastur"))
+    assert any("Marchenko–Pastur bulk" in w for w in warnings("relu_centered", "paper", "marchenko_pastur"))
+    assert any("below the validated range" in w for w in warnings("relu", "corrected", "one_step", 0.5))
