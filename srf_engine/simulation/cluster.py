@@ -305,9 +305,8 @@ def run_seeds(
     seeds: Sequence[int],
     *,
     progress: Callable[[float], None] | None = None,
-) -> tuple[list[tuple[Array, Array]], list[str], list[dict[str, Any]]]:
-    """Every seed's ``(test, train)`` computed on the cluster of ``client``, warnings, and (model
-    ``network``) every seed's measured first layer."""
+) -> tuple[list[tuple[Array, Array]], list[str]]:
+    """Every seed's ``(test, train)`` computed on the cluster of ``client``, and warnings."""
     shape = cluster_shape(client)
     packed = _pack(plan)
     load = plan.load
@@ -349,5 +348,4 @@ def run_seeds(
             f"workers ran another build ({theirs}) than this process ({' '.join(build())}): the values "
             "equal a local run's up to rounding, not bit for bit"
         )
-    first_layers = [out[3] for out in outputs if out[3] is not None]
-    return [(out[0], out[1]) for out in outputs], warnings, first_layers
+    return [(out[0], out[1], out[3]) for out in outputs], warnings
