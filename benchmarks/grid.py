@@ -58,7 +58,8 @@ def _curve_seconds(repeats: int = 5) -> float:
     for _ in range(repeats):
         _cold()
         start = time.perf_counter()
-        theory_curve(Problem("tanh", "sin", 3.0, ALPHA0, 1.0, 0.0), np.linspace(0.1, 3.0, 50), RIDGE, **SECTION5)
+        problem = Problem("tanh", "sin", 3.0, ALPHA0, 1.0, 0.0)
+        theory_curve(problem, np.linspace(0.1, 3.0, 50), RIDGE, **SECTION5)
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 
