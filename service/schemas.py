@@ -420,10 +420,21 @@ class BaselinePointOut(Coordinates):
     converged: bool = True
 
 
+RequestEcho = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description="The normal form of the request this result answers (defaults filled in, numbers "
+        "canonical): `key` is the SHA-256 of it with the endpoint and engine version. Figures and CSV "
+        "of a result fetched by key are drawn from it."
+    ),
+]
+
+
 class TheoryResponse(BaseModel):
     key: str = Field(description="SHA-256 of the canonical request (its cache key).")
     cached: bool
     engine_version: str
+    request: RequestEcho = None
     mapping: Literal["paper", "corrected"] = Field(description="The mapping used (docs/theory.md §3, §10.2).")
     bulk: Literal["marchenko_pastur", "one_step"] = Field(
         description="The bulk law used (docs/theory.md §5, §10.3); marchenko_pastur whenever one_step does "
@@ -460,6 +471,7 @@ class FunctionResponse(BaseModel):
     key: str
     cached: bool
     engine_version: str
+    request: RequestEcho = None
     srf: SRFOut
     points: list[FunctionPointOut]
     warnings: list[str]
@@ -494,6 +506,7 @@ class SimulateResponse(BaseModel):
     key: str
     cached: bool
     engine_version: str
+    request: RequestEcho = None
     model: str
     dimension: int
     srf: SRFOut | None = _SRF
@@ -546,6 +559,7 @@ class CompareResponse(BaseModel):
     key: str
     cached: bool
     engine_version: str
+    request: RequestEcho = None
     grid: GridOut = _GRID
     theory: TheoryResponse
     simulation: SimulateResponse

@@ -503,7 +503,23 @@ def theory_curve(
     bulk: BulkLaw = DEFAULT_BULK,
 ) -> TheoryCurve:
     """Test and training error of ridge on the readout at each ``α``, with the baseline curve: the
-    grid of one problem along ``alphas`` (see :func:`theory_grid`)."""
+    grid of one problem along ``alphas`` (see :func:`theory_grid`).
+
+    The limit ``n, p, d → ∞`` with ``α = n/d`` and ``p/d = problem.width`` fixed, after the network →
+    sRF mapping of ``problem`` (docs/theory.md §3, or ``problem.srf`` as given): the fixed point of §5 at
+    each ``α`` (warm-started along the sweep), its test error ``ε_g`` and training error ``ε_t``.
+
+    ``alphas``: sample ratios ``n/d > 0``, answered in the order given. ``ridge``: ``λ ≥ 0`` (0 is the
+    ridgeless limit) or ``"optimal"``, the λ minimising ``ε_g`` at each α (reported per point).
+    ``baseline``: also the same problem without the step (random features at initialisation).
+    ``progress(fraction)`` is called as points are solved; raising from it (``Cancelled``) stops.
+
+    Each point reports the order parameters, ``converged``, the solver's iterations and the
+    residual of the full fixed-point map; a point that did not converge says so in ``warnings``.
+    ``refine`` multiplies every quadrature's node count (convergence checks).
+    ``mapping`` (``"paper"``, §3, or ``"corrected"``, §10.2) gives ``(c, r, γ)``; ``bulk``
+    (``"marchenko_pastur"``, §5, or ``"one_step"``, §10.3) the bulk law. Both are reported in the result.
+    """
     spec = GridSpec.build(
         width=problem.width,
         noise=problem.noise,
