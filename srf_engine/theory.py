@@ -41,6 +41,8 @@ BULKS: tuple[str, ...] = ("marchenko_pastur", "one_step")
 #: The most accurate validated combination (benchmarks/fidelity.py; docs/theory.md §10.5).
 DEFAULT_MAPPING: Mapping = "corrected"
 DEFAULT_BULK: BulkLaw = "one_step"
+#: ``|η̃ b1|`` below this is an odd student's (``b1`` is a numerical derivative, ~1e-12 for erf).
+FLAT_SLOPE = 1e-6
 
 
 def check_bulk(bulk: object) -> BulkLaw:
@@ -51,13 +53,17 @@ def check_bulk(bulk: object) -> BulkLaw:
 
 def bulk_law(problem: Problem, bulk: BulkLaw) -> Bulk | None:
     """The bulk of docs/theory.md §10.3 when asked for and meaningful (a network step, no given srf);
-    ``None`` means §5's ``c·MP(ψ_w)``. Odd students (``b1 = 0``) keep ``M2``'s part along the spike."""
+    ``None`` means §5's ``c·MP(ψ_w)``. Odd students (``b1 = 0``: no row shrink) keep §5 exactly, fast and
+    equal to docs/theory.md §7's values; the one-step law would add only ``M2``'s part along the spike."""
     if bulk != "one_step" or problem.srf is not None or not problem.has_step:
         return None
     from .onestep import OneStepBulk  # only curves that ask for it pay its import
 
     # A step that moves nothing (g0 = 0: the residual y − E σ vanishes) leaves W0: §5 applies.
-    return OneStepBulk(problem) if step_statistics(problem).spike_norm > 0 else None
+    st = step_statistics(problem)
+    if st.spike_norm == 0 or abs(problem.learning_rate * st.b1) < FLAT_SLOPE:
+        return None
+    return OneStepBulk(problem)
 
 
 def _used(law: Bulk | None) -> BulkLaw:
