@@ -145,3 +145,19 @@ def test_corrected_theory_matches_the_relu_network() -> None:
         assert -0.07 <= new.train_error / point.train_error.mean - 1 <= 0.05
     layers = sim.as_dict()["first_layer"]
     assert len(layers) == 8 and all(layer["row_shrink"] == pytest.approx(0.682, rel=0.03) for layer in layers)
+
+
+def test_simulate_reports_each_seeds_measured_first_layer() -> None:
+    from srf_engine import simulate
+
+    problem = Problem("relu", "tanh", 2.0, 2.0, 1.0)
+    result = simulate(problem, [0.5], 0.05, dimension=300, seeds=[4, 5]).as_dict()
+    layers = result["first_layer"]
+    assert len(layers) == 2 and layers[0] != layers[1]
+    srf = map_to_srf(problem, "corrected")
+    for layer in layers:  # d = 300: within ~5 % of the corrected mapping, far from the paper's c = 1.197
+        assert layer["c_eff"] == pytest.approx(srf.c, rel=0.06)
+        assert layer["row_shrink"] == pytest.approx(step_statistics(problem).row_shrink, rel=0.05)
+        quantiles = layer["spectrum_quantiles"]
+        assert layer["spectrum_edges"][1] > quantiles["q90"] > quantiles["q10"]
+    assert "first_layer" not in simulate(problem, [0.5], 0.05, model="srf", dimension=100, seeds=1).as_dict()
