@@ -435,10 +435,13 @@ class TheoryResponse(BaseModel):
     cached: bool
     engine_version: str
     request: RequestEcho = None
-    mapping: Literal["paper", "corrected"] = Field(description="The mapping used (docs/theory.md §3, §10.2).")
+    mapping: Literal["paper", "corrected"] = Field(
+        description="The mapping used (docs/theory.md §3, §10.2).", examples=["corrected"]
+    )
     bulk: Literal["marchenko_pastur", "one_step"] = Field(
         description="The bulk law used (docs/theory.md §5, §10.3); marchenko_pastur whenever one_step does "
-        "not apply (no first step, or a given srf)."
+        "not apply (no first step, a given srf, or an odd student, for which both are §5's).",
+        examples=["one_step"],
     )
     srf: SRFOut | None = _SRF
     grid: GridOut = _GRID
