@@ -19,7 +19,7 @@ from .cache import Store
 from .cluster import Cluster
 from .deps import Services
 from .jobs import JobManager
-from .routers import compute, jobs, meta
+from .routers import compute, jobs, meta, results
 from .runner import Runner
 from .settings import Settings, get_settings
 
@@ -29,7 +29,12 @@ step** (the spiked random-features model of Cui et al., ICML 2024, arXiv:2402.04
 
 * `POST /theory/curve`: the limit test/training error along α, with the no-step baseline.
 * `POST /simulate`: finite-size simulations, mean/std/sem over seeds.
-* `POST /compare`: both, with z-scores and a verdict; `?format=png` for a plot.
+* `POST /compare`: both, with z-scores and a verdict.
+* `GET /results/{key}`: any stored result by its `key`.
+
+Every result comes as JSON (default), CSV (`?format=csv`: one row per point with its six
+coordinates) or a figure (`?format=png|svg|pdf`, or the matching `Accept`; `?x=`, `?y=` for another
+axis or a heatmap, `?errors=test,train`, `?dpi=`, `?size=`); a format an endpoint cannot give is a 406.
 
 Every result is cached under `key` (SHA-256 of the canonical request and engine version): a repeat is
 answered from the store with `"cached": true` and `X-Cache: hit`. Send `Prefer: respond-async` to run
@@ -44,6 +49,7 @@ Try the example of docs/theory.md §7: student `tanh`, teacher `sin`, `learning_
 TAGS = [
     {"name": "computations", "description": "Theory, simulation and their comparison (cached)."},
     {"name": "jobs", "description": "Requests sent with `Prefer: respond-async`."},
+    {"name": "results", "description": "Any stored result by its `key`, in every format."},
     {"name": "about", "description": "Activations, health and versions."},
 ]
 
@@ -95,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(logs.AccessLogMiddleware)
     app.include_router(compute.router)
     app.include_router(jobs.router)
+    app.include_router(results.router)
     app.include_router(meta.router)
     return app
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from srf_engine import ENGINE_VERSION
 from srf_engine.compare import compare_points, extrapolation_block
-from srf_engine.simulation import simulate_spec
-from srf_engine.theory import theory_curve
+from srf_engine.function import learned_function
+from srf_engine.simulation import simulate_grid
+from srf_engine.theory import theory_grid
 
 from .prepare import Prepared
 
@@ -54,7 +55,13 @@ def _result(prepared: Prepared, result: dict[str, Any]) -> dict[str, Any]:
     warnings = list(clean.pop("warnings", []) or [])
     if bad:
         warnings.append(f"{len(bad)} non-finite value(s) from the engine are reported as null")
-    return {"key": prepared.key, "engine_version": ENGINE_VERSION, **clean, "warnings": warnings}
+    return {
+        "key": prepared.key,
+        "engine_version": ENGINE_VERSION,
+        "request": prepared.normal,
+        **clean,
+        "warnings": warnings,
+    }
 
 
 def run_theory(
@@ -65,12 +72,28 @@ def run_theory(
     client: ClientFactory = None,
     part: Part | None = None,
 ) -> dict[str, Any]:
-    """``POST /theory/curve``: the limit curve of docs/theory.md §5 and the random-features baseline."""
-    normal = prepared.normal
-    curve = theory_curve(
-        prepared.problem, normal["alphas"], normal["ridge"], baseline=True, progress=progress
+    """``POST /theory/curve``: the limit of docs/theory.md §5 at every grid point, and the baseline."""
+    problem = prepared.problem
+    curve = theory_grid(
+        problem.student, problem.teacher, prepared.grid, srf=problem.srf, baseline=True, progress=progress
     )
     return _result(prepared, curve.as_dict())
+
+
+def run_function(
+    prepared: Prepared,
+    progress: Progress = None,
+    *,
+    n_jobs: int | None = None,
+    client: ClientFactory = None,
+    part: Part | None = None,
+) -> dict[str, Any]:
+    """``POST /theory/function``: target, prediction after the step and at initialisation along κ."""
+    normal = prepared.normal
+    result = learned_function(
+        prepared.problem, normal["alphas"], normal["ridge"], normal["kappa"], progress=progress
+    )
+    return _result(prepared, result.as_dict())
 
 
 def run_simulate(
@@ -83,8 +106,9 @@ def run_simulate(
 ) -> dict[str, Any]:
     """``POST /simulate``: statistics over seeds of the finite-size model (docs/theory.md §2, §8)."""
     assert prepared.spec is not None  # prepare() builds it for every simulation request
-    result = simulate_spec(
+    result = simulate_grid(
         prepared.problem,
+        prepared.grid,
         prepared.spec,
         progress=progress,
         n_jobs=n_jobs,
@@ -144,6 +168,8 @@ def run_compare(
     body = {
         "key": prepared.key,
         "engine_version": ENGINE_VERSION,
+        "request": prepared.normal,
+        "grid": theory["grid"],
         "theory": theory,
         "simulation": simulation,
         "points": json_ready(points),

@@ -1,11 +1,14 @@
 """The operator's limits (413) and the synchronous-time limit (a 413 pointing to Prefer: respond-async).
 
-Simulations are priced by the engine's ``estimate_cost``; the theory by a simple model (seconds per
-α, times a factor for ``ridge = "optimal"``), since its cost is tiny and nearly linear in the α's.
+Simulations are priced by the engine's cost model, per grid cell (one first step per ``(ψ_w, Δ, α0)``
+serves every η̃); the theory by a simple model (seconds per point, times factors for an optimised
+ridge or learning rate), since its cost is tiny and nearly linear in the number of points. A grid
+has at most ``SRF_MAX_POINTS`` points (the product of the lengths of its axes).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from srf_engine.simulation import cost
@@ -38,30 +41,47 @@ def _over(field: str, value: int, setting: str, maximum: int, what: str) -> Limi
 
 
 def theory_seconds(prepared: Prepared, settings: Settings) -> float:
-    factor = settings.theory_optimal_factor if prepared.normal["ridge"] == "optimal" else 1.0
-    # Baseline curve doubles the work.
-    return 2 * len(prepared.normal["alphas"]) * settings.theory_seconds_per_alpha * factor
+    grid = prepared.grid
+    factor = settings.theory_optimal_factor if grid.optimised("ridge") else 1.0
+    if grid.optimised("learning_rate"):
+        factor *= settings.theory_optimal_learning_rate_factor
+    # The baseline doubles the work; /theory/function solves the step and the baseline too.
+    return 2 * grid.size * settings.theory_seconds_per_alpha * factor
 
 
 def simulation_estimate(
     prepared: Prepared, settings: Settings, cluster: cost.ClusterShape | None = None
 ) -> Estimate:
     """The engine's cost model of a prepared /simulate request on the service's threads, or on the Dask
-    cluster of shape ``cluster`` (memory per worker then)."""
-    spec, problem = prepared.spec, prepared.problem
+    cluster of shape ``cluster`` (memory per worker then): every ``(ψ_w, Δ, α0, η̃)`` cell, locally its
+    first step counted once per ``(ψ_w, Δ, α0)`` (one gradient serves every η̃)."""
+    spec, grid = prepared.spec, prepared.grid
     assert spec is not None  # prepare() builds it for every simulation request
-    # A network with alpha0 > 0 is priced with its step (an upper bound when η̃ = 0).
-    step = spec.model == "network" and problem.alpha0 > 0
-    load = cost.workload(spec, width=problem.width, alpha0=problem.alpha0, step=step)
     n_jobs = settings.simulation_jobs
     threads = cost.available_cores() if n_jobs is None else max(1, int(n_jobs))
-    estimate = cost.estimate(load, len(spec.seeds), threads, cluster)
-    return Estimate(seconds=float(estimate.seconds), memory_bytes=int(estimate.memory_bytes))
+    seconds, memory = 0.0, 0
+    for width, _, alpha0 in itertools.product(grid.width, grid.noise, grid.alpha0):
+        # A network with alpha0 > 0 is priced with its step (an upper bound when η̃ = 0).
+        step = spec.model == "network" and alpha0 > 0
+        first = cost.estimate(
+            cost.workload(spec, width=width, alpha0=alpha0, step=step), len(spec.seeds), threads, cluster
+        )
+        shared = step and cluster is None
+        rest = (
+            first
+            if not shared
+            else cost.estimate(
+                cost.workload(spec, width=width, alpha0=alpha0, step=False), len(spec.seeds), threads, cluster
+            )
+        )
+        seconds += first.seconds + (len(grid.learning_rate) - 1) * rest.seconds
+        memory = max(memory, int(first.memory_bytes))
+    return Estimate(seconds=float(seconds), memory_bytes=memory)
 
 
 def estimate(prepared: Prepared, settings: Settings, cluster: cost.ClusterShape | None = None) -> Estimate:
     """Predicted wall time and peak memory of computing ``prepared`` from scratch (on ``cluster``)."""
-    if prepared.endpoint == "theory/curve":
+    if prepared.endpoint in ("theory/curve", "theory/function"):
         return Estimate(theory_seconds(prepared, settings), 0)
     if prepared.endpoint == "simulate":
         return simulation_estimate(prepared, settings, cluster)
@@ -81,6 +101,13 @@ def check_limits(
     normal = prepared.normal
     if len(normal["alphas"]) > settings.max_alphas:
         raise _over("alphas", len(normal["alphas"]), "max_alphas", settings.max_alphas, "number of values")
+    if prepared.grid.size > settings.max_points:
+        axes = " × ".join(f"{name} {len(values)}" for name, values in prepared.grid.axes())
+        raise LimitExceeded(
+            f"the grid has {prepared.grid.size} points ({axes}), beyond the server's limit of "
+            f"{settings.max_points} ({_env('max_points')}); ask fewer values, or split the grid",
+            limit=_env("max_points"),
+        )
     if prepared.spec is not None:
         if normal["dimension"] > settings.max_dimension:
             raise _over(

@@ -26,7 +26,7 @@ from .deps import Services
 from .errors import AtCapacity, InternalError, ServiceError
 from .limits import ASYNC_HINT, check_limits, check_sync
 from .prepare import Prepared
-from .schemas import CompareRequest, SimulateRequest, TheoryRequest
+from .schemas import CompareRequest, FunctionRequest, ProblemFields, SimulateRequest, TheoryRequest
 
 log = logging.getLogger("srf.service")
 
@@ -50,7 +50,7 @@ def _plot(name: str) -> Callable[[dict[str, Any]], bytes]:
 class Endpoint:
     """A POST endpoint: its request model, the compute function and the figure of its body."""
 
-    model: type[TheoryRequest]
+    model: type[ProblemFields]
     run: Callable[..., dict[str, Any]]
     plot: Callable[[dict[str, Any]], bytes]
 
@@ -59,6 +59,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "theory/curve": Endpoint(TheoryRequest, compute.run_theory, _plot("theory_png")),
     "simulate": Endpoint(SimulateRequest, compute.run_simulate, _plot("simulate_png")),
     "compare": Endpoint(CompareRequest, compute.run_compare, _plot("compare_png")),
+    "theory/function": Endpoint(FunctionRequest, compute.run_function, _plot("function_png")),
 }
 
 

@@ -1,101 +1,506 @@
-"""PNG figures of results, drawn with matplotlib's Agg backend (no display, no pyplot state).
+"""Figures of results (PNG, SVG, PDF), drawn with matplotlib's object API (no pyplot state).
 
-Figures are built with the object-oriented API (``Figure`` + ``FigureCanvasAgg``), so drawing in
-several threads at once is safe.
+Figures are built as ``Figure`` + ``FigureCanvasAgg``, so drawing in several threads at once is
+safe. Everything is read from the result body (see ``views``): this module computes nothing. The
+smooth theory lines come from a second theory body, the same problem on a fine grid of the x-axis
+(``fine``), computed by the caller; without it the theory is drawn through its points.
+
+* Line figure: the test error against ``x`` (default α), one colour per combination of the other
+  list-valued axes (legend), the theory solid, the no-step baseline dashed, simulations as points
+  with ± sem error bars, an extrapolation to d → ∞ as open diamonds; the training error in a second
+  panel with ``errors=test,train``.
+* Heatmap (``x`` and ``y``): the test error over two axes with contour lines, a log colour scale
+  when the values span a decade or more, and the minimum over ``y`` at each ``x`` drawn on it.
+* Learned function (``/theory/function``): per α, the target E[y|κ], the network after the step and
+  at initialisation against κ (docs/theory.md §5).
 """
 
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import matplotlib
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from .formats import FigureOptions, Output
+from .views import (
+    LABEL,
+    SYMBOL,
+    Grid,
+    baseline_aligned,
+    grid_of,
+    kind_of,
+    points_of,
+    request_of,
+)
+
+# SVG element ids are random unless salted: a fixed salt makes a figure's bytes reproducible.
+matplotlib.rcParams["svg.hashsalt"] = "srf"
+
+#: Save options that keep the bytes of a figure reproducible (no creation date).
+_METADATA = {"png": {}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
 
 
-def _xy(points: Sequence[Mapping[str, Any]], field: str) -> tuple[list[float], list[float]]:
-    pairs = sorted((p["alpha"], p[field]) for p in points if p.get(field) is not None)
-    return [a for a, _ in pairs], [v for _, v in pairs]
+# ---------------------------------------------------------------- small helpers
 
 
-def _render(figure: Figure) -> bytes:
-    for ax in figure.axes:
-        # The no-step baseline is often ten times the theory: a log axis keeps both readable.
-        lo, hi = ax.dataLim.y0, ax.dataLim.y1
-        if lo > 0 and hi / lo > 4:
-            ax.set_yscale("log")
-            ax.set_ylabel(ax.get_ylabel() + " (log scale)")
+def _num(value: Any) -> float:
+    """A JSON number, null → NaN (left out of lines)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        if len(value) == 1:
+            return _fmt(value[0])
+        return f"{_fmt(min(value))}…{_fmt(max(value))}"
+    return f"{float(value):.4g}"
+
+
+def _activation(spec: Any) -> str:
+    if isinstance(spec, Mapping) and "hermite" in spec:
+        return "Hermite(" + ", ".join(f"{c:g}" for c in spec["hermite"]) + ")"
+    return str(spec)
+
+
+def _spans(values: Sequence[float], ratio: float) -> bool:
+    finite = [v for v in values if math.isfinite(v)]
+    return bool(finite) and min(finite) > 0 and max(finite) / min(finite) >= ratio
+
+
+def _legend_text(fixed: Mapping[str, float]) -> str:
+    return ", ".join(f"{SYMBOL[name]} = {value:.4g}" for name, value in fixed.items())
+
+
+def problem_title(body: Mapping[str, Any]) -> str:
+    """The problem in one or two lines: activations, η̃, α0, λ, width, Δ, and d and seeds if simulated."""
+    request = request_of(body)
+    kind = kind_of(body)
+    srf = body.get("srf") or (body["theory"].get("srf") if kind == "compare" else None)
+    lines = []
+    if request:
+        parts = [
+            f"{_activation(request.get('student'))} student, {_activation(request.get('teacher'))} teacher"
+        ]
+        values = [
+            f"{SYMBOL[name]} = {_fmt(request[field])}"
+            for name, field in (
+                ("learning_rate", "learning_rate"),
+                ("alpha0", "alpha0"),
+                ("ridge", "ridge"),
+                ("width", "width"),
+                ("noise", "noise"),
+            )
+            if field in request
+        ]
+        parts.append(", ".join(values))
+        if "dimension" in request:
+            seeds = request.get("seeds") or []
+            count = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
+            parts.append(f"{request.get('model', '')} d = {request['dimension']}, {count}".strip())
+        lines.append(" · ".join(parts))
+    if isinstance(srf, Mapping) and {"c", "r", "gamma"} <= set(srf):
+        lines.append(f"sRF c = {srf['c']:.4g}, r = {srf['r']:.4g}, γ = {srf['gamma']:.4g}")
+    if kind == "compare":
+        verdict = "agree" if body.get("summary", {}).get("agree") else "disagree"
+        lines.append(f"theory vs simulation: {verdict}")
+    return "\n".join(lines) or kind
+
+
+def _figure(size: tuple[float, float] | None, default: tuple[float, float]) -> Figure:
+    return Figure(figsize=size or default, layout="constrained")
+
+
+def render(figure: Figure, fmt: str, dpi: int) -> bytes:
+    """The figure's bytes in ``fmt`` (png, svg or pdf)."""
     buffer = io.BytesIO()
     FigureCanvasAgg(figure)
-    figure.savefig(buffer, format="png", dpi=100)
+    figure.savefig(buffer, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
     return buffer.getvalue()
 
 
-def _axes(title: str) -> tuple[Figure, Any]:
-    figure = Figure(figsize=(6.4, 4.4), layout="constrained")
-    ax = figure.add_subplot()
-    ax.set_xlabel("α = n/d")
-    ax.set_ylabel("test error")
-    ax.set_title(title, fontsize=10)
+# ---------------------------------------------------------------- line figures
+
+
+def _line_key(fixed: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
+    return tuple(sorted((k, round(float(v), 12)) for k, v in fixed.items()))
+
+
+def _theory_series(theory: Mapping[str, Any], x: str, field: str) -> dict[Any, tuple[np.ndarray, ...]]:
+    """Per line (by its fixed values): x, the theory's ``field`` and the baseline's, sorted along x."""
+    grid = grid_of(theory)
+    points = points_of(theory)
+    baseline = baseline_aligned(theory)
+    out = {}
+    for line in _lines(grid, x, len(points)):
+        xs = np.array([_x_of(theory, grid, i, x) for i in line.indices])
+        ys = np.array([_num(points[i].get(field)) for i in line.indices])
+        bs = np.array([_num(None if baseline[i] is None else baseline[i].get(field)) for i in line.indices])
+        order = np.argsort(xs)
+        out[_line_key(line.fixed)] = (xs[order], ys[order], bs[order], line.fixed)
+    return out
+
+
+def _lines(grid: Grid, x: str, n_points: int) -> list[Any]:
+    if x in grid.names and int(np.prod(grid.shape)) == n_points:
+        return grid.lines(x)
+    from .views import Line
+
+    return [Line(fixed={}, indices=tuple(range(n_points)))]
+
+
+def _x_of(body: Mapping[str, Any], grid: Grid, i: int, x: str) -> float:
+    """The x of point ``i``: its grid value (an optimised λ or η̃ is a value, not a coordinate of
+    the grid), else the point's own."""
+    if x in grid.names and int(np.prod(grid.shape)) == len(points_of(body)):
+        where = np.unravel_index(i, grid.shape)[grid.names.index(x)]
+        return grid.axis(x).values[where]
+    return _num(points_of(body)[i].get(x))
+
+
+def _simulation_series(sim: Mapping[str, Any], x: str, field: str) -> dict[Any, tuple[np.ndarray, ...]]:
+    grid = grid_of(sim)
+    points = points_of(sim)
+    out = {}
+    for line in _lines(grid, x, len(points)):
+        xs = np.array([_x_of(sim, grid, i, x) for i in line.indices])
+        stats = [points[i].get(field) or {} for i in line.indices]
+        mean = np.array([_num(s.get("mean")) for s in stats])
+        sem = np.array([_num(s.get("sem")) for s in stats])
+        order = np.argsort(xs)
+        out[_line_key(line.fixed)] = (xs[order], mean[order], np.nan_to_num(sem[order]), line.fixed)
+    return out
+
+
+def _panel(figure: Figure, n: int, position: int, x: str, field: str) -> Any:
+    ax = figure.add_subplot(1, n, position)
+    ax.set_xlabel(LABEL[x])
+    ax.set_ylabel("test error" if field == "test_error" else "training error")
     ax.grid(alpha=0.3)
-    return figure, ax
+    return ax
 
 
-def _srf_title(prefix: str, srf: Mapping[str, Any] | None) -> str:
-    if not srf:
-        return prefix
-    return f"{prefix}  (c = {srf['c']:.4g}, r = {srf['r']:.4g}, γ = {srf['gamma']:.4g})"
-
-
-def _theory_lines(ax: Any, theory: Mapping[str, Any]) -> None:
-    x, y = _xy(theory["points"], "test_error")
-    ax.plot(x, y, "-", color="C0", marker=".", label="theory (after the step)")
-    if theory.get("baseline"):
-        bx, by = _xy(theory["baseline"], "test_error")
-        ax.plot(bx, by, "--", color="C2", label="random features (no step)")
-
-
-def _simulation_bars(ax: Any, simulation: Mapping[str, Any]) -> None:
-    rows = sorted(
-        (p["alpha"], p["test_error"]["mean"], p["test_error"]["sem"] or 0.0)
-        for p in simulation["points"]
-        if p["test_error"]["mean"] is not None
-    )
-    if rows:
-        ax.errorbar(
-            [r[0] for r in rows],
-            [r[1] for r in rows],
-            yerr=[r[2] for r in rows],
-            fmt="o",
-            color="C1",
-            capsize=3,
-            label=f"simulation, {simulation.get('model', '')} d = {simulation.get('dimension', '?')} (± sem)",
+def _draw_lines(
+    ax: Any,
+    body: Mapping[str, Any],
+    x: str,
+    field: str,
+    fine: Mapping[str, Any] | None,
+    colours: dict[Any, str],
+) -> list[Line2D]:
+    """Draws one panel; returns the style legend's handles."""
+    kind = kind_of(body)
+    styles: list[Line2D] = []
+    theory = body["theory"] if kind == "compare" else body if kind == "theory" else None
+    sim = body["simulation"] if kind == "compare" else body if kind == "simulate" else None
+    xs_all: list[float] = []
+    if theory is not None:
+        coarse = _theory_series(theory, x, field)
+        smooth = _theory_series(fine, x, field) if fine is not None else {}
+        baselines: list[tuple[np.ndarray, np.ndarray, str]] = []
+        for key, (xs, ys, bs, fixed) in coarse.items():
+            colour = colours.setdefault(key, f"C{len(colours) % 10}")
+            line = smooth.get(key, (xs, ys, bs, fixed))
+            ax.plot(line[0], line[1], "-", color=colour, lw=1.6)
+            if sim is None:
+                ax.plot(xs, ys, ".", color=colour, ms=5)
+            base = line[2]
+            # The baseline does not depend on η̃ or α0: lines differing only there share one.
+            if np.isfinite(base).any() and not any(
+                b.shape == base.shape and np.allclose(b, base, equal_nan=True) for _, b, _ in baselines
+            ):
+                baselines.append((line[0], base, colour))
+            xs_all += list(line[0])
+        shared = len(baselines) == 1
+        for bx, base, colour in baselines:
+            ax.plot(
+                bx, base, "--", color=("C2" if len(coarse) == 1 else "0.45") if shared else colour, lw=1.2
+            )
+        drawn_baselines = baselines
+        styles.append(Line2D([], [], color="0.25", ls="-", label="theory after the step"))
+        if drawn_baselines:
+            styles.append(Line2D([], [], color="0.25", ls="--", label="no step (random features)"))
+    if sim is not None:
+        for key, (xs, mean, sem, _) in _simulation_series(sim, x, field).items():
+            # A single line: theory and simulation in two colours; several: one colour per line.
+            colour = "C1" if not key else colours.setdefault(key, f"C{len(colours) % 10}")
+            keep = np.isfinite(mean)
+            ax.errorbar(
+                xs[keep],
+                mean[keep],
+                yerr=sem[keep],
+                fmt="o" if theory is not None else "o-",
+                color=colour,
+                ms=4,
+                lw=0.8,
+                capsize=3,
+            )
+            xs_all += list(xs)
+        label = f"simulation, {sim.get('model', '')} d = {sim.get('dimension', '?')} (± sem)"
+        styles.append(Line2D([], [], color="0.25", ls="", marker="o", label=label))
+    extrapolation = body.get("extrapolation") if field == "test_error" else None
+    if isinstance(extrapolation, Mapping) and theory is not None:
+        _draw_extrapolation(ax, theory, extrapolation, x, colours)
+        dims = ", ".join(str(d) for d in extrapolation.get("dimensions", []))
+        styles.append(
+            Line2D(
+                [],
+                [],
+                color="0.25",
+                ls="",
+                marker="D",
+                mfc="none",
+                label=f"extrapolated d → ∞ (from d = {dims})",
+            )
         )
+    if _spans(xs_all, 20):
+        ax.set_xscale("log")
+    return styles
 
 
-def compare_png(body: Mapping[str, Any]) -> bytes:
-    """Theory curve, simulation means with sem error bars, and the random-features baseline."""
-    summary = body.get("summary", {})
-    verdict = "agree" if summary.get("agree") else "disagree"
-    figure, ax = _axes(_srf_title(f"theory vs simulation: {verdict}", body["theory"].get("srf")))
-    _theory_lines(ax, body["theory"])
-    _simulation_bars(ax, body["simulation"])
-    ax.legend(fontsize=8)
-    return _render(figure)
+def _draw_extrapolation(
+    ax: Any, theory: Mapping[str, Any], block: Mapping[str, Any], x: str, colours: dict[Any, str]
+) -> None:
+    grid = grid_of(theory)
+    points = block.get("points") or []
+    if len(points) != len(points_of(theory)):
+        return
+    for line in _lines(grid, x, len(points)):
+        colour = colours.get(_line_key(line.fixed), "C3") if line.fixed else "C3"
+        xs = np.array([_x_of(theory, grid, i, x) for i in line.indices])
+        ys = np.array([_num(points[i].get("limit")) for i in line.indices])
+        es = np.nan_to_num(np.array([_num(points[i].get("limit_sem")) for i in line.indices]))
+        keep = np.isfinite(ys)
+        ax.errorbar(xs[keep], ys[keep], yerr=es[keep], fmt="D", mfc="none", color=colour, ms=5, capsize=2)
 
 
-def theory_png(body: Mapping[str, Any]) -> bytes:
-    """The theory curve and its baseline."""
-    figure, ax = _axes(_srf_title("theory", body.get("srf")))
-    _theory_lines(ax, body)
-    ax.legend(fontsize=8)
-    return _render(figure)
+def _log_y_if_wide(ax: Any) -> None:
+    # The no-step baseline is often ten times the theory: a log axis keeps both readable.
+    lo, hi = ax.dataLim.y0, ax.dataLim.y1
+    if lo > 0 and hi / lo > 4:
+        ax.set_yscale("log")
+        ax.set_ylabel(ax.get_ylabel() + " (log scale)")
 
 
-def simulate_png(body: Mapping[str, Any]) -> bytes:
-    """Simulation means with sem error bars."""
-    figure, ax = _axes(_srf_title("simulation", body.get("srf")))
-    _simulation_bars(ax, body)
-    ax.legend(fontsize=8)
-    return _render(figure)
+def line_figure(
+    body: Mapping[str, Any], options: FigureOptions, fine: Mapping[str, Any] | None = None
+) -> Figure:
+    """Test (and training) error against ``options.x``; see the module's docstring."""
+    x = options.x or "alpha"
+    fields = [f"{e}_error" for e in options.errors]
+    figure = _figure(options.size, (6.4 * len(fields), 4.6))
+    colours: dict[Any, str] = {}
+    styles: list[Line2D] = []
+    for position, field in enumerate(fields, start=1):
+        ax = _panel(figure, len(fields), position, x, field)
+        drawn = _draw_lines(ax, body, x, field, fine, colours)
+        styles = styles or drawn  # the legend sits in the first panel
+        _log_y_if_wide(ax)
+    handles = [
+        Line2D([], [], color=colour, lw=2, label=_legend_text(dict(key)))
+        for key, colour in colours.items()
+        if key
+    ]
+    figure.axes[0].legend(handles=handles + styles, fontsize=7, loc="best")
+    figure.suptitle(problem_title(body), fontsize=9)
+    return figure
+
+
+# ---------------------------------------------------------------- heatmaps
+
+
+def _edges(values: np.ndarray, log: bool) -> np.ndarray:
+    """Cell edges around sorted centres (geometric midpoints on a log axis)."""
+    v = np.log(values) if log else values
+    if len(v) == 1:
+        mids = np.array([v[0] - 0.5, v[0] + 0.5])
+    else:
+        inner = (v[1:] + v[:-1]) / 2
+        mids = np.concatenate([[2 * v[0] - inner[0]], inner, [2 * v[-1] - inner[-1]]])
+    return np.exp(mids) if log else mids
+
+
+def minimum_over_y(z: np.ndarray, ys: np.ndarray, log: bool) -> np.ndarray:
+    """At each column, the y minimising z, refined by a parabola through the grid minimum and its
+    neighbours (in log y on a log axis); NaN where a column has no finite value."""
+    out = np.full(z.shape[1], np.nan)
+    t = np.log(ys) if log else ys
+    for i in range(z.shape[1]):
+        column = z[:, i]
+        if not np.isfinite(column).any():
+            continue
+        j = int(np.nanargmin(column))
+        best = t[j]
+        if 0 < j < len(t) - 1 and np.isfinite(column[j - 1 : j + 2]).all():
+            (a, b, c), (za, zb, zc) = t[j - 1 : j + 2], column[j - 1 : j + 2]
+            denominator = (b - a) * (zb - zc) - (b - c) * (zb - za)
+            if denominator != 0:
+                vertex = b - 0.5 * ((b - a) ** 2 * (zb - zc) - (b - c) ** 2 * (zb - za)) / denominator
+                best = float(np.clip(vertex, a, c))
+        out[i] = math.exp(best) if log else best
+    return out
+
+
+def _matrix(body: Mapping[str, Any], index: np.ndarray, source: str) -> np.ndarray:
+    points = points_of(body)
+
+    def value(i: int) -> float:
+        p = points[i]
+        if source == "simulation":
+            return _num((p.get("test_error") or {}).get("mean"))
+        return _num(p.get("test_error"))
+
+    return np.vectorize(value, otypes=[float])(index)
+
+
+def heatmap_figure(
+    body: Mapping[str, Any], options: FigureOptions, optimum: tuple[np.ndarray, np.ndarray] | None = None
+) -> Figure:
+    """The test error over (x, y), with contours and the minimum over y at each x.
+
+    ``optimum`` (x, y*), when given, is the exact optimum (e.g. the theory's "optimal" η̃ on a fine
+    x grid) and replaces the grid's."""
+    x, y = options.x or "alpha", options.y or "learning_rate"
+    kind = kind_of(body)
+    sources: list[tuple[str, Mapping[str, Any], str]]
+    if kind == "compare":
+        sources = [("theory", body["theory"], "theory"), ("simulation", body["simulation"], "simulation")]
+    elif kind == "simulate":
+        sources = [("simulation", body, "simulation")]
+    else:
+        sources = [("theory", body, "theory")]
+    grid = grid_of(sources[0][1])
+    planes = grid.planes(x, y)
+    xs = np.array(grid.axis(x).values)
+    ys = np.array(grid.axis(y).values)
+    ox, oy = np.argsort(xs), np.argsort(ys)
+    xs, ys = xs[ox], ys[oy]
+    matrices = [
+        (name, plane, _matrix(src, plane.index, how)[np.ix_(oy, ox)])
+        for plane in planes
+        for name, src, how in sources
+    ]
+    finite = np.concatenate([m[np.isfinite(m)] for _, _, m in matrices]) if matrices else np.array([])
+    n = len(matrices)
+    cols = min(n, 3 if n > 2 else n)
+    rows = math.ceil(n / cols)
+    figure = _figure(options.size, (5.4 * cols, 4.4 * rows))
+    if finite.size == 0:
+        ax = figure.add_subplot()
+        ax.text(0.5, 0.5, "no finite test error to draw", ha="center", va="center")
+        figure.suptitle(problem_title(body), fontsize=9)
+        return figure
+    lo, hi = float(finite.min()), float(finite.max())
+    log_colour = lo > 0 and hi / lo >= 10
+    norm = LogNorm(lo, hi) if log_colour else Normalize(lo, hi if hi > lo else lo + 1e-12)
+    logx, logy = _spans(list(xs), 20), _spans(list(ys), 20)
+    xe, ye = _edges(xs, logx), _edges(ys, logy)
+    mesh = None
+    for k, (name, plane, z) in enumerate(matrices, start=1):
+        ax = figure.add_subplot(rows, cols, k)
+        masked = np.ma.masked_invalid(z)
+        mesh = ax.pcolormesh(xe, ye, masked, norm=norm, cmap="viridis", shading="flat")
+        if z.shape[0] >= 2 and z.shape[1] >= 2 and np.isfinite(z).sum() >= 4 and hi > lo:
+            levels = np.geomspace(lo, hi, 9)[1:-1] if log_colour else np.linspace(lo, hi, 9)[1:-1]
+            contours = ax.contour(xs, ys, masked, levels=levels, colors="white", linewidths=0.6, alpha=0.8)
+            ax.clabel(contours, fontsize=6, fmt="%.3g")
+        best = minimum_over_y(z, ys, logy)
+        if optimum is not None and name == "theory" and not plane.fixed:
+            ax.plot(optimum[0], optimum[1], "-", color="red", lw=1.5, label=f"optimal {SYMBOL[y]} (theory)")
+            ax.plot(
+                xs, best, "o", color="red", mfc="none", ms=4, label=f"minimum over the grid's {SYMBOL[y]}"
+            )
+        else:
+            ax.plot(xs, best, "-o", color="red", lw=1.2, ms=3, label=f"minimum over {SYMBOL[y]}")
+        ax.set_xlim(xe[0], xe[-1])
+        ax.set_ylim(ye[0], ye[-1])
+        if logx:
+            ax.set_xscale("log")
+        if logy:
+            ax.set_yscale("log")
+        ax.set_xlabel(LABEL[x])
+        ax.set_ylabel(LABEL[y])
+        caption = f"{name} test error" + (f" · {_legend_text(plane.fixed)}" if plane.fixed else "")
+        ax.set_title(caption, fontsize=8)
+        if k == 1:
+            ax.legend(fontsize=7, loc="best")
+    if mesh is not None:
+        bar = figure.colorbar(mesh, ax=figure.axes, shrink=0.9)
+        bar.set_label("test error" + (" (log scale)" if log_colour else ""))
+    figure.suptitle(problem_title(body), fontsize=9)
+    return figure
+
+
+# ---------------------------------------------------------------- the learned function
+
+
+def function_figure(body: Mapping[str, Any], options: FigureOptions) -> Figure:
+    """Per α: target E[y|κ], the network after the step and at initialisation, against κ."""
+    points = points_of(body)
+    n = max(len(points), 1)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    figure = _figure(options.size, (4.2 * cols, 3.6 * rows + 0.6))
+    for k, point in enumerate(points, start=1):
+        ax = figure.add_subplot(rows, cols, k)
+        kappa = np.array([_num(v) for v in point.get("kappa") or []])
+        for field, style, colour, label in (
+            ("target", "-", "black", "target E[y | κ]"),
+            ("after_step", "-", "C0", "network after the step"),
+            ("at_initialisation", "--", "C2", "at initialisation (random features)"),
+        ):
+            values = np.array([_num(v) for v in point.get(field) or []])
+            if values.shape == kappa.shape:
+                ax.plot(kappa, values, style, color=colour, lw=1.5, label=label)
+        ax.set_xlabel("κ = v·x/√d")
+        ax.set_ylabel("mean prediction")
+        ax.grid(alpha=0.3)
+        after, before = _fmt_error(point.get("test_error")), _fmt_error(point.get("baseline_test_error"))
+        errors = f"test error {after}, no step {before}"
+        ax.set_title(f"α = {_num(point.get('alpha')):.4g}: {errors}", fontsize=8)
+        if k == 1:
+            ax.legend(fontsize=7, loc="best")
+    figure.suptitle(problem_title(body), fontsize=9)
+    return figure
+
+
+def _fmt_error(value: Any) -> str:
+    return "n/a" if not isinstance(value, int | float) else f"{value:.3g}"
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def draw(
+    body: Mapping[str, Any],
+    output: Output,
+    *,
+    fine: Mapping[str, Any] | None = None,
+    optimum: tuple[np.ndarray, np.ndarray] | None = None,
+) -> bytes:
+    """The figure of ``body`` in ``output.format`` (the options were checked against it by the caller)."""
+    options = output.figure
+    if kind_of(body) == "function":
+        figure = function_figure(body, options)
+    elif options.y is not None:
+        figure = heatmap_figure(body, options, optimum)
+    else:
+        figure = line_figure(body, options, fine)
+    return render(figure, output.format, options.dpi)
+
+
+def _png(body: Mapping[str, Any]) -> bytes:
+    return draw(body, Output("png", FigureOptions()))
+
+
+#: The default PNG figure of each endpoint's body (``pipeline.ENDPOINTS``).
+compare_png = theory_png = simulate_png = function_png = _png

@@ -21,16 +21,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from srf_engine import ENGINE_VERSION, Problem
+from srf_engine.function import DEFAULT_KAPPA
+from srf_engine.grid import OPTIMAL, GridSpec
 from srf_engine.simulation.spec import SimulationSpec, default_test_samples
 
-from .schemas import CompareRequest, HermiteActivation, ProblemFields, SimulateRequest, TheoryRequest
+from .schemas import (
+    CompareRequest,
+    FunctionRequest,
+    HermiteActivation,
+    ProblemFields,
+    SimulateRequest,
+    TheoryRequest,
+)
 
-Request = TheoryRequest | SimulateRequest | CompareRequest
+Request = TheoryRequest | SimulateRequest | CompareRequest | FunctionRequest
 
 ENDPOINT_OF: dict[type, str] = {
     TheoryRequest: "theory/curve",
     SimulateRequest: "simulate",
     CompareRequest: "compare",
+    FunctionRequest: "theory/function",
 }
 
 
@@ -50,14 +60,24 @@ def canonical_activation(spec: str | HermiteActivation | dict[str, Any]) -> str 
     return {"hermite": values}
 
 
+def _axis(value: float | list[float] | str) -> float | list[float] | str:
+    """A grid axis in normal form: ``"optimal"`` stays, a list of one value is that value (same answer)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        values = [_real(v) for v in value]
+        return values[0] if len(values) == 1 else values
+    return _real(value)
+
+
 def _problem(req: ProblemFields) -> dict[str, Any]:
     return {
         "student": canonical_activation(req.student),
         "teacher": canonical_activation(req.teacher),
-        "learning_rate": _real(req.learning_rate),
-        "alpha0": _real(req.alpha0),
-        "width": _real(req.width),
-        "noise": _real(req.noise),
+        "learning_rate": _axis(req.learning_rate),
+        "alpha0": _axis(req.alpha0),
+        "width": _axis(req.width),
+        "noise": _axis(req.noise),
         "srf": None if req.srf is None else {k: _real(getattr(req.srf, k)) for k in ("c", "r", "gamma")},
         "alphas": [_real(a) for a in req.alphas],
     }
@@ -71,7 +91,9 @@ def test_samples_of(req: SimulateRequest) -> int:
 def normalise(req: Request) -> dict[str, Any]:
     """The normal form of ``req`` (a JSON-ready dict without endpoint or version)."""
     body = _problem(req)
-    body["ridge"] = req.ridge if isinstance(req.ridge, str) else _real(req.ridge)
+    body["ridge"] = _axis(req.ridge)
+    if isinstance(req, FunctionRequest):
+        body["kappa"] = [_real(k) for k in (DEFAULT_KAPPA if req.kappa is None else req.kappa)]
     if isinstance(req, SimulateRequest):
         body.update(
             model=req.model,
@@ -112,7 +134,11 @@ def request_key(req: Request) -> str:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A request ready for the engine: its endpoint, key, normal form, problem and simulation spec.
+    """A request ready for the engine: its endpoint, key, normal form, grid, problem and simulation spec.
+
+    ``grid`` holds every axis (``width, noise, alpha0, learning_rate, ridge, alpha``); ``problem`` is
+    the problem at the grid's first point (``"optimal"`` learning rate: 0), which carries what all
+    points share (activations, ``srf``).
 
     ``parts`` (``/compare`` only): the ``/theory/curve`` request of the same problem, then the
     ``/simulate`` request at each dimension in ascending order; each is stored under its own key.
@@ -121,6 +147,7 @@ class Prepared:
     endpoint: str
     key: str
     normal: dict[str, Any]
+    grid: GridSpec
     problem: Problem
     spec: SimulationSpec | None = None
     parts: tuple[Prepared, ...] = ()
@@ -135,15 +162,33 @@ class Prepared:
         return {part.normal["dimension"]: part for part in self.parts[1:]}
 
 
+def grid_of(normal: Mapping[str, Any]) -> GridSpec:
+    """The engine's checked grid from a normal form (raises InvalidParameterError → 422)."""
+    return GridSpec.build(
+        width=normal["width"],
+        noise=normal["noise"],
+        alpha0=normal["alpha0"],
+        learning_rate=normal["learning_rate"],
+        ridge=normal["ridge"],
+        alphas=normal["alphas"],
+    )
+
+
 def problem_of(normal: Mapping[str, Any]) -> Problem:
-    """The engine's problem from a normal form (raises InvalidParameterError → 422)."""
+    """The engine's problem at the grid's first point (raises InvalidParameterError → 422)."""
+
+    def first(name: str) -> float:
+        value = normal[name]
+        value = value[0] if isinstance(value, list) else value
+        return 0.0 if value == OPTIMAL else value
+
     return Problem(
         normal["student"],
         normal["teacher"],
-        normal["learning_rate"],
-        normal["alpha0"],
-        normal["width"],
-        normal["noise"],
+        first("learning_rate"),
+        first("alpha0"),
+        first("width"),
+        first("noise"),
         normal["srf"],
     )
 
@@ -164,6 +209,7 @@ def prepare(req: Request, problem: Problem | None = None) -> Prepared:
     """Normalise ``req`` once and build what the engine needs from it (``problem``: already built)."""
     endpoint = endpoint_of(req)
     normal = normalise(req)
+    grid = grid_of(normal)
     problem = problem_of(normal) if problem is None else problem
     spec = spec_of(normal) if isinstance(req, SimulateRequest) else None
     parts: tuple[Prepared, ...] = ()
@@ -172,4 +218,6 @@ def prepare(req: Request, problem: Problem | None = None) -> Prepared:
         simulations = req.simulation_requests()
         parts = (prepare(theory, problem), *(prepare(simulations[d], problem) for d in sorted(simulations)))
     key = _key(_canonical_text(endpoint, normal))
-    return Prepared(endpoint=endpoint, key=key, normal=normal, problem=problem, spec=spec, parts=parts)
+    return Prepared(
+        endpoint=endpoint, key=key, normal=normal, grid=grid, problem=problem, spec=spec, parts=parts
+    )

@@ -49,6 +49,8 @@ class Flight:
     cancel: threading.Event = field(default_factory=threading.Event)
     on_start: list[Callable[[], None]] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
+    #: A result to keep in the store under ``key`` (not a figure, which has its own table).
+    persist: bool = True
 
 
 class Runner:
@@ -65,6 +67,8 @@ class Runner:
         self._count_lock = threading.Lock()
         #: Computations actually run (not joined, not served from the store): tests count on it.
         self.computations = 0
+        #: Tasks run by :meth:`start_task` (figures drawn): tests count on it.
+        self.tasks = 0
 
     @property
     def busy(self) -> int:
@@ -137,6 +141,26 @@ class Runner:
         flight.task = loop.create_task(self._fly(flight, work, reserved))
         return flight
 
+    def start_task(self, key: str, label: str, work: Work) -> Flight:
+        """Join or start a flight that keeps nothing in the store (a figure): same capacity (429 when
+        no slot is free), same thread pool, single flight per ``key``."""
+        flight = self._flights.get(key)
+        if flight is not None:
+            return flight
+        if self._free <= 0:
+            raise AtCapacity(
+                429,
+                f"the server is running its maximum of {self.max_concurrent} heavy computations or "
+                f"figures (SRF_MAX_CONCURRENT); retry after {self.retry_after} s",
+                self.retry_after,
+            )
+        self._free -= 1
+        loop = asyncio.get_running_loop()
+        flight = Flight(key=key, endpoint=label, future=loop.create_future(), persist=False)
+        self._flights[key] = flight
+        flight.task = loop.create_task(self._fly(flight, work, True))
+        return flight
+
     async def wait(self, flight: Flight, *, abandon_on_cancel: bool = False) -> tuple[dict[str, Any], bool]:
         """The flight's ``(body, served_from_store)``; cancelling the waiter never cancels the flight,
         except with ``abandon_on_cancel`` (a job) when no other party is left."""
@@ -180,7 +204,7 @@ class Runner:
 
     def _compute(self, flight: Flight, work: Work) -> tuple[dict[str, Any], bool]:
         """In a worker thread: serve from the store if another process got there first, else compute."""
-        stored = self.store.get(flight.key)
+        stored = self.store.get(flight.key) if flight.persist else None
         if stored is not None:
             return stored, True
 
@@ -192,11 +216,15 @@ class Runner:
         if flight.cancel.is_set():
             raise Cancelled("cancelled")
         with self._count_lock:
-            self.computations += 1
+            if flight.persist:
+                self.computations += 1
+            else:
+                self.tasks += 1
         started = time.perf_counter()
         body = work(progress)
         log.debug("computed %s %s in %.3f s", flight.endpoint, flight.key, time.perf_counter() - started)
-        self.store.put(flight.key, flight.endpoint, ENGINE_VERSION, body)
+        if flight.persist:
+            self.store.put(flight.key, flight.endpoint, ENGINE_VERSION, body)
         flight.progress = 1.0
         return body, False
 

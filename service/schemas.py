@@ -7,12 +7,13 @@ schema); the operator's limits (``SRF_MAX_*``) are checked later and answered wi
 
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -104,32 +105,69 @@ class SRFSpec(BaseModel):
     gamma: float = Field(ge=-1, le=1, description="Overlap γ of the spike with the target, in [-1, 1].")
 
 
-def _no_optimal_ridge(value: Any) -> Any:
-    if value == "optimal":
-        raise ValueError("'optimal' is accepted only by /theory/curve; give a number ≥ 0")
-    return value
+#: Values one list-valued problem field may hold (the operator's SRF_MAX_POINTS bounds the product).
+MAX_AXIS_VALUES = 10_000
+GRID_TAGS = ("grid-number", "grid-list", "grid-optimal")
 
 
-RidgeNumber = Annotated[
-    float,
-    BeforeValidator(_no_optimal_ridge),
-    Field(ge=0, le=1e6, description="λ of the ridge readout, a number ≥ 0 (at most 1e6)."),
-]
+def _grid_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "grid-optimal"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "grid-number"
+    if isinstance(value, list):
+        return "grid-list"
+    return None
+
+
+def grid_axis(bounds: dict[str, float], *, optimal: bool = False, what: str = "number ≥ 0") -> Any:
+    """A number within ``bounds``, or a non-empty list of them (a grid axis); ``"optimal"`` if allowed.
+
+    Each list element is checked against the same bounds; the cartesian product over all list-valued
+    fields (and ``alphas``) is the grid a request asks for (docs/api.md, v1.1)."""
+    number = Annotated[float, Field(**bounds)]
+    members: list[Any] = [
+        Annotated[number, Tag("grid-number")],
+        Annotated[list[number], Field(min_length=1, max_length=MAX_AXIS_VALUES), Tag("grid-list")],
+    ]
+    rule = f"must be a {what} or a non-empty list of them (at most {MAX_AXIS_VALUES})"
+    if optimal:
+        members.append(Annotated[Literal["optimal"], Tag("grid-optimal")])
+        rule += ', or "optimal"'
+    else:
+        rule += ' ("optimal" is accepted only by /theory/curve)'
+    return Annotated[
+        functools.reduce(operator.or_, members),
+        Discriminator(_grid_kind, custom_error_type="grid_type", custom_error_message=rule),
+    ]
+
+
+_LIST_NOTE = " A list asks for every value: the request is then a grid (the cartesian product of all lists)."
+LearningRateAxis = grid_axis({"ge": 0, "le": 1e4})
+Alpha0Axis = grid_axis({"ge": 0, "le": 1e6})
+WidthAxis = grid_axis({"ge": 1e-6, "le": 100}, what="number in [1e-6, 100]")
+NoiseAxis = grid_axis({"ge": 0, "le": 1e6})
+RidgeAxis = grid_axis({"ge": 0, "le": 1e6})
 
 
 class ProblemFields(BaseModel):
-    """The problem common to every POST body (docs/api.md, flat fields)."""
+    """The problem common to every POST body (docs/api.md, flat fields); five may be lists (a grid)."""
 
     model_config = _REQUEST_CONFIG
 
     student: Activation
     teacher: Activation
-    learning_rate: float = Field(0.0, ge=0, le=1e4, description="η̃ of the first step, ≥ 0 (at most 1e4).")
-    alpha0: float = Field(
-        0.0, ge=0, le=1e6, description="n0/d of the first-step batch, ≥ 0; 0 means no step (random features)."
+    learning_rate: LearningRateAxis = Field(
+        description="η̃ of the first step, ≥ 0 (at most 1e4); required (0 means no step)." + _LIST_NOTE,
+        examples=[3.0, [0.5, 1, 2, 4]],
     )
-    width: float = Field(1.0, ge=1e-6, le=100, description="p/d, > 0 (from 1e-6 to 100).")
-    noise: float = Field(0.0, ge=0, le=1e6, description="Label-noise variance Δ ≥ 0.")
+    alpha0: Alpha0Axis = Field(
+        description="n0/d of the first-step batch, ≥ 0 (at most 1e6); required (0 means no step: random "
+        "features)." + _LIST_NOTE,
+        examples=[20.0],
+    )
+    width: WidthAxis = Field(1.0, description="p/d, > 0 (from 1e-6 to 100)." + _LIST_NOTE)
+    noise: NoiseAxis = Field(0.0, description="Label-noise variance Δ ≥ 0." + _LIST_NOTE)
     srf: SRFSpec | None = Field(None, description="Skip the network → sRF mapping and use these parameters.")
     alphas: list[Annotated[float, Field(gt=0, le=1e6)]] = Field(
         min_length=1,
@@ -138,31 +176,54 @@ class ProblemFields(BaseModel):
     )
 
 
-def _ridge_kind(value: Any) -> str | None:
-    if isinstance(value, str):
-        return "ridge-optimal"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return "ridge-number"
-    return None
-
-
 class TheoryRequest(ProblemFields):
     """``POST /theory/curve``: the exact high-dimensional limit (docs/theory.md §5) and its baseline."""
 
     model_config = ConfigDict(**_REQUEST_CONFIG, json_schema_extra={"examples": [EXAMPLE_PROBLEM]})
 
+    learning_rate: grid_axis({"ge": 0, "le": 1e4}, optimal=True) = Field(  # type: ignore[valid-type]
+        description='η̃ of the first step, ≥ 0 (at most 1e4), required; or "optimal": the η̃ ≥ 0 minimising '
+        'the test error at each point (reported per point; with ridge "optimal" too, the joint '
+        "minimum)." + _LIST_NOTE,
+        examples=[3.0, [0.5, 1, 2, 4], "optimal"],
+    )
+    ridge: grid_axis({"ge": 0, "le": 1e6}, optimal=True) = Field(  # type: ignore[valid-type]
+        0.1,
+        description='λ of the readout, a number ≥ 0 (at most 1e6), or "optimal": the λ minimising the test '
+        "error at each point (reported per point)." + _LIST_NOTE,
+    )
+
+
+class FunctionRequest(ProblemFields):
+    """``POST /theory/function``: what the trained readout expresses along the spike (docs/theory.md §4)."""
+
+    model_config = ConfigDict(
+        **_REQUEST_CONFIG, json_schema_extra={"examples": [{**EXAMPLE_PROBLEM, "alphas": [0.5, 2.0]}]}
+    )
+
+    learning_rate: float = Field(
+        ge=0, le=1e4, description="η̃ of the first step, ≥ 0 (at most 1e4); required."
+    )
+    alpha0: float = Field(
+        ge=0, le=1e6, description="n0/d of the first-step batch, ≥ 0; required (0 means no step)."
+    )
+    width: float = Field(1.0, ge=1e-6, le=100, description="p/d, > 0 (from 1e-6 to 100).")
+    noise: float = Field(0.0, ge=0, le=1e6, description="Label-noise variance Δ ≥ 0.")
     ridge: Annotated[
-        Annotated[float, Field(ge=0, le=1e6), Tag("ridge-number")]
-        | Annotated[Literal["optimal"], Tag("ridge-optimal")],
+        Annotated[float, Field(ge=0, le=1e6), Tag("grid-number")]
+        | Annotated[Literal["optimal"], Tag("grid-optimal")],
         Discriminator(
-            _ridge_kind,
+            _grid_kind,
             custom_error_type="ridge_type",
             custom_error_message='must be a number ≥ 0 or "optimal"',
         ),
-    ] = Field(
-        0.1,
-        description='λ of the readout, a number ≥ 0 (at most 1e6), or "optimal": the λ minimising the test '
-        "error at each α (reported per point).",
+    ] = Field(0.1, description='λ of the readout, a number ≥ 0 (at most 1e6), or "optimal" at each α.')
+    kappa: list[Annotated[float, Field(ge=-50, le=50)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=10_000,
+        description="Values of κ = v·x/√d at which to give the functions (each in [-50, 50]); default "
+        "(null): 101 values in [-4, 4].",
     )
 
 
@@ -181,9 +242,7 @@ def _seeds_kind(value: Any) -> str | None:
 
 
 #: Union tags that appear in validation locations; the error handler leaves them out of field names.
-UNION_TAGS = frozenset(
-    {"activation-name", "activation-hermite", "seed-count", "seed-list", "ridge-number", "ridge-optimal"}
-)
+UNION_TAGS = frozenset({"activation-name", "activation-hermite", "seed-count", "seed-list", *GRID_TAGS})
 
 
 class SimulationFields(BaseModel):
@@ -234,7 +293,7 @@ class SimulateRequest(SimulationFields, ProblemFields):
         **_REQUEST_CONFIG, json_schema_extra={"examples": [{**EXAMPLE_PROBLEM, **EXAMPLE_SIMULATION}]}
     )
 
-    ridge: RidgeNumber = 0.1
+    ridge: RidgeAxis = Field(0.1, description="λ of the readout, a number ≥ 0 (at most 1e6)." + _LIST_NOTE)
 
 
 class CompareRequest(SimulateRequest):
@@ -291,8 +350,37 @@ class SRFOut(BaseModel):
     gamma: float
 
 
-class TheoryPointOut(BaseModel):
+class Coordinates(BaseModel):
+    """The six coordinates of a grid point, and its own sRF parameters where the mapping varies."""
+
     alpha: float
+    learning_rate: float = Field(description='η̃ of the point (with "optimal": the η̃ found).')
+    alpha0: float
+    ridge: Num = Field(description='λ of the point (with "optimal": the λ found).')
+    noise: float
+    width: float
+    srf: SRFOut | None = Field(
+        None, description="Only when the mapping varies between points (the top-level srf is then null)."
+    )
+
+
+class GridAxisOut(BaseModel):
+    name: Literal["width", "noise", "alpha0", "learning_rate", "ridge", "alpha"]
+    values: list[float]
+
+
+class GridOut(BaseModel):
+    """The axes with more than one value, in C order of the points (the last varies fastest)."""
+
+    axes: list[GridAxisOut]
+    shape: list[int]
+
+
+_GRID = Field(description="Axes with more than one value and their lengths: points are in C order of them.")
+_SRF = Field(description="The sRF parameters shared by every point; null when they vary (see each point).")
+
+
+class TheoryPointOut(Coordinates):
     test_error: Num
     train_error: Num
     ridge: Num
@@ -304,11 +392,11 @@ class TheoryPointOut(BaseModel):
     )
 
 
-class BaselinePointOut(BaseModel):
-    alpha: float
+class BaselinePointOut(Coordinates):
+    """The baseline of the grid point with the same coordinates (``ridge`` "optimal": its own λ)."""
+
     test_error: Num
     train_error: Num
-    ridge: Num = None
     converged: bool = True
 
 
@@ -316,11 +404,41 @@ class TheoryResponse(BaseModel):
     key: str = Field(description="SHA-256 of the canonical request (its cache key).")
     cached: bool
     engine_version: str
-    srf: SRFOut
+    srf: SRFOut | None = _SRF
+    grid: GridOut = _GRID
     points: list[TheoryPointOut]
     baseline: list[BaselinePointOut] = Field(description="The same problem at initialisation (no step).")
     warnings: list[str]
     elapsed_seconds: float = Field(description="Wall time of this response (a cache hit is fast).")
+
+
+class FunctionPointOut(BaseModel):
+    alpha: float
+    kappa: list[float]
+    target: list[Num] = Field(description="E[y | κ] = h(κ) = E_ν σ*(γκ + ρν).")
+    after_step: list[Num] | None = Field(
+        description="Mean prediction of the trained readout after the step, μ0(κ)m + μ1(κ)κt (null if the "
+        "fixed point did not converge)."
+    )
+    at_initialisation: list[Num] | None = Field(
+        description="The same at initialisation (no step): a straight line in κ."
+    )
+    test_error: Num
+    baseline_test_error: Num
+    ridge: Num
+    baseline_ridge: Num
+    converged: bool
+    baseline_converged: bool
+
+
+class FunctionResponse(BaseModel):
+    key: str
+    cached: bool
+    engine_version: str
+    srf: SRFOut
+    points: list[FunctionPointOut]
+    warnings: list[str]
+    elapsed_seconds: float
 
 
 class ErrorStatsOut(BaseModel):
@@ -330,9 +448,7 @@ class ErrorStatsOut(BaseModel):
     values: list[Num]
 
 
-class SimulationPointOut(BaseModel):
-    alpha: float
-    ridge: Num = None
+class SimulationPointOut(Coordinates):
     test_error: ErrorStatsOut
     train_error: ErrorStatsOut
 
@@ -343,15 +459,15 @@ class SimulateResponse(BaseModel):
     engine_version: str
     model: str
     dimension: int
-    srf: SRFOut
+    srf: SRFOut | None = _SRF
+    grid: GridOut = _GRID
     seeds: list[int] = Field(default_factory=list)
     points: list[SimulationPointOut]
     warnings: list[str]
     elapsed_seconds: float
 
 
-class ComparePoint(BaseModel):
-    alpha: float
+class ComparePoint(Coordinates):
     theory: Num
     simulation_mean: Num
     simulation_sem: Num
@@ -370,8 +486,7 @@ class CompareSummary(BaseModel):
     criterion: str
 
 
-class ExtrapolationPoint(BaseModel):
-    alpha: float
+class ExtrapolationPoint(Coordinates):
     theory: Num
     limit: Num = Field(description="ε∞ of the fit ε(d) = ε∞ + slope/d.")
     limit_sem: Num = Field(description="Standard error of ε∞ (null with one seed and two dimensions).")
@@ -391,6 +506,7 @@ class CompareResponse(BaseModel):
     key: str
     cached: bool
     engine_version: str
+    grid: GridOut = _GRID
     theory: TheoryResponse
     simulation: SimulateResponse
     points: list[ComparePoint]

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_dimension: int = Field(4000, ge=1)
     max_seeds: int = Field(32, ge=1)
     max_alphas: int = Field(200, ge=1)
+    max_points: int = Field(
+        20_000, ge=1, description="Points of a grid: the product of the lengths of all list-valued fields."
+    )
     max_test_samples: int = Field(100_000, ge=1)
     max_memory_bytes: int = Field(4 * 1024**3, ge=1, description="Ceiling on the engine's memory estimate.")
     max_sync_seconds: float = Field(
@@ -54,8 +57,13 @@ class Settings(BaseSettings):
     )
 
     # Simple theory time model used for the sync-time check (the engine has no cost estimate for it).
-    theory_seconds_per_alpha: float = Field(0.05, ge=0)
+    theory_seconds_per_alpha: float = Field(
+        0.001, ge=0, description="Seconds per grid point (and as much for its baseline) of the theory."
+    )
     theory_optimal_factor: float = Field(20.0, ge=1, description="Cost multiplier of ridge='optimal'.")
+    theory_optimal_learning_rate_factor: float = Field(
+        400.0, ge=1, description="Cost multiplier of learning_rate='optimal' (a search over η̃ per point)."
+    )
 
     # Jobs of another process whose heartbeat is older than this are declared dead (reported failed).
     job_heartbeat_seconds: float = Field(2.0, gt=0)

@@ -13,6 +13,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .extrapolation import extrapolate_in_inverse_dimension
+from .results import COORDINATES
+
+
+def coordinates(point: Mapping[str, Any]) -> dict[str, Any]:
+    """The six coordinates of a point (those it carries)."""
+    return {name: point[name] for name in COORDINATES if name in point}
 
 
 def criterion_text(z_threshold: float, relative_tolerance: float) -> str:
@@ -60,12 +66,13 @@ def summarise(points: Sequence[Mapping[str, Any]], criterion: str) -> dict[str, 
 def compare_points(
     theory: Mapping[str, Any], simulation: Mapping[str, Any], z_threshold: float, relative_tolerance: float
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Per-α z-scores and relative errors of simulation against theory, and their summary."""
+    """Per-point z-scores and relative errors of simulation against theory, and their summary over all
+    points (both in the grid's C order; each comparison point carries the six coordinates)."""
     points = []
     for t, s in zip(theory["points"], simulation["points"], strict=True):
         mean, sem = s["test_error"]["mean"], s["test_error"]["sem"]
         verdict = judge(t, mean, sem, z_threshold, relative_tolerance)
-        points.append({"alpha": t["alpha"], "simulation_mean": mean, "simulation_sem": sem, **verdict})
+        points.append({**coordinates(t), "simulation_mean": mean, "simulation_sem": sem, **verdict})
     return points, summarise(points, criterion_text(z_threshold, relative_tolerance))
 
 
@@ -91,9 +98,7 @@ def extrapolation_block(
             limit, limit_sem, slope = fit.limit, fit.limit_sem, fit.slope
         verdict = judge(t, limit, limit_sem, z_threshold, relative_tolerance)
         verdict.pop("theory_converged")
-        points.append(
-            {"alpha": t["alpha"], "limit": limit, "limit_sem": limit_sem, "slope": slope, **verdict}
-        )
+        points.append({**coordinates(t), "limit": limit, "limit_sem": limit_sem, "slope": slope, **verdict})
     criterion = (
         f"the simulated means at d = {', '.join(str(d) for d in dimensions)} are fitted to ε∞ + b/d "
         f"(weights 1/sem²); a point agrees when |z| ≤ {z_threshold:g} (z = (ε∞ − theory)/sem(ε∞)) or "

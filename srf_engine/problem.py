@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,15 +35,22 @@ def check_positive(field: str, value: float) -> float:
     return value
 
 
+def check_list(
+    field: str, values: Any, check: Callable[[str, float], float], rule: str
+) -> tuple[float, ...]:
+    """A non-empty list, each element checked by ``check`` (named ``field[i]``); ``rule`` if not a list."""
+    try:
+        items = tuple(values)
+    except TypeError:
+        raise InvalidParameterError(field, rule) from None
+    if not items:
+        raise InvalidParameterError(field, "must hold at least one value")
+    return tuple(check(f"{field}[{i}]", v) for i, v in enumerate(items))
+
+
 def check_alphas(alphas: Any, field: str = "alphas") -> tuple[float, ...]:
     """Sample ratios ``α = n/d``: a non-empty list of finite numbers > 0."""
-    try:
-        values = tuple(alphas)
-    except TypeError:
-        raise InvalidParameterError(field, "must be a list of numbers > 0") from None
-    if not values:
-        raise InvalidParameterError(field, "must hold at least one value")
-    return tuple(check_positive(f"{field}[{i}]", a) for i, a in enumerate(values))
+    return check_list(field, alphas, check_positive, "must be a list of numbers > 0")
 
 
 @dataclass(frozen=True)

@@ -7,48 +7,80 @@ from typing import Any
 
 from .problem import SRFParams
 
+#: The six coordinates every point of a grid carries, in the order of its axes' names in a response.
+COORDINATES = ("alpha", "learning_rate", "alpha0", "ridge", "noise", "width")
+
+
+def _point_dict(point: Any, with_srf: bool) -> dict[str, Any]:
+    """A point's fields, its six coordinates first; ``srf`` only where the mapping varies."""
+    values = asdict(point)
+    srf = values.pop("srf", None)
+    out = {name: values.pop(name) for name in COORDINATES}
+    if with_srf and srf is not None:
+        out["srf"] = srf
+    out.update(values)
+    return out
+
 
 @dataclass(frozen=True)
 class TheoryPoint:
-    """The fixed point of docs/theory.md §5 at one ``(α, λ)``."""
+    """The fixed point of docs/theory.md §5 at one point ``(ψ_w, Δ, α0, η̃, λ, α)`` of a grid."""
 
     alpha: float
-    test_error: float
-    train_error: float
+    test_error: float | None
+    train_error: float | None
     ridge: float
     converged: bool
     iterations: int
     residual: float
     overlaps: dict[str, float]
+    learning_rate: float = 0.0
+    alpha0: float = 0.0
+    noise: float = 0.0
+    width: float = 1.0
+    srf: SRFParams | None = None
 
 
 @dataclass(frozen=True)
 class BaselinePoint:
-    """Random features at initialisation (no step) at the same ``(α, λ)``."""
+    """Random features at initialisation (no step) for the grid point with the same coordinates."""
 
     alpha: float
-    test_error: float
-    train_error: float
+    test_error: float | None
+    train_error: float | None
     ridge: float
     converged: bool = True
+    learning_rate: float = 0.0
+    alpha0: float = 0.0
+    noise: float = 0.0
+    width: float = 1.0
 
 
 @dataclass(frozen=True)
 class TheoryCurve:
-    srf: SRFParams
+    """Theory and baseline at every point of a grid (a curve: only ``α`` varies).
+
+    ``srf`` is the mapping shared by every point, or ``None`` when it varies between points (each
+    point then carries its own); ``grid`` is ``{"axes": [{"name", "values"}], "shape": [...]}``.
+    """
+
+    srf: SRFParams | None
     points: list[TheoryPoint]
     baseline: list[BaselinePoint]
     warnings: list[str] = field(default_factory=list)
+    grid: dict[str, Any] = field(default_factory=lambda: {"axes": [], "shape": []})
     mapping: str = "paper"  # docs/theory.md §3 ("paper") or §10.2 ("corrected")
     bulk: str = "marchenko_pastur"  # docs/theory.md §5 ("marchenko_pastur") or §10.3 ("one_step")
 
     def as_dict(self) -> dict[str, Any]:
+        varies = self.srf is None
         return {
             "mapping": self.mapping,
             "bulk": self.bulk,
-            "srf": self.srf.as_dict(),
-            "points": [asdict(p) for p in self.points],
-            "baseline": [asdict(p) for p in self.baseline],
+            "srf": None if self.srf is None else self.srf.as_dict(),
+            "grid": self.grid,
+            "points": [_point_dict(p, varies) for p in self.points],
+            "baseline": [_point_dict(p, False) for p in self.baseline],
             "warnings": list(self.warnings),
         }
 
@@ -65,28 +97,39 @@ class ErrorStats:
 
 @dataclass(frozen=True)
 class SimulationPoint:
+    """Statistics over seeds at one point ``(ψ_w, Δ, α0, η̃, λ, α)`` of a grid."""
+
     alpha: float
     ridge: float
     test_error: ErrorStats
     train_error: ErrorStats
+    learning_rate: float = 0.0
+    alpha0: float = 0.0
+    noise: float = 0.0
+    width: float = 1.0
+    srf: SRFParams | None = None
 
 
 @dataclass(frozen=True)
 class SimulationResult:
+    """``srf`` is shared by every point, or ``None`` when it varies (each point then carries its own)."""
+
     model: str
     dimension: int
-    srf: SRFParams
+    srf: SRFParams | None
     seeds: tuple[int, ...]
     points: list[SimulationPoint]
     warnings: list[str] = field(default_factory=list)
+    grid: dict[str, Any] = field(default_factory=lambda: {"axes": [], "shape": []})
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "dimension": self.dimension,
-            "srf": self.srf.as_dict(),
+            "srf": None if self.srf is None else self.srf.as_dict(),
             "seeds": list(self.seeds),
-            "points": [asdict(p) for p in self.points],
+            "grid": self.grid,
+            "points": [_point_dict(p, self.srf is None) for p in self.points],
             "warnings": list(self.warnings),
         }
 

@@ -90,9 +90,7 @@ class _Kappa:
         self.mean_free = float(np.max(np.abs(cm.mu0))) <= MEAN_FREE_THRESHOLD * scale
 
 
-def _v_map(
-    x: Array, k: _Kappa, sp: Bulk, alpha_p: float, lam: float
-) -> tuple[Array, Array, Array, Array]:
+def _v_map(x: Array, k: _Kappa, sp: Bulk, alpha_p: float, lam: float) -> tuple[Array, Array, Array, Array]:
     """``F(V)``, the Jacobian ``K M``, ``K`` and ``(V̂1, V̂2)`` at ``V = x``."""
     omega = 1.0 / (1.0 + k.mu1sq * x[0] + k.mu2sq * x[1])
     omega2 = omega * omega
@@ -103,9 +101,7 @@ def _v_map(
     return f, dot(k_mat, m_mat), k_mat, vhat
 
 
-def _solve_v(
-    k: _Kappa, sp: Bulk, alpha_p: float, lam: float, start: Array | None
-) -> tuple[Array, int, bool]:
+def _solve_v(k: _Kappa, sp: Bulk, alpha_p: float, lam: float, start: Array | None) -> tuple[Array, int, bool]:
     """Smallest fixed point of ``V = F(V)``: safeguarded Newton, monotone iteration as fallback."""
     x = np.zeros(2) if start is None else np.maximum(np.asarray(start, dtype=float), 0.0)
     f, jac, _, _ = _v_map(x, k, sp, alpha_p, lam)

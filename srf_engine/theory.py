@@ -1,27 +1,35 @@
-"""Theory curves (docs/theory.md §5): test and training error along α, with continuation.
+"""Theory on grids (docs/theory.md §5): test and training error at every ``(ψ_w, Δ, α0, η̃, λ, α)``.
 
-A curve computes the conditional moments once per ``(σ, σ*, c, r, γ, Δ)``, solves the α's in
-increasing order warm-starting each from its neighbour, and returns them in the order asked.
-``ridge = "optimal"`` minimises the test error over ``λ ≥ 0`` at each α. The baseline is the same
-problem at initialisation (``c = 1, r = 0``): random features in the kernel regime.
+A grid computes the conditional moments once per distinct ``(σ, σ*, c, r, γ, Δ)`` and reuses them
+for every width, ridge and α. Points are solved line by line (a line: all α's of one
+``(ψ_w, Δ, α0, η̃, λ)``), each axis walked in increasing order; a point warm-starts from the same α
+on the neighbouring line (one step back along the last axis that changed), else from the previous α
+of its line — continuation along every axis. ``ridge = "optimal"`` minimises the test error over
+``λ ≥ 0`` at each point, ``learning_rate = "optimal"`` over ``η̃ ≥ 0`` (both: the joint minimum).
+The baseline is the same problem at initialisation (``c = 1, r = 0``): random features in the
+kernel regime, solved once per distinct ``(ψ_w, Δ, γ, λ, α)``. A point's numbers do not depend on
+which other points were asked (warm starts change them by the solver's tolerance only).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 from scipy import optimize
 
+from .activations import Activation, get_activation
 from .bulk import Bulk
 from .conditional import ConditionalMoments, conditional_moments
 from .errors import InvalidParameterError
 from .errors import InvalidParameterError as _Invalid
+from .grid import AXES, OPTIMAL, GridSpec, sorted_order
 from .mapping import Mapping, check_mapping, map_to_srf, mapping_warnings
-from .problem import Problem, SRFParams, check_alphas, check_nonnegative
+from .problem import Problem, SRFParams, check_nonnegative
 from .results import BaselinePoint, TheoryCurve, TheoryPoint
 from .solver import FixedPoint, solve_fixed_point
 
@@ -45,6 +53,7 @@ def bulk_law(problem: Problem, bulk: BulkLaw) -> Bulk | None:
 
     law = OneStepBulk(problem)
     return None if law.a1 == 0.0 else law
+
 
 #: Search range of the optimal ridge, in log10 λ; λ = 0 is compared separately.
 OPTIMAL_RIDGE_LOG10_RANGE = (-6.0, 3.0)
@@ -120,33 +129,333 @@ class _Model:
                 best_ridge, best_fp = 0.0, ridgeless
         return best_ridge, best_fp
 
-    def curve(
-        self,
-        alphas: Sequence[float],
-        ridge: Ridge,
-        progress: Callable[[float], None] | None = None,
-        done: int = 0,
-        total: int = 1,
-    ) -> list[tuple[float, FixedPoint]]:
-        """``(λ, fixed point)`` at every α, solved in increasing α with warm starts, in the given order."""
-        order = np.argsort(alphas, kind="stable")
-        results: list[tuple[float, FixedPoint] | None] = [None] * len(alphas)
-        start: tuple[float, float] | None = None
-        for count, i in enumerate(order, start=1):
-            alpha = float(alphas[i])
-            if ridge == "optimal":
-                lam, fp = self.optimal_ridge(alpha)
+
+class _Moments:
+    """Conditional moments of §4 computed once per distinct ``(c, r, γ, Δ)`` of a grid and reused.
+
+    Least recently used entries beyond ``capacity`` are dropped: an optimal-η̃ search visits many
+    ``(c, r)`` that are never needed again, each up to ~1 MB.
+    """
+
+    def __init__(self, student: Activation, teacher: Activation, refine: int, capacity: int = 64) -> None:
+        self.student, self.teacher, self.refine, self.capacity = student, teacher, refine, capacity
+        self._cache: dict[tuple[float, float, float, float], ConditionalMoments] = {}
+
+    def model(self, srf: SRFParams, noise: float, width: float, bulk: Bulk | None = None) -> _Model:
+        key = (srf.c, srf.r, srf.gamma, noise)
+        cm = self._cache.pop(key, None)
+        if cm is None:
+            cm = conditional_moments(self.student, self.teacher, srf, noise, refine=self.refine)
+        self._cache[key] = cm  # most recently used last
+        while len(self._cache) > self.capacity:
+            del self._cache[next(iter(self._cache))]
+        return _Model(cm, srf, width, self.refine, bulk)
+
+
+Start = tuple[float, float] | None
+
+
+def _solve_line(
+    model: _Model,
+    alphas: Sequence[float],
+    order: Sequence[int],
+    ridge: Ridge,
+    neighbour: Sequence[Start] | None,
+    tick: Callable[[], None],
+) -> list[tuple[float, FixedPoint]]:
+    """``(λ, fixed point)`` at every α of one line, in increasing α; each starts from the same α on
+    the neighbouring line when that converged, else from the previous α; a failed warm start is
+    retried cold."""
+    results: list[tuple[float, FixedPoint] | None] = [None] * len(alphas)
+    previous: Start = None
+    for i in order:
+        alpha = float(alphas[i])
+        if ridge == OPTIMAL:
+            lam, fp = model.optimal_ridge(alpha)
+        else:
+            lam = float(ridge)
+            start = neighbour[i] if neighbour is not None and neighbour[i] is not None else previous
+            fp = model.solve(alpha, lam, start)
+            if not fp.converged and start is not None:
+                fp = model.solve(alpha, lam)
+        if fp.converged:
+            previous = fp.V
+        results[i] = (lam, fp)
+        tick()
+    return [r for r in results if r is not None]
+
+
+def _starts(line: Sequence[tuple[float, FixedPoint]]) -> list[Start]:
+    return [fp.V if fp.converged else None for _, fp in line]
+
+
+#: Optimal η̃: scan ``log10 η̃`` in steps of this from 2 decades below the step's natural scale …
+LEARNING_RATE_SCAN_STEP = 0.25
+LEARNING_RATE_SCAN_BELOW = 2.0
+#: … until this many nodes past the best one (a factor 10 in η̃), or the largest η̃ accepted.
+LEARNING_RATE_SCAN_PAST = 4
+MAX_LEARNING_RATE = 1e4
+
+
+def learning_rate_scale(problem: Problem, mapping: Mapping = "paper") -> float:
+    """``η̃`` at which the step starts to matter: ``r = 1`` or ``c = 2`` (docs/theory.md §3), the first
+    reached; ``inf`` when the step changes nothing (``α0 = 0``, or ``μ1 = ς = 0``)."""
+    if problem.alpha0 == 0.0:
+        return math.inf
+    unit = map_to_srf(
+        Problem(problem.student, problem.teacher, 1.0, problem.alpha0, problem.width, problem.noise), mapping
+    )
+    scales = [1.0 / abs(unit.r) if unit.r != 0 else math.inf]
+    scales.append(1.0 / math.sqrt(unit.c - 1.0) if unit.c > 1.0 else math.inf)
+    return min(scales)
+
+
+def _optimal_learning_rate(
+    moments: _Moments,
+    problem: Problem,
+    alpha: float,
+    ridge: Ridge,
+    mapping: Mapping = "paper",
+    bulk: BulkLaw = "marchenko_pastur",
+) -> tuple[float, float, FixedPoint, SRFParams]:
+    """``η̃* = argmin_{η̃ ≥ 0} ε_g(η̃)`` at one point (with the optimal λ at each η̃ if ``ridge`` is
+    "optimal": the joint minimum). A geometric scan from well below the step's scale upwards, stopped
+    a factor 10 past its best node, then a bounded Brent search between that node's neighbours;
+    ``η̃ = 0`` (no step, discontinuous from ``η̃ → 0⁺`` in the limit) is compared separately."""
+    cache: dict[float, tuple[float, FixedPoint, SRFParams]] = {}
+    start: Start = None
+
+    def at_rate(eta: float) -> tuple[float, FixedPoint, SRFParams]:
+        nonlocal start
+        if eta not in cache:
+            at = Problem(problem.student, problem.teacher, eta, problem.alpha0, problem.width, problem.noise)
+            srf = map_to_srf(at, mapping)
+            model = moments.model(srf, problem.noise, problem.width, bulk_law(at, bulk))
+            if ridge == OPTIMAL:
+                lam, fp = model.optimal_ridge(alpha)
             else:
                 lam = float(ridge)
-                fp = self.solve(alpha, lam, start)
+                fp = model.solve(alpha, lam, start)
                 if not fp.converged and start is not None:
-                    fp = self.solve(alpha, lam)
-            if fp.converged:
-                start = fp.V
-            results[i] = (lam, fp)
-            if progress is not None:
-                progress((done + count) / total)
-        return [r for r in results if r is not None]
+                    fp = model.solve(alpha, lam)
+                if fp.converged:
+                    start = fp.V
+            cache[eta] = (lam, fp, srf)
+        return cache[eta]
+
+    def objective(log_rate: float) -> float:
+        _, fp, _ = at_rate(10.0 ** float(log_rate))
+        return fp.test_error if fp.converged else math.inf
+
+    candidates = [(objective(-math.inf), 0.0)]  # 10**-inf = 0: no step
+    scale = learning_rate_scale(problem, mapping)
+    if math.isfinite(scale):
+        top = math.log10(MAX_LEARNING_RATE)
+        nodes = [math.log10(scale) - LEARNING_RATE_SCAN_BELOW]
+        values = [objective(nodes[0])]
+        best = 0
+        while len(nodes) - 1 - best < LEARNING_RATE_SCAN_PAST and nodes[-1] < top:
+            nodes.append(min(nodes[-1] + LEARNING_RATE_SCAN_STEP, top))
+            values.append(objective(nodes[-1]))
+            if values[-1] < values[best]:
+                best = len(values) - 1
+        candidates.append((values[best], 10.0 ** nodes[best]))
+        if math.isfinite(values[best]):
+            lo, hi = nodes[max(best - 1, 0)], nodes[min(best + 1, len(nodes) - 1)]
+            res = optimize.minimize_scalar(
+                objective, bounds=(lo, hi), method="bounded", options={"xatol": 1e-4}
+            )
+            candidates.append((float(res.fun), 10.0 ** float(res.x)))
+    _, eta = min(candidates)
+    lam, fp, srf = at_rate(eta)
+    return eta, lam, fp, srf
+
+
+@dataclass
+class _Solved:
+    """One line's points: ``(η̃, λ, fixed point, srf)`` per α."""
+
+    points: list[tuple[float, float, FixedPoint, SRFParams]] = field(default_factory=list)
+
+
+def theory_grid(
+    student: Any,
+    teacher: Any,
+    spec: GridSpec,
+    *,
+    srf: SRFParams | None = None,
+    baseline: bool = True,
+    progress: Callable[[float], None] | None = None,
+    refine: int = 1,
+    mapping: Mapping = "paper",
+    bulk: BulkLaw = "marchenko_pastur",
+) -> TheoryCurve:
+    """Test and training error of ridge on the readout at every point of ``spec``, and the baseline.
+
+    Points (and baseline points) are in C order of ``width, noise, alpha0, learning_rate, ridge,
+    alpha``, each with its six coordinates and, when the mapping (docs/theory.md §3) varies between
+    points, its own ``srf``. ``srf`` given skips the mapping for every point. ``refine`` multiplies
+    every quadrature's node count (convergence checks). ``mapping`` (``"paper"``, §3, or
+    ``"corrected"``, §10.2) gives ``(c, r, γ)``; ``bulk`` (``"marchenko_pastur"``, §5, or
+    ``"one_step"``, §10.3) the bulk law of each point with a step. Both are reported in the result.
+    """
+    mapping = check_mapping(mapping)
+    bulk = check_bulk(bulk)
+    student = get_activation(student, "student")
+    teacher = get_activation(teacher, "teacher")
+    if srf is not None and spec.optimised("learning_rate"):
+        raise InvalidParameterError(
+            "learning_rate", '"optimal" needs the network → sRF mapping and cannot be combined with srf'
+        )
+    moments = _Moments(student, teacher, refine)
+    orders = {name: sorted_order(spec.values(name)) for name in AXES}
+    line_axes = AXES[:-1]
+    alphas = spec.alpha
+    n_lines = math.prod(len(spec.values(name)) for name in line_axes)
+
+    def problem_at(w: float, n: float, a0: float, eta: float) -> Problem:
+        return Problem(student, teacher, eta, a0, w, n, srf)
+
+    # Baseline lines: one per distinct (ψ_w, Δ, γ, λ); γ does not depend on η̃ (docs/theory.md §3).
+    gammas = {
+        (i_n, ia0): map_to_srf(problem_at(1.0, n, a0, 0.0), mapping).gamma
+        for (i_n, n), (ia0, a0) in itertools.product(enumerate(spec.noise), enumerate(spec.alpha0))
+    }
+    base_keys: dict[tuple[int, int, float, int], None] = {}
+    if baseline:
+        for iw, i_n, ia0, _, ir in itertools.product(*(range(len(spec.values(a))) for a in line_axes)):
+            base_keys[(iw, i_n, gammas[(i_n, ia0)], ir)] = None
+    total = (n_lines + len(base_keys)) * len(alphas)
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done / total)
+
+    warnings: list[str] = []
+    solved: dict[tuple[int, ...], _Solved] = {}  # by original line index
+    starts: dict[tuple[int, ...], list[Start]] = {}  # by sorted position
+    for position in itertools.product(*(range(len(spec.values(a))) for a in line_axes)):
+        index = tuple(orders[a][p] for a, p in zip(line_axes, position, strict=True))
+        w, n, a0, eta, lam = (spec.values(a)[i] for a, i in zip(line_axes, index, strict=True))
+        line = _Solved()
+        if eta == OPTIMAL:
+            found = {}
+            for i in orders["alpha"]:
+                found[i] = _optimal_learning_rate(
+                    moments,
+                    problem_at(w, n, a0, 0.0),
+                    alphas[i],
+                    lam,
+                    mapping,
+                    bulk,  # type: ignore[arg-type]
+                )
+                tick()
+            line.points = [found[i] for i in range(len(alphas))]
+            warnings += mapping_warnings(problem_at(w, n, a0, 1.0), mapping)  # type: ignore[arg-type]
+        else:
+            problem = problem_at(w, n, a0, eta)  # type: ignore[arg-type]
+            point_srf = map_to_srf(problem, mapping)
+            warnings += mapping_warnings(problem, mapping)
+            back = next((k for k in reversed(range(len(position))) if position[k] > 0), None)
+            neighbour = None
+            if back is not None:
+                neighbour = starts[(*position[:back], position[back] - 1, *position[back + 1 :])]
+            results = _solve_line(
+                moments.model(point_srf, n, w, bulk_law(problem, bulk)),
+                alphas,
+                orders["alpha"],
+                lam,
+                neighbour,
+                tick,  # type: ignore[arg-type]
+            )
+            starts[position] = _starts(results)
+            line.points = [(float(eta), l, fp, point_srf) for l, fp in results]
+        solved[index] = line
+
+    base_solved: dict[tuple[int, int, float, int], list[tuple[float, FixedPoint]]] = {}
+    previous: list[Start] | None = None
+    for key in base_keys:
+        iw, i_n, gamma, ir = key
+        model = moments.model(SRFParams(c=1.0, r=0.0, gamma=gamma), spec.noise[i_n], spec.width[iw])
+        base_solved[key] = _solve_line(model, alphas, orders["alpha"], spec.ridge[ir], previous, tick)
+        previous = _starts(base_solved[key])
+
+    points: list[TheoryPoint] = []
+    base_points: list[BaselinePoint] = []
+    failed: list[str] = []
+    for index in spec.indices():
+        *line_index, ia = index
+        eta, lam, fp, point_srf = solved[tuple(line_index)].points[ia]
+        w, n, a0 = spec.width[index[0]], spec.noise[index[1]], spec.alpha0[index[2]]
+        coords = {"learning_rate": eta, "alpha0": a0, "noise": n, "width": w}
+        points.append(
+            TheoryPoint(
+                alpha=float(alphas[ia]),
+                test_error=_trusted(fp, fp.test_error),
+                train_error=_trusted(fp, fp.train_error),
+                ridge=lam,
+                converged=fp.converged,
+                iterations=fp.iterations,
+                residual=fp.residual,
+                overlaps=fp.overlaps(),
+                srf=point_srf,
+                **coords,
+            )
+        )
+        if not fp.converged:
+            failed.append(spec.describe(index))
+        if baseline:
+            key = (index[0], index[1], gammas[(index[1], index[2])], index[4])
+            base_lam, base_fp = base_solved[key][ia]
+            base_points.append(
+                BaselinePoint(
+                    float(alphas[ia]),
+                    _trusted(base_fp, base_fp.test_error),
+                    _trusted(base_fp, base_fp.train_error),
+                    base_lam,
+                    base_fp.converged,
+                    **coords,
+                )
+            )
+            if not base_fp.converged:
+                failed.append(f"{spec.describe(index)} (baseline)")
+    if failed:
+        warnings.append(_failure_warning(failed, zero_ridge=spec.ridge == (0.0,)))
+    shared = {p.srf for p in points}
+    return TheoryCurve(
+        srf=shared.pop() if len(shared) == 1 else None,
+        points=points,
+        baseline=base_points,
+        warnings=list(dict.fromkeys(warnings)),
+        grid=spec.as_dict(),
+        mapping=mapping,
+        bulk=bulk,
+    )
+
+
+def _trusted(fp: FixedPoint, value: float) -> float | None:
+    """An error is reported only at a verified fixed point (docs/theory.md §6): else ``None``."""
+    return value if fp.converged else None
+
+
+def _failure_warning(failed: Sequence[str], zero_ridge: bool) -> str:
+    shown = "; ".join(dict.fromkeys(failed[:5]))
+    where = shown if len(failed) <= 5 else f"{shown} and {len(failed) - 5} more point(s)"
+    if zero_ridge:
+        return (
+            f"the ridgeless limit (ridge = 0) is not resolved at {where}: the test error "
+            "diverges at the interpolation peak (alpha = width) and can approach its limit too slowly "
+            "in ridge to be computed; those points have converged = false and test_error = "
+            "train_error = null (their diagnostics are kept); use a small positive ridge"
+        )
+    return (
+        f"the fixed-point solver did not converge at {where}; those points are "
+        "reported with converged = false and test_error = train_error = null (their diagnostics "
+        "are kept); they are left out of plots and verdicts"
+    )
 
 
 def theory_curve(
@@ -160,63 +469,24 @@ def theory_curve(
     mapping: Mapping = "paper",
     bulk: BulkLaw = "marchenko_pastur",
 ) -> TheoryCurve:
-    """Test and training error of ridge on the readout at each ``α``, with the baseline curve.
-
-    Each point reports the order parameters, ``converged``, the solver's iterations and the
-    residual of the full fixed-point map; a point that did not converge says so in ``warnings``.
-    ``refine`` multiplies every quadrature's node count (convergence checks).
-    ``mapping`` (``"paper"``, §3, or ``"corrected"``, §10.2) gives ``(c, r, γ)``; ``bulk``
-    (``"marchenko_pastur"``, §5, or ``"one_step"``, §10.3) the bulk law. Both are reported in the result.
-    """
-    alphas = check_alphas(alphas)
-    ridge = check_ridge(ridge)
-    mapping = check_mapping(mapping)
-    bulk = check_bulk(bulk)
-    srf = map_to_srf(problem, mapping)
-    warnings = mapping_warnings(problem, mapping)
-    total = len(alphas) * (2 if baseline else 1)
-
-    model = _Model.build(problem, srf, refine, bulk_law(problem, bulk))
-    solved = model.curve(alphas, ridge, progress, 0, total)
-    points = [
-        TheoryPoint(
-            alpha=float(a),
-            test_error=fp.test_error,
-            train_error=fp.train_error,
-            ridge=lam,
-            converged=fp.converged,
-            iterations=fp.iterations,
-            residual=fp.residual,
-            overlaps=fp.overlaps(),
-        )
-        for a, (lam, fp) in zip(alphas, solved, strict=True)
-    ]
-
-    base_points: list[BaselinePoint] = []
-    if baseline:
-        base_srf = SRFParams(c=1.0, r=0.0, gamma=srf.gamma)  # γ does not enter when r = 0
-        base_model = _Model.build(problem, base_srf, refine)
-        base = base_model.curve(alphas, ridge, progress, len(alphas), total)
-        base_points = [
-            BaselinePoint(float(a), fp.test_error, fp.train_error, lam, fp.converged)
-            for a, (lam, fp) in zip(alphas, base, strict=True)
-        ]
-
-    failed = [p.alpha for p in points if not p.converged]
-    failed += [p.alpha for p in base_points if not p.converged]
-    if failed:
-        where = ", ".join(f"{a:g}" for a in sorted(set(failed)))
-        if ridge == 0.0:
-            warnings.append(
-                f"the ridgeless limit (ridge = 0) is not resolved at alpha = {where}: the test error "
-                "diverges at the interpolation peak (alpha = width) and can approach its limit too slowly "
-                "in ridge to be computed; those points have converged = false; use a small positive ridge"
-            )
-        else:
-            warnings.append(
-                f"the fixed-point solver did not converge at alpha = {where}; "
-                "those points are reported with converged = false and must not be trusted"
-            )
-    return TheoryCurve(
-        srf=srf, points=points, baseline=base_points, warnings=warnings, mapping=mapping, bulk=bulk
+    """Test and training error of ridge on the readout at each ``α``, with the baseline curve: the
+    grid of one problem along ``alphas`` (see :func:`theory_grid`)."""
+    spec = GridSpec.build(
+        width=problem.width,
+        noise=problem.noise,
+        alpha0=problem.alpha0,
+        learning_rate=problem.learning_rate,
+        ridge=check_ridge(ridge),
+        alphas=alphas,
+    )
+    return theory_grid(
+        problem.student,
+        problem.teacher,
+        spec,
+        srf=problem.srf,
+        baseline=baseline,
+        progress=progress,
+        refine=refine,
+        mapping=mapping,
+        bulk=bulk,
     )

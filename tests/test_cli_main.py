@@ -132,6 +132,10 @@ def test_theory_subprocess_matches_http_with_hermite_and_srf_options(tmp_path: P
         "tanh",
         "--srf",
         "1.0189732,1.13405551,0.97185444",
+        "--learning-rate",
+        "3",
+        "--alpha0",
+        "20",
         "--alphas",
         "0.5,2",
         "--noise",
@@ -149,6 +153,8 @@ def test_theory_subprocess_matches_http_with_hermite_and_srf_options(tmp_path: P
             "student": {"hermite": [0, 1, 0.5]},
             "teacher": "tanh",
             "srf": {"c": 1.0189732, "r": 1.13405551, "gamma": 0.97185444},
+            "learning_rate": 3,
+            "alpha0": 20,
             "alphas": [0.5, 2],
             "noise": 0.01,
         },
@@ -240,7 +246,19 @@ def test_missing_required_option_is_named(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_bad_input_in_a_real_process_has_no_traceback() -> None:
-    result = run_cli_process("simulate", "--student", "tanh", "--teacher", "sin", "--alphas", "-1")
+    result = run_cli_process(
+        "simulate",
+        "--student",
+        "tanh",
+        "--teacher",
+        "sin",
+        "--learning-rate",
+        "1",
+        "--alpha0",
+        "1",
+        "--alphas",
+        "-1",
+    )
     assert result.returncode == 2
     assert re.search(r"srf simulate: error: --alphas .*greater than 0", result.stderr), result.stderr
     assert "Traceback" not in result.stderr

@@ -33,6 +33,7 @@ CHEAP = Settings(
     max_dimension=150,
     max_seeds=2,
     max_alphas=4,
+    max_points=4,
     max_test_samples=2000,
     max_memory_bytes=64 * 2**20,
     max_sync_seconds=1.0,

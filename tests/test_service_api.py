@@ -194,7 +194,7 @@ def test_compare_png_is_a_valid_image(http, how: str) -> None:
         ("/theory/curve", {"alphas": []}, "alphas", "at least 1"),
         ("/theory/curve", {"ridge": "best"}, "ridge", "optimal"),
         ("/theory/curve", {"ridge": True}, "ridge", ""),
-        ("/theory/curve", {"noise": "0.1"}, "noise", "valid number"),
+        ("/theory/curve", {"noise": "0.1"}, "noise", "must be a number"),
         ("/theory/curve", {"srf": {"c": 0, "r": 1, "gamma": 0.5}}, "srf.c", "greater than 0"),
         ("/theory/curve", {"srf": {"c": 1, "r": 1, "gamma": 1.5}}, "srf.gamma", "less than or equal to 1"),
         ("/theory/curve", {"student": None}, "student", "activation name"),

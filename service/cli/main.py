@@ -26,7 +26,7 @@ from srf_engine.errors import ClusterError
 from srf_engine.simulation import cost
 
 from ..prepare import Prepared, prepare
-from .parse import COMMANDS, build_parser, option_name, request_model
+from .parse import SIMULATING, build_parser, option_name, request_model
 
 
 class UsageError(Exception):
@@ -127,12 +127,54 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def _write_plot(command: str, result: dict[str, Any], path: Path) -> None:
-    """The service's figure of the result (``compare`` is what ``POST /compare?format=png`` returns)."""
-    from ..pipeline import ENDPOINTS
+def _figure_output(args: argparse.Namespace) -> Any:
+    """The figure asked by ``--plot FILE`` (its format from the extension) and the figure options,
+    checked before any work; None without ``--plot``."""
+    from ..formats import FIGURES, InvalidOption, parse_output
+
+    given = {name: getattr(args, name, None) for name in ("x", "y", "errors", "dpi", "size")}
+    if args.plot is None:
+        named = [f"--{name}" for name, value in given.items() if value is not None]
+        if named:
+            raise UsageError(f"{named[0]}: figure options need --plot FILE")
+        return None
+    fmt = args.plot.suffix.lower().lstrip(".")
+    if fmt not in FIGURES:
+        raise UsageError(f"--plot: the file name must end in .png, .svg or .pdf (got {args.plot.name!r})")
+    try:
+        return parse_output(FIGURES, fmt, None, **given)
+    except InvalidOption as exc:
+        raise UsageError(f"--{exc.detail}") from None
+
+
+def _check_figure(output: Any, prepared: Prepared) -> None:
+    from ..formats import InvalidOption
+    from ..respond import check_request
+
+    try:
+        check_request(output, prepared.endpoint, prepared.normal)
+    except InvalidOption as exc:
+        raise UsageError(f"--{exc.detail}") from None
+
+
+def _write_figure(result: dict[str, Any], output: Any, path: Path) -> None:
+    """The service's figure of the result, with the smooth theory computed here (not cached)."""
+    from ..figures import make_figure
+    from ..pipeline import compute_body
+    from ..schemas import TheoryRequest
+
+    def theory(normal: dict[str, Any]) -> dict[str, Any]:
+        return compute_body(prepare(TheoryRequest.model_validate(normal)))
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(ENDPOINTS[COMMANDS[command]].plot(result))
+    path.write_bytes(make_figure(result, output, theory=theory))
+
+
+def _write_csv(result: dict[str, Any], path: Path) -> None:
+    from ..tables import to_csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(to_csv(result), encoding="utf-8")
 
 
 def _physical_memory() -> int | None:
@@ -194,13 +236,16 @@ def _jobs(jobs: int | None) -> int:
 
 
 def run_command(command: str, args: argparse.Namespace) -> int:
+    figure = _figure_output(args)
     prepared = prepare(build_request(command, args))
+    if figure is not None:
+        _check_figure(figure, prepared)
     from ..pipeline import compute_body  # after validation: bad input is reported even if compute is heavy
 
     n_jobs = None
     with contextlib.ExitStack() as stack:
         client = None
-        if command != "theory":
+        if command in SIMULATING:
             # The service runs simulations on SRF_SIMULATION_JOBS threads; locally the machine is ours.
             n_jobs = _jobs(args.jobs)
             client = stack.enter_context(_cluster_client(args.scheduler)) if args.scheduler else None
@@ -215,8 +260,10 @@ def run_command(command: str, args: argparse.Namespace) -> int:
         args.output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
-    if args.plot is not None:
-        _write_plot(command, result, args.plot)
+    if args.csv is not None:
+        _write_csv(result, args.csv)
+    if figure is not None:
+        _write_figure(result, figure, args.plot)
     return 0
 
 

@@ -19,7 +19,13 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
 #: Subcommand → the endpoint it mirrors.
-COMMANDS: dict[str, str] = {"theory": "theory/curve", "simulate": "simulate", "compare": "compare"}
+COMMANDS: dict[str, str] = {
+    "theory": "theory/curve",
+    "simulate": "simulate",
+    "compare": "compare",
+}
+#: Subcommands that simulate (they take --jobs and --scheduler).
+SIMULATING = ("simulate", "compare")
 
 
 # ----------------------------------------------------------------------------- option values
@@ -115,6 +121,21 @@ def parse_alphas(text: str) -> list[float]:
     return [parse_number(p) for p in parts]
 
 
+def parse_axis(text: str) -> float | list[float]:
+    """A grid axis: one number (``3``), or a list (``0.5,1,2``, ``start:stop:num`` or JSON)."""
+    stripped = text.strip()
+    if "," in stripped or ":" in stripped or stripped.startswith("["):
+        return parse_alphas(stripped)
+    return parse_number(stripped)
+
+
+def parse_optimisable_axis(text: str) -> float | list[float] | str:
+    """A grid axis, or ``optimal`` (theory: the value minimising the test error at each point)."""
+    if text.strip().lower() == "optimal":
+        return "optimal"
+    return parse_axis(text)
+
+
 def parse_seeds(text: str) -> int | list[int]:
     """A count (``3``: seeds 0, 1, 2 as the API defines it) or a list (``1,5,9`` or JSON)."""
     value = _json_or(text)
@@ -166,11 +187,20 @@ KNOWN_FIELDS: dict[str, tuple[Callable[[str], Any], str, str]] = {
         'student activation σ: a name (srf activations) or {"hermite": [c0, c1, …]}',
     ),
     "teacher": (parse_activation, "ACT", "teacher activation σ*: a name or a Hermite JSON object"),
-    "learning_rate": (parse_number, "ETA", "normalised learning rate η̃ ≥ 0 of the first step"),
-    "alpha0": (parse_number, "A0", "first-step batch ratio n0/d ≥ 0 (0: no step, random features)"),
-    "width": (parse_number, "P_OVER_D", "width ratio p/d > 0"),
-    "ridge": (parse_ridge, "LAMBDA", "readout ridge λ ≥ 0 (theory also takes 'optimal')"),
-    "noise": (parse_number, "DELTA", "label-noise variance Δ ≥ 0"),
+    "learning_rate": (
+        parse_optimisable_axis,
+        "ETA",
+        "normalised learning rate η̃ ≥ 0 of the first step; a list (0.5,1,2 or start:stop:num) asks a grid "
+        "(theory also takes 'optimal')",
+    ),
+    "alpha0": (parse_axis, "A0", "first-step batch ratio n0/d ≥ 0 (0: no step), or a list"),
+    "width": (parse_axis, "P_OVER_D", "width ratio p/d > 0, or a list"),
+    "ridge": (
+        parse_optimisable_axis,
+        "LAMBDA",
+        "readout ridge λ ≥ 0, or a list (theory also takes 'optimal')",
+    ),
+    "noise": (parse_axis, "DELTA", "label-noise variance Δ ≥ 0, or a list"),
     "srf": (
         parse_srf,
         "C,R,GAMMA",
@@ -244,8 +274,20 @@ def _add_output_options(parser: argparse.ArgumentParser, command: str) -> None:
     group.add_argument(
         "-o", "--output", metavar="FILE", type=Path, help="write the JSON here instead of stdout"
     )
-    group.add_argument("--plot", metavar="FILE.png", type=Path, help="also draw the result as a PNG")
-    if command != "theory":
+    group.add_argument(
+        "--plot",
+        metavar="FILE",
+        type=Path,
+        help="also draw the result: PNG, SVG or PDF as the file's extension says (.png, .svg, .pdf)",
+    )
+    group.add_argument("--csv", metavar="FILE.csv", type=Path, help="also write one CSV row per point")
+    figure = parser.add_argument_group("figure (with --plot)")
+    figure.add_argument("--x", metavar="AXIS", help="axis on the x-axis (default alpha); it must be a list")
+    figure.add_argument("--y", metavar="AXIS", help="with --x: a heatmap of the test error over x and y")
+    figure.add_argument("--errors", metavar="WHICH", help="test (default), train, or test,train (two panels)")
+    figure.add_argument("--dpi", type=parse_integer, metavar="N", help="resolution (default 100)")
+    figure.add_argument("--size", metavar="WxH", help="figure size in inches, e.g. 8x5")
+    if command in SIMULATING:
         group.add_argument(
             "-j",
             "--jobs",

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-import anyio
-from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi import APIRouter, Body, Header
 from fastapi.responses import JSONResponse, Response
 
-from .. import pipeline
+from .. import pipeline, respond
 from ..deps import Services, ServicesDep
+from ..formats import OutputDep, OutputQuery, openapi_200, openapi_406
 from ..prepare import Request as ApiRequest
 from ..prepare import prepare
 from ..schemas import (
@@ -19,6 +19,8 @@ from ..schemas import (
     CompareRequest,
     CompareResponse,
     ErrorBody,
+    FunctionRequest,
+    FunctionResponse,
     JobAccepted,
     SimulateRequest,
     SimulateResponse,
@@ -45,7 +47,7 @@ _RETRY = {"Retry-After": {"description": "Seconds to wait before retrying.", "sc
 
 def _responses(model: type) -> dict[int | str, dict[str, Any]]:
     return {
-        200: {"model": model, "description": "The result (cached or computed now).", "headers": _X_CACHE},
+        200: openapi_200(model, "The result (cached or computed now).", _X_CACHE),
         202: {
             "model": JobAccepted,
             "description": "Accepted as a job (with Prefer: respond-async); poll the Location.",
@@ -56,6 +58,7 @@ def _responses(model: type) -> dict[int | str, dict[str, Any]]:
             "description": f"Beyond a configured limit (named in `limit`), or too heavy "
             f"for a synchronous answer: then {pipeline.ASYNC_HINT}.",
         },
+        406: openapi_406(ErrorBody),
         422: {
             "model": ValidationErrorBody,
             "description": "Invalid input: each item names the field and the rule.",
@@ -79,6 +82,14 @@ THEORY_EXAMPLES = {
         "summary": "The same problem at the optimal λ of each α",
         "value": {**EXAMPLE_PROBLEM, "ridge": "optimal"},
     },
+    "learning_rate_grid": {
+        "summary": "A grid: 4 learning rates × 5 α (points in C order, learning_rate then alpha)",
+        "value": {**EXAMPLE_PROBLEM, "learning_rate": [0.5, 1, 2, 4]},
+    },
+    "optimal_learning_rate": {
+        "summary": "The η̃ minimising the test error at each α",
+        "value": {**EXAMPLE_PROBLEM, "learning_rate": "optimal", "alphas": [0.5, 2.0]},
+    },
     "hermite": {
         "summary": "Activations given by Hermite coefficients, with label noise and p = 2d",
         "value": {
@@ -98,6 +109,20 @@ SIMULATE_EXAMPLES = {
     "section7": {"summary": "docs/theory.md §7 problem, network at d = 400, 2 seeds", "value": _SIM},
     "srf_model": {"summary": "The same, simulating the sRF model itself", "value": {**_SIM, "model": "srf"}},
     "seed_list": {"summary": "Explicit seeds", "value": {**_SIM, "seeds": [7, 11, 13]}},
+    "learning_rate_grid": {
+        "summary": "3 learning rates: one first-step gradient serves all three",
+        "value": {**_SIM, "learning_rate": [1, 2, 3]},
+    },
+}
+FUNCTION_EXAMPLES = {
+    "section7": {
+        "summary": "docs/theory.md §7 problem at two α, default κ grid",
+        "value": {**EXAMPLE_PROBLEM, "alphas": [0.5, 2.0]},
+    },
+    "kappa": {
+        "summary": "Chosen κ values",
+        "value": {**EXAMPLE_PROBLEM, "alphas": [1.0], "kappa": [-2, -1, 0, 1, 2]},
+    },
 }
 COMPARE_EXAMPLES = {
     "section7": {"summary": "docs/theory.md §7 problem against the network at d = 400", "value": _SIM},
@@ -115,23 +140,24 @@ def wants_async(prefer: str | None) -> bool:
     return any(token.split(";")[0].strip().lower() == "respond-async" for token in prefer.split(","))
 
 
-async def serve(services: Services, req: ApiRequest, prefer: str | None, png: bool = False) -> Response:
-    """Everything the three POST endpoints share: prepare once, then a job (202) or the answer."""
+async def serve(services: Services, req: ApiRequest, prefer: str | None, query: OutputQuery) -> Response:
+    """Everything the POST endpoints share: the format and options are checked first (406, 422),
+    then the request is prepared once, then a job (202) or the answer in the format asked."""
     started = time.perf_counter()
+    output = query.parse()
     prepared = prepare(req)
+    respond.check_request(output, prepared.endpoint, prepared.normal)
     if wants_async(prefer):
         job_id = await pipeline.submit_job(services, prepared)
+        # The Location answers in the format asked once the job is done (202 until then).
+        location = f"/jobs/{job_id}" + ("" if output.format == "json" else respond.format_query(query))
         return JSONResponse(
             {"id": job_id, "status": "queued"},
             status_code=202,
-            headers={"Location": f"/jobs/{job_id}", "Preference-Applied": "respond-async"},
+            headers={"Location": location, "Preference-Applied": "respond-async"},
         )
     body = await pipeline.result(services, prepared, started)
-    headers = {"X-Cache": "hit" if body["cached"] else "miss"}
-    if png:
-        image = await anyio.to_thread.run_sync(pipeline.ENDPOINTS[prepared.endpoint].plot, body)
-        return Response(image, media_type="image/png", headers=headers)
-    return JSONResponse(body, headers=headers)
+    return await respond.answer(services, body, output, {"X-Cache": "hit" if body["cached"] else "miss"})
 
 
 @router.post(
@@ -143,11 +169,34 @@ async def serve(services: Services, req: ApiRequest, prefer: str | None, png: bo
 async def theory_curve(
     req: Annotated[TheoryRequest, Body(openapi_examples=THEORY_EXAMPLES)],
     services: ServicesDep,
+    query: OutputDep,
     prefer: PreferHeader = None,
 ) -> Response:
-    """The limit curve of docs/theory.md §5 after one giant step, and the baseline (same problem, no step).
-    `ridge` may be "optimal": the λ minimising the test error at each α, reported per point."""
-    return await serve(services, req, prefer)
+    """The limit of docs/theory.md §5 after one giant step, and the baseline (same problem, no step).
+    `learning_rate`, `alpha0`, `ridge`, `noise` and `width` may be lists: the response is then the
+    grid of their cartesian product with `alphas`, points in C order of `width, noise, alpha0,
+    learning_rate, ridge, alpha`, each with its six coordinates; `grid` lists the axes with more than
+    one value. `ridge` and `learning_rate` may be "optimal": the value minimising the test error at
+    each point, reported per point (both: the joint minimum)."""
+    return await serve(services, req, prefer, query)
+
+
+@router.post(
+    "/theory/function",
+    summary="The function the trained network expresses along the spike direction κ",
+    response_model=None,
+    responses=_responses(FunctionResponse),
+)
+async def theory_function(
+    req: Annotated[FunctionRequest, Body(openapi_examples=FUNCTION_EXAMPLES)],
+    services: ServicesDep,
+    query: OutputDep,
+    prefer: PreferHeader = None,
+) -> Response:
+    """Per α, along κ = v·x/√d: the target E[y | κ], the trained readout's mean prediction after the
+    step μ0(κ)m + μ1(κ)κt, and the same at initialisation (a straight line: what random features can
+    express), with the test errors of both (docs/theory.md §4, §5)."""
+    return await serve(services, req, prefer, query)
 
 
 @router.post(
@@ -159,41 +208,28 @@ async def theory_curve(
 async def simulate(
     req: Annotated[SimulateRequest, Body(openapi_examples=SIMULATE_EXAMPLES)],
     services: ServicesDep,
+    query: OutputDep,
     prefer: PreferHeader = None,
 ) -> Response:
     """Simulates `model` at dimension d for each α and seed; each point has mean, std, sem and the
     values over seeds of the test and training errors."""
-    return await serve(services, req, prefer)
-
-
-_compare_responses = _responses(CompareResponse)
-_compare_responses[200] = {
-    **_compare_responses[200],
-    "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
-    "description": "The comparison as JSON, or as a PNG plot with ?format=png or Accept: image/png.",
-}
+    return await serve(services, req, prefer, query)
 
 
 @router.post(
     "/compare",
-    summary="Theory against simulation, with z-scores and a verdict (JSON or PNG)",
+    summary="Theory against simulation, with z-scores and a verdict",
     response_model=None,
-    responses=_compare_responses,
+    responses=_responses(CompareResponse),
 )
 async def compare(
     req: Annotated[CompareRequest, Body(openapi_examples=COMPARE_EXAMPLES)],
-    request: Request,
     services: ServicesDep,
+    query: OutputDep,
     prefer: PreferHeader = None,
-    format: Annotated[
-        Literal["json", "png"] | None,
-        Query(description="png: a plot of theory, simulation error bars and baseline instead of JSON."),
-    ] = None,
 ) -> Response:
     """Per α: z = (simulation_mean − theory)/simulation_sem and relative_error = (simulation_mean −
     theory)/theory; `summary.agree` says whether every point is within `z_threshold` sem or within
     `relative_tolerance` of the theory (the exact rule is in `summary.criterion`). Parts already
     computed by /theory/curve or /simulate of the same problem are reused."""
-    accept = request.headers.get("accept", "")
-    png = format == "png" or (format is None and "image/png" in accept.lower())
-    return await serve(services, req, prefer, png=png)
+    return await serve(services, req, prefer, query)

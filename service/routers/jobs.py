@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse, Response
 
+from .. import respond
 from ..deps import ServicesDep
 from ..errors import ServiceError
+from ..formats import OutputDep, openapi_200, openapi_406
 from ..schemas import ErrorBody, JobOut
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -24,12 +27,40 @@ def _found(job: dict[str, Any] | None, job_id: str) -> dict[str, Any]:
 
 
 @router.get(
-    "/{job_id}", summary="Status, progress and result of a job", responses={404: {"model": ErrorBody}}
+    "/{job_id}",
+    summary="Status, progress and result of a job",
+    response_model=None,
+    responses={
+        200: openapi_200(JobOut, "The job; with a format other than JSON, its result in that format."),
+        202: {
+            "model": JobOut,
+            "description": "A format other than JSON was asked and the job is not done yet.",
+        },
+        404: {"model": ErrorBody},
+        406: openapi_406(ErrorBody),
+        409: {
+            "model": ErrorBody,
+            "description": "A format other than JSON was asked of a failed or cancelled job.",
+        },
+    },
 )
-async def get_job(job_id: JobId, services: ServicesDep) -> JobOut:
+async def get_job(job_id: JobId, services: ServicesDep, query: OutputDep) -> Response:
     """``status`` is queued, running, done (``result`` is the 200 body), failed or cancelled (``error``
-    says why); ``progress`` runs from 0 to 1."""
-    return JobOut(**_found(services.jobs.get(job_id), job_id))
+    says why); ``progress`` runs from 0 to 1. With `?format=csv|png|svg|pdf` (or Accept) a done job
+    answers its result in that format (the Location of a job submitted with a format says so); an
+    unfinished one answers 202 with its status (poll again), a failed or cancelled one 409."""
+    output = query.parse()
+    job = JobOut(**_found(services.jobs.get(job_id), job_id))
+    if output.format == "json":
+        return JSONResponse(job.model_dump())
+    if job.status in ("queued", "running"):
+        return JSONResponse(job.model_dump(), status_code=202, headers={"Retry-After": "1"})
+    if job.status != "done" or job.result is None:
+        raise ServiceError(
+            409, f"job {job_id} is {job.status} ({job.error}); it has no result to give as {output.format}"
+        )
+    respond.check_body(output, job.result)
+    return await respond.answer(services, job.result, output, {"X-Cache": "hit"})
 
 
 @router.delete("/{job_id}", summary="Cancel a job", responses={404: {"model": ErrorBody}})

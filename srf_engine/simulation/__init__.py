@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidParameterError
+from ..grid import GridSpec
 from ..mapping import map_to_srf, mapping_warnings
-from ..problem import Problem
+from ..problem import Problem, SRFParams
 from ..results import ErrorStats, SimulationPoint, SimulationResult
 from .blas import single_threaded_blas
-from .cost import estimate_cost, workload
+from .cost import Workload, estimate_cost, workload
 from .parallel import TaskRunner, available_cores
 from .ridge import gram_update, ridge_from_gram
 from .seed import Plan, SeedRun
@@ -42,6 +44,7 @@ __all__ = [
     "gram_update",
     "ridge_from_gram",
     "simulate",
+    "simulate_grid",
     "simulate_spec",
 ]
 
@@ -65,6 +68,19 @@ def _locally(
         progress(0.0)
     with single_threaded_blas(), TaskRunner(threads, total, progress) as runner:
         return [SeedRun(plan, seed, runner).run() for seed in seeds]
+
+
+def run_seeds(
+    plan: Plan,
+    seeds: Sequence[int],
+    threads: int,
+    progress: Callable[[float], None] | None,
+    client: Any = None,
+) -> tuple[list[tuple[Array, Array]], list[str]]:
+    """Every seed's ``(test, train)`` of ``plan``: on a Dask cluster when ``client`` is given, else here."""
+    if client is not None:
+        return _on_cluster(client, plan, seeds, progress)
+    return _locally(plan, seeds, threads, progress), []
 
 
 def _on_cluster(
@@ -117,26 +133,19 @@ def simulate(
     return simulate_spec(problem, spec, progress=progress, n_jobs=n_jobs, client=client)
 
 
-def simulate_spec(
-    problem: Problem,
-    spec: SimulationSpec,
-    *,
-    progress: Callable[[float], None] | None = None,
-    n_jobs: int | None = None,
-    client: Any = None,
-) -> SimulationResult:
-    """:func:`simulate` of an already checked :class:`SimulationSpec` (the service builds it once)."""
-    if not isinstance(problem, Problem):
-        raise InvalidParameterError("problem", "must be a Problem")
-    model, d, alpha_values, ridges, seed_values = (
-        spec.model,
-        spec.dimension,
-        spec.alphas,
-        spec.ridges,
-        spec.seeds,
-    )
-    threads = available_cores() if n_jobs is None else check_int("n_jobs", n_jobs, 1)
+@dataclass(frozen=True)
+class Setup:
+    """One problem simulated as ``spec.model``: its sRF parameters, warnings, workload and plan."""
 
+    srf: SRFParams
+    warnings: tuple[str, ...]
+    load: Workload
+    plan: Plan
+
+
+def setup(problem: Problem, spec: SimulationSpec) -> Setup:
+    """The plan of ``problem`` under ``spec`` (``InvalidParameterError`` for an empty first batch)."""
+    model, d = spec.model, spec.dimension
     warnings: list[str] = []
     step = model == "network" and problem.learning_rate > 0 and problem.alpha0 > 0
     if model == "network":
@@ -155,35 +164,84 @@ def simulate_spec(
         srf = map_to_srf(problem)
     else:
         srf = map_to_srf(problem.at_initialisation())
-
     load = workload(spec, width=problem.width, alpha0=problem.alpha0, step=step)
     plan = Plan.build(problem, spec, step=step, srf=srf, load=load)
-    if client is not None:
-        per_seed, cluster_warnings = _on_cluster(client, plan, seed_values, progress)
-        warnings += cluster_warnings
-    else:
-        per_seed = _locally(plan, seed_values, threads, progress)
+    return Setup(srf=srf, warnings=tuple(warnings), load=load, plan=plan)
+
+
+def overflow_warning(seeds: Sequence[int], test: Array, train: Array, learning_rate: float) -> list[str]:
+    """A warning naming the seeds whose errors are not finite (``test``, ``train``: seeds × …)."""
+    if np.isfinite(test).all() and np.isfinite(train).all():
+        return []
+    bad = [s for s, t, r in zip(seeds, test, train, strict=True) if not np.isfinite([t, r]).all()]
+    return [
+        f"non-finite errors for seeds {bad}: the features overflowed (is the first step diverging? "
+        f"learning_rate = {learning_rate}); their statistics are NaN"
+    ]
+
+
+def points_of(
+    spec: SimulationSpec, load: Workload, test: Array, train: Array, **coordinates: Any
+) -> list[SimulationPoint]:
+    """Points ordered by ridge (as given), then α (as given), from ``test``/``train`` arrays of
+    shape seeds × sizes × ridges; ``coordinates`` (learning_rate, alpha0, …) are added to each."""
+    size_index = {n: i for i, n in enumerate(load.sizes)}
+    points = []
+    for j, lam in enumerate(spec.ridges):
+        for a in spec.alphas:
+            i = size_index[round(a * spec.dimension)]
+            points.append(
+                SimulationPoint(
+                    alpha=a,
+                    ridge=lam,
+                    test_error=_stats(test[:, i, j]),
+                    train_error=_stats(train[:, i, j]),
+                    **coordinates,
+                )
+            )
+    return points
+
+
+def simulate_spec(
+    problem: Problem,
+    spec: SimulationSpec,
+    *,
+    progress: Callable[[float], None] | None = None,
+    n_jobs: int | None = None,
+    client: Any = None,
+) -> SimulationResult:
+    """:func:`simulate` of an already checked :class:`SimulationSpec` (the service builds it once)."""
+    if not isinstance(problem, Problem):
+        raise InvalidParameterError("problem", "must be a Problem")
+    threads = available_cores() if n_jobs is None else check_int("n_jobs", n_jobs, 1)
+    run = setup(problem, spec)
+    per_seed, cluster_warnings = run_seeds(run.plan, spec.seeds, threads, progress, client)
     if progress is not None:
         progress(1.0)
 
     test = np.stack([s[0] for s in per_seed])  # seeds × sizes × ridges
     train = np.stack([s[1] for s in per_seed])
-    if not (np.isfinite(test).all() and np.isfinite(train).all()):
-        bad = [s for s, t, r in zip(seed_values, test, train, strict=True) if not np.isfinite([t, r]).all()]
-        warnings.append(
-            f"non-finite errors for seeds {bad}: the features overflowed (is the first step diverging? "
-            f"learning_rate = {problem.learning_rate}); their statistics are NaN"
-        )
-    size_index = {n: i for i, n in enumerate(load.sizes)}
-    points = []
-    for j, lam in enumerate(ridges):
-        for a in alpha_values:
-            i = size_index[round(a * d)]
-            points.append(
-                SimulationPoint(
-                    alpha=a, ridge=lam, test_error=_stats(test[:, i, j]), train_error=_stats(train[:, i, j])
-                )
-            )
+    warnings = [
+        *run.warnings,
+        *cluster_warnings,
+        *overflow_warning(spec.seeds, test, train, problem.learning_rate),
+    ]
+    coordinates = {
+        "learning_rate": problem.learning_rate,
+        "alpha0": problem.alpha0,
+        "noise": problem.noise,
+        "width": problem.width,
+    }
+    grid = GridSpec.build(ridge=spec.ridges, alphas=spec.alphas, **coordinates)
     return SimulationResult(
-        model=model, dimension=d, srf=srf, seeds=seed_values, points=points, warnings=warnings
+        model=spec.model,
+        dimension=spec.dimension,
+        srf=run.srf,
+        seeds=spec.seeds,
+        points=points_of(spec, run.load, test, train, **coordinates),
+        warnings=warnings,
+        grid=grid.as_dict(),
     )
+
+
+from .grid import simulate_grid  # noqa: E402  (it builds on the helpers above)

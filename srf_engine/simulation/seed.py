@@ -80,6 +80,11 @@ class Plan:
         return self.load.p
 
 
+def apply_step(w: Array, gradient: Array, learning_rate: float, n0: int) -> None:
+    """``W ← W + (η̃/n0) G`` in place: the giant step of §2, the same arithmetic for one η̃ or many."""
+    w += gradient * (learning_rate / n0)
+
+
 class SeedRun:
     """Test and training errors of one seed at every (distinct n, λ)."""
 
@@ -106,6 +111,10 @@ class SeedRun:
     def run(self) -> tuple[Array, Array]:
         """``(test, train)``, each ``len(sizes) × len(ridges)``."""
         w, theta = self.first_layer()
+        return self.readout(w, theta)
+
+    def readout(self, w: Array, theta: Array) -> tuple[Array, Array]:
+        """``(test, train)`` of the ridge readout on the first layer ``w``, each sizes × ridges."""
         w_hat, train = self.ridge_sweep(w, theta)
         test = self.test_errors(w, theta, w_hat)
         shape = (len(self.plan.load.sizes), len(self.plan.ridges))
@@ -123,6 +132,15 @@ class SeedRun:
     # --- 1. first layer ---------------------------------------------------------------------------------
     def first_layer(self) -> tuple[Array, Array]:
         """``(W, θ)`` of §2/§3 for this seed's model."""
+        w, theta, gradient = self.first_layer_parts()
+        if gradient is not None:
+            apply_step(w, gradient, self.plan.learning_rate, self.plan.load.n0)
+        return w, theta
+
+    def first_layer_parts(self) -> tuple[Array, Array, Array | None]:
+        """``(W, θ, G)``: ``W`` before the step (``W0``, or the spiked ``W`` of the sRF model), the
+        teacher ``θ`` and, when the model takes a step, ``G = Σ_μ (y_μ − f0(x_μ)) σ'(W0 x_μ) x_μᵀ``
+        (``W1 = W0 + (η̃/n0) G``: one ``G`` serves every η̃)."""
         plan, d, p = self.plan, self.plan.d, self.plan.p
         w = np.empty((p, d))
 
@@ -137,27 +155,25 @@ class SeedRun:
             theta = srf.gamma * v + srf.rho * zeta
             w *= math.sqrt(srf.c)
             w += (srf.r / math.sqrt(d)) * v  # r u vᵀ/√d with u = (1, …, 1): every row gets r v/√d
-            return w, theta
+            return w, theta, None
         theta = v
-        if plan.first_layer == "step":
-            self._giant_step(w, theta)
-        return w, theta
+        gradient = self.step_gradient(w, theta) if plan.first_layer == "step" else None
+        return w, theta, gradient
 
-    def _giant_step(self, w: Array, theta: Array) -> None:
-        """``W ← W + η̃ (1/n0) Σ_μ (y_μ − f0(x_μ)) σ'(W x_μ) x_μᵀ``, in place."""
-        n0 = self.plan.load.n0
+    def step_gradient(self, w0: Array, theta: Array) -> Array:
+        """``G = Σ_μ (y_μ − f0(x_μ)) σ'(W0 x_μ) x_μᵀ`` over the ``n0`` step samples (partial sums in a
+        fixed order; given as ``step_sums`` when a cluster computed them)."""
         if self.step_sums is not None:
             # the first is summed into: a copy (arrays received from a cluster may be read-only)
             parts = [np.array(self.step_sums[0]), *self.step_sums[1:]]
         else:
             parts = self.runner.wait(
-                [self.runner.submit(self.step_partial, w, theta, k) for k in range(PARTIALS)]
+                [self.runner.submit(self.step_partial, w0, theta, k) for k in range(PARTIALS)]
             )
         total = parts[0]
         for part in parts[1:]:
             total += part
-        total *= self.plan.learning_rate / n0
-        w += total
+        return total
 
     def step_partial(self, w0: Array, theta: Array, k: int) -> Array:
         """``Σ_μ g_μ x_μᵀ`` (``p × d``) over the step chunks ``i ≡ k mod PARTIALS``."""

@@ -1,0 +1,125 @@
+"""Benchmark of grids: a cold 100 × 100 theory grid and a simulation over 5 learning rates.
+
+1. Theory: docs/theory.md §7's problem (tanh student, sin teacher, α0 = 20, λ = 0.1, ψ_w = 1) on
+   the grid η̃ ∈ linspace(0.05, 6, 100) × α ∈ linspace(0.05, 3, 100), baseline included, cold (no
+   quadrature rule cached), against solving the same 10⁴ points one by one without continuation
+   (``theory_curve`` of one point, as a client looping over the grid would): a random subset of them
+   is timed in the same run and extrapolated to 10⁴ (said in the table). Target: < 5 s, on 2 cores.
+2. Simulation: the network at d = 1000, α0 = 20, λ = 0.1, α ∈ {0.5, 1, 2}, 1 seed, over 5 values of
+   η̃ in one request (one first-step gradient G for all η̃: W1 = W0 + η̃·G) against 5 separate
+   simulations in the same run; their values are checked bit-identical. Target ratio ≥ 2.5.
+
+    python benchmarks/grid.py            # theory subset of 300 points, simulation included
+    python benchmarks/grid.py --quick    # subset of 100 points
+    python benchmarks/grid.py --theory   # theory only
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from srf_engine import activations, quadrature
+from srf_engine.grid import GridSpec
+from srf_engine.problem import Problem
+from srf_engine.theory import theory_curve, theory_grid
+
+RATES = np.linspace(0.05, 6.0, 100)
+ALPHAS = np.linspace(0.05, 3.0, 100)
+ALPHA0, RIDGE = 20.0, 0.1
+SIM_RATES = [1.0, 2.0, 3.0, 4.0, 5.0]
+SIM_ALPHAS = [0.5, 1.0, 2.0]
+
+
+def _cold() -> None:
+    for cached in (activations.gauss_hermite, quadrature.kappa_rule, quadrature.marchenko_pastur_rule):
+        cached.cache_clear()
+
+
+def theory_rows(subset: int) -> list[tuple[str, str]]:
+    _cold()
+    spec = GridSpec.build(
+        width=1.0, noise=0.0, alpha0=ALPHA0, learning_rate=list(RATES), ridge=RIDGE, alphas=list(ALPHAS)
+    )
+    start = time.perf_counter()
+    grid = theory_grid("tanh", "sin", spec)
+    grid_seconds = time.perf_counter() - start
+    converged = sum(p.converged for p in grid.points)
+
+    rng = np.random.default_rng(0)
+    chosen = rng.choice(len(grid.points), size=subset, replace=False)
+    worst = 0.0
+    start = time.perf_counter()
+    for i in chosen:
+        point = grid.points[i]
+        problem = Problem("tanh", "sin", point.learning_rate, ALPHA0, 1.0, 0.0)
+        alone = theory_curve(problem, [point.alpha], RIDGE).points[0]
+        worst = max(worst, abs(alone.test_error - point.test_error) / abs(point.test_error))
+    one_by_one = (time.perf_counter() - start) / subset * len(grid.points)
+    n = len(grid.points)
+    return [
+        ("theory grid 100 × 100 (η̃ × α), cold, with baseline", f"{grid_seconds:.2f} s (target < 5 s)"),
+        ("  per point", f"{1e3 * grid_seconds / n:.3f} ms; {converged}/{n} converged"),
+        (
+            f"  one by one, no continuation ({subset} random points timed, × {n / subset:g})",
+            f"{one_by_one:.1f} s",
+        ),
+        ("  ratio one by one / grid", f"{one_by_one / grid_seconds:.1f}×"),
+        ("  largest relative difference grid vs alone", f"{worst:.1e}"),
+    ]
+
+
+def simulation_rows() -> list[tuple[str, str]]:
+    from srf_engine.simulation import simulate, simulate_grid
+
+    kwargs = {"model": "network", "dimension": 1000, "seeds": [0], "n_jobs": 2}
+    spec = GridSpec.build(
+        width=1.0, noise=0.0, alpha0=ALPHA0, learning_rate=SIM_RATES, ridge=RIDGE, alphas=SIM_ALPHAS
+    )
+    start = time.perf_counter()
+    grid = simulate_grid("tanh", "sin", spec, **kwargs)
+    grid_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    alone = [
+        simulate(Problem("tanh", "sin", eta, ALPHA0, 1.0, 0.0), SIM_ALPHAS, RIDGE, **kwargs)
+        for eta in SIM_RATES
+    ]
+    alone_seconds = time.perf_counter() - start
+    same = [p.test_error.values for a in alone for p in a.points] == [
+        p.test_error.values for p in grid.points
+    ]
+    return [
+        ("simulation, 5 η̃ in one request (d = 1000, α0 = 20, 3 α, 1 seed)", f"{grid_seconds:.2f} s"),
+        ("  5 separate simulations", f"{alone_seconds:.2f} s"),
+        ("  ratio (target ≥ 2.5)", f"{alone_seconds / grid_seconds:.2f}×"),
+        ("  values bit-identical", "yes" if same else "NO"),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="time 100 points one by one instead of 300")
+    parser.add_argument("--theory", action="store_true", help="theory only")
+    args = parser.parse_args()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {load}")
+    rows = theory_rows(100 if args.quick else 300)
+    if not args.theory:
+        rows += simulation_rows()
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
