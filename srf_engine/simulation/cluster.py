@@ -53,10 +53,10 @@ from .seed import Plan, SeedRun
 
 Array = np.ndarray
 
-#: Seconds between two looks at the futures (progress, cancellation, failures).
-POLL_SECONDS = 0.05
+#: Longest wait for a task to finish before ``progress`` is called again (its chance to cancel).
+POLL_SECONDS = 0.25
 #: Seconds between two questions to the scheduler about its workers.
-WORKERS_CHECK_SECONDS = 2.0
+WORKERS_CHECK_SECONDS = 10.0
 #: A run fails when the cluster has had no worker for this long (instead of waiting forever).
 NO_WORKERS_SECONDS = 60.0
 #: Seconds to connect to a scheduler given by its address.
@@ -262,11 +262,13 @@ class _Tracker:
         self.address = _address(client)  # while connected: a lost client forgets it
         self.progress = progress
         self.pending: dict[Any, float] = {}  # future → its estimated work; a finished one is dropped
+        self.changed = threading.Event()  # set when a task finished, failed or was cancelled
         self.total = 0.0
         self.done = 0.0
         self.results: dict[Any, Any] = {}
 
     def add(self, future: Any, work: float, keep: bool) -> Any:
+        future.add_done_callback(lambda _: self.changed.set())
         self.pending[future] = work
         self.total += work
         if keep:
@@ -274,9 +276,12 @@ class _Tracker:
         return future
 
     def wait(self) -> None:
+        """Until every task finished; sleeps until one does (a driver polling the futures would take a tenth
+        of a core from the workers of a small cluster)."""
         next_check = time.monotonic() + WORKERS_CHECK_SECONDS
         no_workers_since: float | None = None
         while self.pending:
+            self.changed.clear()
             for future in list(self.pending):
                 status = future.status
                 if status == "finished":
@@ -307,7 +312,7 @@ class _Tracker:
                     raise ClusterUnavailable(
                         f"the Dask scheduler {self.address} has had no workers for {NO_WORKERS_SECONDS:g} s"
                     )
-            time.sleep(POLL_SECONDS)
+            self.changed.wait(POLL_SECONDS)
 
     def _cancelled(self, future: Any) -> str:
         """Why a task was cancelled by someone else than this call: the scheduler, or the connection."""
