@@ -11,15 +11,18 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from srf_engine import ENGINE_VERSION
 
-from . import errors, logs
+from . import errors, logs, openapi
 from .cache import Store
 from .cluster import Cluster
 from .deps import Services
 from .jobs import JobManager
-from .routers import compute, jobs, meta, results
+from .metrics import Metrics, MetricsMiddleware
+from .routers import compute, docs, jobs, meta, results
+from .routers import metrics as metrics_route
 from .runner import Runner
 from .settings import Settings, get_settings
 
@@ -51,7 +54,12 @@ TAGS = [
     {"name": "jobs", "description": "Requests sent with `Prefer: respond-async`."},
     {"name": "results", "description": "Any stored result by its `key`, in every format."},
     {"name": "about", "description": "Activations, health and versions."},
+    {"name": "operations", "description": "Prometheus metrics."},
 ]
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -77,7 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.dask_scheduler
         else None
     )
-    services = Services(settings=settings, store=store, runner=runner, jobs=job_manager, cluster=cluster)
+    metrics = Metrics(store, runner, job_manager)
+    services = Services(
+        settings=settings, store=store, runner=runner, jobs=job_manager, metrics=metrics, cluster=cluster
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -95,14 +106,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,  # served from the package, offline: routers/docs.py
+        # operationIds read as method names: the route functions' own (theory_curve, get_job, …)
+        generate_unique_id_function=_operation_id,
+        redoc_url=None,
     )
     app.state.services = services
     errors.install(app)
     app.add_middleware(logs.AccessLogMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(compute.router)
     app.include_router(jobs.router)
     app.include_router(results.router)
     app.include_router(meta.router)
+    app.include_router(metrics_route.router)
+    docs.install(app)
+    openapi.install(app, settings)
     return app
 
 

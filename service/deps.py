@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from .cache import Store
 from .cluster import Cluster
 from .jobs import JobManager
+from .metrics import Metrics
 from .runner import Runner
 from .settings import Settings
 
@@ -22,6 +23,7 @@ class Services:
     store: Store
     runner: Runner
     jobs: JobManager
+    metrics: Metrics
     cluster: Cluster | None = None  # the Dask cluster of SRF_DASK_SCHEDULER, if set
 
 

@@ -2,8 +2,9 @@
 
 A line figure's theory is not a polyline through the requested points: the same problem is
 evaluated on a fine grid of the x-axis (:func:`fine_request`, every other axis as requested), which
-costs little next to a simulation; a heatmap of η̃ or λ gets the exact optimum along a fine x grid
-(``"optimal"``, docs/theory.md §5). Both are ordinary ``/theory/curve`` requests, so the caller's
+costs little next to a simulation; on request (``exact_optimum``, offline: it costs seconds a
+point) a heatmap of η̃ or λ gets the exact optimum along a fine x grid (``"optimal"``,
+docs/theory.md §5). Both are ordinary ``/theory/curve`` requests, so the caller's
 ``theory`` function can serve them from, and keep them in, its cache. If they cannot be had (an old
 result without its request, an engine that refuses the request), the figure is drawn from the points
 alone and the reason is logged.
@@ -32,8 +33,8 @@ Theory = Callable[[dict[str, Any]], Mapping[str, Any]]
 THEORY_FIELDS = ("student", "teacher", "learning_rate", "alpha0", "width", "noise", "srf", "alphas", "ridge")
 
 #: Points of a smooth-theory request at most (all lines together), and per line.
-FINE_BUDGET = 3000
-FINE_PER_LINE = 150
+FINE_BUDGET = 2400
+FINE_PER_LINE = 120
 #: An optimised λ or η̃ costs about this many plain points: the budget shrinks accordingly.
 OPTIMAL_COST = 8
 #: Points along x of the exact optimum drawn on a heatmap.
@@ -119,8 +120,13 @@ def _optimum(body: Mapping[str, Any], y: str, x: str) -> tuple[np.ndarray, np.nd
     return xs[order], ys[order]
 
 
-def make_figure(body: Mapping[str, Any], output: Output, theory: Theory | None = None) -> bytes:
-    """The figure of ``body`` in ``output``'s format, with smooth theory when ``theory`` is given."""
+def make_figure(
+    body: Mapping[str, Any], output: Output, theory: Theory | None = None, *, exact_optimum: bool = False
+) -> bytes:
+    """The figure of ``body`` in ``output``'s format, with smooth theory when ``theory`` is given.
+
+    A heatmap's minimum over y is the grid's, refined by a parabola; ``exact_optimum`` asks the
+    theory's "optimal" η̃ or λ instead (a 1-D minimisation per x: seconds a point, for offline use)."""
     options = output.figure
     kind = kind_of(body)
     request = theory_request_of(body) if theory is not None and kind in ("theory", "compare") else {}
@@ -128,6 +134,8 @@ def make_figure(body: Mapping[str, Any], output: Output, theory: Theory | None =
         return plotting.draw(body, output)
     x = options.x or "alpha"
     if options.y is not None:
+        if not exact_optimum:
+            return plotting.draw(body, output)
         optimum_body = _try(theory, optimum_request(request, x, options.y), "exact optimum")
         optimum = _optimum(optimum_body, options.y, x) if optimum_body is not None else None
         return plotting.draw(body, output, optimum=optimum)

@@ -179,6 +179,12 @@ class JobManager:
             self._tasks.pop(job_id, None)
             self._flights.pop(job_id, None)
 
+    def counts(self) -> tuple[int, int]:
+        """``(queued, running)``: this process's unfinished jobs, waiting for a slot or computing."""
+        flights = [self._flights.get(job_id) for job_id in self._tasks]
+        running = sum(1 for flight in flights if flight is not None and flight.started)
+        return len(self._tasks) - running, running
+
     def get(self, job_id: str) -> dict[str, Any] | None:
         """The job as ``GET /jobs/{id}`` reports it, or None."""
         row = self._row(job_id)

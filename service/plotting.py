@@ -28,6 +28,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 
 from .formats import FigureOptions, Output
 from .views import (
@@ -114,6 +115,22 @@ def problem_title(body: Mapping[str, Any]) -> str:
         verdict = "agree" if body.get("summary", {}).get("agree") else "disagree"
         lines.append(f"theory vs simulation: {verdict}")
     return "\n".join(lines) or kind
+
+
+def _tidy_log(axis: Any, lo: float, hi: float) -> None:
+    """Plain numbers on a log axis (0.2, 0.5, 1, not 2×10⁻¹), with some minor ticks labelled when
+    the axis spans few decades."""
+    decades = math.log10(hi / lo) if lo > 0 and hi > lo else 99.0
+    labelled = (2, 3, 5) if decades < 1.2 else (2, 5) if decades < 2.5 else ()
+
+    def minor(value: float, _: Any) -> str:
+        if value <= 0:
+            return ""
+        mantissa = value / 10 ** math.floor(math.log10(value) + 1e-9)
+        return f"{value:g}" if any(abs(mantissa - m) < 1e-6 for m in labelled) else ""
+
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(FuncFormatter(minor))
 
 
 def _figure(size: tuple[float, float] | None, default: tuple[float, float]) -> Figure:
@@ -264,6 +281,8 @@ def _draw_lines(
         )
     if _spans(xs_all, 20):
         ax.set_xscale("log")
+        finite = [v for v in xs_all if math.isfinite(v)]
+        _tidy_log(ax.xaxis, min(finite), max(finite))
     return styles
 
 
@@ -289,6 +308,7 @@ def _log_y_if_wide(ax: Any) -> None:
     if lo > 0 and hi / lo > 4:
         ax.set_yscale("log")
         ax.set_ylabel(ax.get_ylabel() + " (log scale)")
+        _tidy_log(ax.yaxis, lo, hi)
 
 
 def line_figure(
@@ -425,8 +445,10 @@ def heatmap_figure(
         ax.set_ylim(ye[0], ye[-1])
         if logx:
             ax.set_xscale("log")
+            _tidy_log(ax.xaxis, xe[0], xe[-1])
         if logy:
             ax.set_yscale("log")
+            _tidy_log(ax.yaxis, ye[0], ye[-1])
         ax.set_xlabel(LABEL[x])
         ax.set_ylabel(LABEL[y])
         caption = f"{name} test error" + (f" · {_legend_text(plane.fixed)}" if plane.fixed else "")
@@ -436,6 +458,8 @@ def heatmap_figure(
     if mesh is not None:
         bar = figure.colorbar(mesh, ax=figure.axes, shrink=0.9)
         bar.set_label("test error" + (" (log scale)" if log_colour else ""))
+        if log_colour:
+            _tidy_log(bar.ax.yaxis, lo, hi)
     figure.suptitle(problem_title(body), fontsize=9)
     return figure
 
@@ -450,8 +474,10 @@ def function_figure(body: Mapping[str, Any], options: FigureOptions) -> Figure:
     cols = min(n, 3)
     rows = math.ceil(n / cols)
     figure = _figure(options.size, (4.2 * cols, 3.6 * rows + 0.6))
+    first = None
     for k, point in enumerate(points, start=1):
-        ax = figure.add_subplot(rows, cols, k)
+        ax = figure.add_subplot(rows, cols, k, sharey=first)
+        first = first or ax
         kappa = np.array([_num(v) for v in point.get("kappa") or []])
         for field, style, colour, label in (
             ("target", "-", "black", "target E[y | κ]"),

@@ -35,9 +35,7 @@ def check_positive(field: str, value: float) -> float:
     return value
 
 
-def check_list(
-    field: str, values: Any, check: Callable[[str, float], float], rule: str
-) -> tuple[float, ...]:
+def check_list(field: str, values: Any, check: Callable[[str, float], float], rule: str) -> tuple[float, ...]:
     """A non-empty list, each element checked by ``check`` (named ``field[i]``); ``rule`` if not a list."""
     try:
         items = tuple(values)
@@ -82,7 +80,12 @@ class SRFParams:
 class Problem:
     """Student ``σ``, teacher ``σ*``, first step ``(η̃, α0)``, width ``ψ_w = p/d``, noise ``Δ``.
 
-    ``srf`` given directly skips the network → sRF mapping.
+    The model of docs/theory.md §1–§3: labels ``y = σ*(θ·x/√d) + √Δ ξ``; a two-layer network of width
+    ``p`` takes one gradient step of normalised size ``learning_rate = η̃ ≥ 0`` on ``n0 = alpha0·d``
+    samples, then its readout is fitted by ridge. ``student``/``teacher``: an activation name
+    (``ACTIVATION_NAMES``), ``{"hermite": [c0, c1, …]}`` or an :class:`Activation`. ``srf`` (an
+    :class:`SRFParams` or ``{"c", "r", "gamma"}``) given directly skips the network → sRF mapping.
+    Every field is checked here (``InvalidParameterError`` naming it), once.
     """
 
     student: Activation

@@ -3,7 +3,8 @@
 A grid computes the conditional moments once per distinct ``(σ, σ*, c, r, γ, Δ)`` and reuses them
 for every width, ridge and α. Points are solved line by line (a line: all α's of one
 ``(ψ_w, Δ, α0, η̃, λ)``), each axis walked in increasing order; a point warm-starts from the same α
-on the neighbouring line (one step back along the last axis that changed), else from the previous α
+on the neighbouring line (one step back along the last axis that changed; extrapolated linearly from
+two steps back when there are two), else from the previous α
 of its line — continuation along every axis. ``ridge = "optimal"`` minimises the test error over
 ``λ ≥ 0`` at each point, ``learning_rate = "optimal"`` over ``η̃ ≥ 0`` (both: the joint minimum).
 The baseline is the same problem at initialisation (``c = 1, r = 0``): random features in the
@@ -185,6 +186,18 @@ def _solve_line(
     return [r for r in results if r is not None]
 
 
+def _extrapolated(near: Sequence[Start], far: Sequence[Start]) -> list[Start]:
+    """``2 V_near − V_far`` at each α where both converged (``V_near`` alone elsewhere): the next
+    line's fixed point to second order when the axis is evenly spaced."""
+    out: list[Start] = []
+    for a, b in zip(near, far, strict=True):
+        if a is None or b is None:
+            out.append(a)
+        else:
+            out.append((2.0 * a[0] - b[0], 2.0 * a[1] - b[1]))
+    return out
+
+
 def _starts(line: Sequence[tuple[float, FixedPoint]]) -> list[Start]:
     return [fp.V if fp.converged else None for _, fp in line]
 
@@ -363,6 +376,9 @@ def theory_grid(
             neighbour = None
             if back is not None:
                 neighbour = starts[(*position[:back], position[back] - 1, *position[back + 1 :])]
+                if position[back] >= 2:  # two lines back along the same axis: extrapolate linearly
+                    further = starts[(*position[:back], position[back] - 2, *position[back + 1 :])]
+                    neighbour = _extrapolated(neighbour, further)
             results = _solve_line(
                 moments.model(point_srf, n, w, bulk_law(problem, bulk)),
                 alphas,
@@ -470,7 +486,23 @@ def theory_curve(
     bulk: BulkLaw = "marchenko_pastur",
 ) -> TheoryCurve:
     """Test and training error of ridge on the readout at each ``α``, with the baseline curve: the
-    grid of one problem along ``alphas`` (see :func:`theory_grid`)."""
+    grid of one problem along ``alphas`` (see :func:`theory_grid`).
+
+    The limit ``n, p, d → ∞`` with ``α = n/d`` and ``p/d = problem.width`` fixed, after the network →
+    sRF mapping of ``problem`` (docs/theory.md §3, or ``problem.srf`` as given): the fixed point of §5 at
+    each ``α`` (warm-started along the sweep), its test error ``ε_g`` and training error ``ε_t``.
+
+    ``alphas``: sample ratios ``n/d > 0``, answered in the order given. ``ridge``: ``λ ≥ 0`` (0 is the
+    ridgeless limit) or ``"optimal"``, the λ minimising ``ε_g`` at each α (reported per point).
+    ``baseline``: also the same problem without the step (random features at initialisation).
+    ``progress(fraction)`` is called as points are solved; raising from it (``Cancelled``) stops.
+
+    Each point reports the order parameters, ``converged``, the solver's iterations and the
+    residual of the full fixed-point map; a point that did not converge says so in ``warnings``.
+    ``refine`` multiplies every quadrature's node count (convergence checks).
+    ``mapping`` (``"paper"``, §3, or ``"corrected"``, §10.2) gives ``(c, r, γ)``; ``bulk``
+    (``"marchenko_pastur"``, §5, or ``"one_step"``, §10.3) the bulk law. Both are reported in the result.
+    """
     spec = GridSpec.build(
         width=problem.width,
         noise=problem.noise,

@@ -18,9 +18,7 @@ ALPHAS = ["--alphas", "0.5,1,2"]
 @pytest.mark.parametrize("ext", ["png", "svg", "pdf"])
 def test_plot_format_follows_the_extension(tmp_path: Path, capsys, ext: str) -> None:
     path = tmp_path / f"figure.{ext.upper() if ext == 'pdf' else ext}"
-    code, _, err = run_cli(
-        capsys, "theory", *PROBLEM, *ALPHAS, "--plot", str(path), "--errors", "test,train"
-    )
+    code, _, err = run_cli(capsys, "theory", *PROBLEM, *ALPHAS, "--plot", str(path), "--errors", "test,train")
     assert code == 0, err
     assert path.read_bytes().startswith(MAGIC[ext])
 
@@ -67,3 +65,28 @@ def test_grid_axis_syntax(text: str, expected) -> None:
     assert parse.parse_axis(text) == expected
     assert parse.parse_optimisable_axis(text) == expected
     assert parse.parse_optimisable_axis("optimal") == "optimal"
+
+
+def test_grid_options_and_the_function_command(tmp_path: Path, capsys) -> None:
+    table = tmp_path / "grid.csv"
+    code, _out, err = run_cli(
+        capsys,
+        "theory",
+        *PROBLEM[:4],
+        "--learning-rate",
+        "1,3",
+        "--alpha0",
+        "20",
+        *ALPHAS,
+        "--csv",
+        str(table),
+    )
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(table.read_text())))
+    assert [float(r["learning_rate"]) for r in rows] == [1.0] * 3 + [3.0] * 3
+    plot = tmp_path / "function.pdf"
+    code, _, err = run_cli(  # a value starting with '-' is given as --kappa=…
+        capsys, "function", *PROBLEM, "--alphas", "0.5,2", "--kappa=-2:2:9", "--plot", str(plot)
+    )
+    assert code == 0, err
+    assert plot.read_bytes().startswith(MAGIC["pdf"])

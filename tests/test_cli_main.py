@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -193,7 +194,7 @@ def test_simulate_progress_bar_goes_to_stderr(capsys: pytest.CaptureFixture[str]
 
 
 def test_compare_smoke_with_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    plot = tmp_path / "figures" / "compare.png"
+    plot = tmp_path / "compare.png"
     code, out, err = run_cli(capsys, "compare", *PROBLEM, *TINY_SIMULATION, "--plot", str(plot))
     assert code == 0, err
     body = json.loads(out)
@@ -312,3 +313,93 @@ def test_serve_prints_swagger_ui_and_serves(tmp_path: Path) -> None:
             assert response.status == 200
     finally:
         stop_process(proc, timeout=10)
+
+
+# ----------------------------------------------------------------------------- usability
+
+
+def test_warnings_go_to_stderr_also_with_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "relu.json"
+    code, out, err = run_cli(
+        capsys, "theory", "--student", "relu", "--teacher", "tanh", "--learning-rate", "1", "--alpha0", "2",
+        "--alphas", "1", "-o", str(out_file),
+    )  # fmt: skip
+    assert code == 0 and out == ""
+    warnings = json.loads(out_file.read_text())["warnings"]
+    assert warnings and all(f"srf: warning: {w}" in err for w in warnings)
+
+
+@pytest.mark.parametrize("option", ["-o", "--plot"])
+def test_missing_folder_is_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    target = tmp_path / "missing" / ("result.png" if option == "--plot" else "result.json")
+    code, out, err = run_cli(capsys, "theory", *PROBLEM, "--alphas", "1", option, str(target))
+    assert code == 2 and out == ""
+    assert f"{'--output' if option == '-o' else '--plot'}: the folder" in err and "does not exist" in err
+    assert not target.parent.exists()  # not created silently
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("option", ["-o", "--plot"])
+def test_unwritable_path_exits_2_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    suffix = ".png" if option == "--plot" else ".json"
+    folder = tmp_path / f"a-folder{suffix}"
+    folder.mkdir()
+    code, _, err = run_cli(capsys, "theory", *PROBLEM, "--alphas", "1", option, str(folder))  # a folder
+    assert code == 2 and "is a folder" in err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        # root writes anywhere: then the failure comes at the write itself, in /proc
+        writable = os.access(locked, os.W_OK)
+        target = Path(f"/proc/srf-cannot-write{suffix}") if writable else locked / f"result{suffix}"
+        code, _, err = run_cli(capsys, "theory", *PROBLEM, "--alphas", "1", option, str(target))
+    finally:
+        locked.chmod(0o700)
+    assert code == 2 and "cannot write" in err and "Traceback" not in err
+
+
+def test_activations_command_lists_the_names(capsys: pytest.CaptureFixture[str]) -> None:
+    from srf_engine import ACTIVATION_NAMES
+
+    code, out, _ = run_cli(capsys, "activations")
+    assert code == 0
+    for name in ACTIVATION_NAMES:
+        assert re.search(rf"^{name}\s+(yes|no)\s", out, re.M), name
+    assert "hermite" in out
+    code, out, _ = run_cli(capsys, "activations", "--json")
+    listed = json.loads(out)
+    assert [a["name"] for a in listed["activations"]] == list(ACTIVATION_NAMES)
+    code, out, _ = run_cli(capsys, "theory", "--help")
+    assert "srf activations" in out  # the help that refers to it
+
+
+def test_alphas_help_shows_the_range_syntax(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "simulate", "--help")
+    assert code == 0
+    alphas_help = " ".join(out.split("\n  --alphas LIST", 1)[1].split("\n  --")[0].split())
+    assert "start:stop:num" in alphas_help
+
+
+def test_underscore_option_suggests_the_dashed_name(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "theory", "--student", "tanh", "--learning_rate", "3", "--alphas", "1")
+    assert code == 2 and "did you mean --learning-rate?" in err
+    code, _, err = run_cli(capsys, "simulate", "--sedes", "3")
+    assert code == 2 and "did you mean --seeds" in err
+    code, _, err = run_cli(capsys, "theory", *PROBLEM, "--alphas", "1", "--learn", "3")  # an abbreviation
+    assert code == 0, err
+
+
+def test_serve_reports_a_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out, err = run_cli(capsys, "serve", "--port", str(port))
+    assert code == 2
+    assert f"127.0.0.1:{port} is already in use" in err and "--port" in err
+    assert "Swagger UI" not in out  # it did not pretend to serve

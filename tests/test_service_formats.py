@@ -201,3 +201,30 @@ def test_rendering_takes_a_compute_slot_429_beyond_and_leaves_the_loop_free(
             thread.join(30)
         assert answers["first"].status_code == 200
         assert http.get(f"/results/{key}", params={"format": "pdf"}).status_code == 200
+
+
+def test_a_grid_answers_csv_rows_and_figures_along_any_axis(http) -> None:
+    body = {**THEORY, "learning_rate": [1.0, 3.0], "ridge": 0.2}
+    points = http.post("/theory/curve", json=body).json()["points"]
+    rows = _rows(http.post("/theory/curve", params={"format": "csv"}, json=body).text)
+    assert len(rows) == 2 * len(THEORY["alphas"]) == len(points)
+    for row, point in zip(rows, points, strict=True):
+        assert float(row["learning_rate"]) == point["learning_rate"] and float(row["alpha"]) == point["alpha"]
+        assert float(row["test_error"]) == point["test_error"]
+    for params in ({}, {"x": "learning_rate"}, {"x": "alpha", "y": "learning_rate"}):
+        r = http.post("/theory/curve", params={"format": "png", **params}, json=body)
+        assert r.status_code == 200 and r.content.startswith(MAGIC["png"]), (params, r.text)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "png", "svg", "pdf"])
+def test_learned_function_in_every_format(http, fmt: str) -> None:
+    body = {**THEORY, "alphas": [0.5, 2.0], "kappa": [-2.0, -1.0, 0.0, 1.0, 2.0]}
+    r = http.post("/theory/function", params={"format": fmt}, json=body)
+    assert r.status_code == 200, r.text
+    if fmt == "csv":
+        rows = _rows(r.text)
+        assert len(rows) == 2 * 5 and {"kappa", "target", "after_step", "at_initialisation"} <= set(rows[0])
+    else:
+        assert r.content.startswith(MAGIC[fmt])
+    assert http.post("/theory/function", json=body, headers={"Accept": "image/gif"}).status_code == 406
+    assert http.post("/theory/function", params={"format": "png", "x": "alpha"}, json=body).status_code == 422

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -26,7 +28,7 @@ from srf_engine.errors import ClusterError
 from srf_engine.simulation import cost
 
 from ..prepare import Prepared, prepare
-from .parse import SIMULATING, build_parser, option_name, request_model
+from .parse import SIMULATING, build_parser, option_name, parse_arguments, request_model
 
 
 class UsageError(Exception):
@@ -166,15 +168,13 @@ def _write_figure(result: dict[str, Any], output: Any, path: Path) -> None:
     def theory(normal: dict[str, Any]) -> dict[str, Any]:
         return compute_body(prepare(TheoryRequest.model_validate(normal)))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(make_figure(result, output, theory=theory))
+    _write("--plot", path, make_figure(result, output, theory=theory))
 
 
 def _write_csv(result: dict[str, Any], path: Path) -> None:
     from ..tables import to_csv
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_csv(result), encoding="utf-8")
+    _write("--csv", path, to_csv(result).encode("utf-8"))
 
 
 def _physical_memory() -> int | None:
@@ -235,11 +235,39 @@ def _jobs(jobs: int | None) -> int:
     return jobs
 
 
+def _check_writable(option: str, path: Path | None) -> None:
+    """Refuse before any work a path that cannot be written: a missing folder is not created."""
+    if path is None:
+        return
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"{option}: the folder {folder} does not exist (create it first)")
+    if path.is_dir():
+        raise UsageError(f"{option}: {path} is a folder, not a file")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{option}: cannot write {path} (permission denied)")
+
+
+def _write(option: str, path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise UsageError(f"{option}: cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _print_warnings(result: dict[str, Any]) -> None:
+    """The result's warnings on stderr, also when the JSON goes to a file (where nobody reads them)."""
+    for warning in result.get("warnings") or ():
+        print(f"srf: warning: {warning}", file=sys.stderr)
+
+
 def run_command(command: str, args: argparse.Namespace) -> int:
     figure = _figure_output(args)
     prepared = prepare(build_request(command, args))
     if figure is not None:
         _check_figure(figure, prepared)
+    for option, path in (("--output", args.output), ("--csv", args.csv), ("--plot", args.plot)):
+        _check_writable(option, path)
     from ..pipeline import compute_body  # after validation: bad input is reported even if compute is heavy
 
     n_jobs = None
@@ -253,11 +281,11 @@ def run_command(command: str, args: argparse.Namespace) -> int:
             _check_simulation_fits(prepared, n_jobs, shape)
         with _progress_bar(args.progress, command) as progress:
             result = compute_body(prepared, progress, n_jobs=n_jobs, client=client and (lambda: client))
+    _print_warnings(result)
     # ensure_ascii=False: the same characters as the HTTP body (≤, §), not \u escapes.
     text = json.dumps(result, indent=2, ensure_ascii=False, default=_json_default) + "\n"
     if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
+        _write("--output", args.output, text.encode("utf-8"))
     else:
         sys.stdout.write(text)
     if args.csv is not None:
@@ -265,6 +293,44 @@ def run_command(command: str, args: argparse.Namespace) -> int:
     if figure is not None:
         _write_figure(result, figure, args.plot)
     return 0
+
+
+def activations(args: argparse.Namespace) -> int:
+    """``srf activations``: what ``GET /activations`` lists, as a table (or its JSON with ``--json``)."""
+    from srf_engine import ACTIVATIONS
+
+    from ..routers.meta import HERMITE_HELP
+
+    if args.json:
+        body = {
+            "activations": [
+                {"name": name, "description": act.description, "centered": act.centered}
+                for name, act in ACTIVATIONS.items()
+            ],
+            "hermite": HERMITE_HELP,
+        }
+        sys.stdout.write(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+        return 0
+    width = max(len(name) for name in ACTIVATIONS)
+    print(f"{'name':<{width}}  centred  definition")
+    for name, act in ACTIVATIONS.items():
+        print(f"{name:<{width}}  {'yes' if act.centered else 'no ':<7}  {act.description}")
+    print()
+    print(HERMITE_HELP)
+    return 0
+
+
+def _port_in_use(host: str, port: int) -> OSError | None:
+    """The error binding ``host:port`` gives now (another server there), or None if it is free."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # as uvicorn binds: SO_REUSEADDR, so a port left in TIME_WAIT is not reported as taken
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host or "0.0.0.0", port))
+        except OSError as exc:
+            return exc
+    return None
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -281,6 +347,14 @@ def serve(args: argparse.Namespace) -> int:
         cache = f"{get_settings().cache_path} (set SRF_CACHE_PATH to change)"
     except Exception as exc:  # a broken setting must not hide where the docs are; uvicorn reports it
         cache = f"unavailable ({exc})"
+    if not args.reload and args.workers is None and (error := _port_in_use(args.host, args.port)) is not None:
+        if error.errno == errno.EADDRINUSE:
+            raise UsageError(
+                f"--port: {args.host}:{args.port} is already in use (another srf serve?); stop that server "
+                "or choose another port with --port"
+            )
+        reason = error.strerror or error
+        raise UsageError(f"--host/--port: cannot listen on {args.host}:{args.port}: {reason}")
     print(f"srf {ENGINE_VERSION}: serving the API at {base}", flush=True)
     print(f"Swagger UI: {base}/docs   (OpenAPI schema: {base}/openapi.json)", flush=True)
     print(f"Cache: {cache}", flush=True)
@@ -313,10 +387,12 @@ def _is_client_error(exc: BaseException) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``srf`` and ``python -m service``; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv)
     try:
         if args.command == "serve":
             return serve(args)
+        if args.command == "activations":
+            return activations(args)
         return run_command(args.command, args)
     except KeyboardInterrupt:
         print("srf: interrupted", file=sys.stderr)

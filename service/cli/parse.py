@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "theory": "theory/curve",
     "simulate": "simulate",
     "compare": "compare",
+    "function": "theory/function",
 }
 #: Subcommands that simulate (they take --jobs and --scheduler).
 SIMULATING = ("simulate", "compare")
@@ -207,6 +210,7 @@ KNOWN_FIELDS: dict[str, tuple[Callable[[str], Any], str, str]] = {
         'sRF parameters, skipping the mapping: c,r,gamma or {"c":…,"r":…,"gamma":…}',
     ),
     "alphas": (parse_alphas, "LIST", "sample ratios n/d: 0.2,0.9,1.6 or start:stop:num or a JSON list"),
+    "kappa": (parse_alphas, "LIST", "κ values of the learned function: --kappa=-4:4:81, a list, or JSON"),
     "model": (str, "MODEL", "what to simulate: network, srf or random_features"),
     "dimension": (parse_integer, "D", "input dimension d of the simulation"),
     "seeds": (parse_seeds, "SEEDS", "number of seeds, or a list of seeds: 1,2,3"),
@@ -234,9 +238,14 @@ def request_model(command: str) -> Any:
     return models[COMMANDS[command]]
 
 
-def _field_help(info: Any, fallback: str) -> str:
-    """The model's own description (first line) and default, so ``--help`` matches Swagger UI."""
-    description = (info.description or fallback).strip().split("\n")[0]
+#: Fields whose option has a syntax of its own: their help shows it rather than the model's text.
+CLI_SYNTAX = frozenset({"student", "teacher", "alphas", "seeds", "srf", "ridge", "extrapolate_dimensions"})
+
+
+def _field_help(info: Any, fallback: str, *, syntax: bool = False) -> str:
+    """The model's own description (first line) and default, so ``--help`` matches Swagger UI; with
+    ``syntax``, the option's own syntax instead of the description."""
+    description = fallback if syntax else (info.description or fallback).strip().split("\n")[0]
     if not info.is_required():
         default = info.get_default(call_default_factory=True)
         if default not in (None, [], {}):
@@ -251,8 +260,8 @@ def _add_request_options(parser: argparse._ActionsContainer, command: str) -> No
         parse, metavar, fallback = KNOWN_FIELDS.get(field, (parse_any, field.upper(), field))
         required = info.is_required()
         help_text = _field_help(info, fallback)
-        if field in {"student", "teacher"}:  # the model's description is the same for both
-            help_text = fallback
+        if field in CLI_SYNTAX:  # the CLI's own syntax (start:stop:num, c,r,gamma, …) says more
+            help_text = _field_help(info, fallback, syntax=True)
         parser.add_argument(
             option_name(field),
             dest=f"field_{field}",
@@ -323,6 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"srf {ENGINE_VERSION}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    listing = commands.add_parser(
+        "activations",
+        help="list the activation names accepted by --student and --teacher",
+        description="The activations accepted as student and teacher (what GET /activations lists).",
+    )
+    listing.add_argument("--json", action="store_true", help="print the JSON of GET /activations")
+
     serve = commands.add_parser("serve", help="run the HTTP service (Swagger UI at /docs)")
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"interface to bind (default: {DEFAULT_HOST})")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
@@ -342,3 +358,34 @@ def build_parser() -> argparse.ArgumentParser:
         _add_request_options(sub.add_argument_group("request (the API's fields)"), command)
         _add_output_options(sub, command)
     return parser
+
+
+def _subparser(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The subcommand's parser named in ``argv`` (the main parser if none is)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for word in argv:
+                if word in action.choices:
+                    return action.choices[word]
+    return parser
+
+
+def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parser.parse_args``, except that an unknown option gets a suggestion: ``--learning_rate``
+    (the API's spelling) → ``--learning-rate``; a near miss → the closest options."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    sub = _subparser(parser, words)
+    known = [s for action in sub._actions for s in action.option_strings if s.startswith("--")]
+    for word in words:
+        if word == "--":
+            break
+        name = word.split("=", 1)[0]
+        if not name.startswith("--") or any(option.startswith(name) for option in known):
+            continue  # known, or an abbreviation argparse resolves (or reports as ambiguous) itself
+        dashed = name.replace("_", "-")
+        if dashed in known:
+            sub.error(f"unrecognized option {name}; did you mean {dashed}? (options use dashes)")
+        close = difflib.get_close_matches(name, known, n=2)
+        if close:
+            sub.error(f"unrecognized option {name}; did you mean {' or '.join(close)}?")
+    return parser.parse_args(words)

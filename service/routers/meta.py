@@ -21,7 +21,7 @@ HERMITE_HELP = (
 
 
 @router.get("/activations", summary="Activation functions accepted as student and teacher")
-def activations() -> ActivationsResponse:
+def list_activations() -> ActivationsResponse:
     """Names, definitions and whether each is centred (E σ(z) = 0), and how to give Hermite coefficients."""
     return ActivationsResponse(
         activations=[
@@ -33,13 +33,13 @@ def activations() -> ActivationsResponse:
 
 
 @router.get("/healthz", summary="Liveness")
-async def healthz() -> HealthResponse:
+async def get_health() -> HealthResponse:
     """200 while the process can serve."""
     return HealthResponse(status="ok")
 
 
 @router.get("/version", summary="Engine, service and API versions")
-async def version() -> VersionResponse:
+async def get_version() -> VersionResponse:
     """``engine_version`` is part of every cache key."""
     return VersionResponse(
         engine_version=ENGINE_VERSION, service_version=SERVICE_VERSION, api_version=API_VERSION

@@ -4,7 +4,8 @@ Work that does not change between points is done once per seed, and each point's
 those of the same point simulated alone (same draws, same arithmetic):
 
 - the network's first step: one gradient ``G = Σ_μ (y_μ − f0(x_μ)) σ'(W0 x_μ) x_μᵀ`` per
-  ``(ψ_w, Δ, α0)`` serves every η̃, ``W1 = W0 + (η̃/n0) G``;
+  ``(ψ_w, Δ, α0)`` serves every η̃, ``W1 = W0 + (η̃/n0) G``, and the α0's are nested prefixes of one
+  first batch: one pass over it gives every ``G`` (partial sums snapshot at each ``n0``);
 - a first layer that does not depend on ``(α0, η̃)`` (random features, or no step) is simulated once
   per ``(ψ_w, Δ)``, and the sRF model once per distinct ``(c, r, γ)``;
 - every λ and α of a point share one Gram sweep (:mod:`.seed`).
@@ -33,9 +34,9 @@ Cell = tuple[int, int, int, int]  # indices of (width, noise, alpha0, learning_r
 
 def _group(cell: Cell, run: Setup) -> Hashable:
     """Cells with the same key share their first layer (or, for a step, its gradient)."""
-    iw, i_n, ia0, _ = cell
+    iw, i_n, _, _ = cell
     if run.plan.first_layer == "step":
-        return ("step", iw, i_n, ia0)
+        return ("step", iw, i_n)
     if run.plan.first_layer == "spike":
         return ("spike", iw, i_n, run.srf)
     return ("plain", iw, i_n)
@@ -66,15 +67,17 @@ def _locally(
                     for cell in members:
                         results[cell].append(out)
                     continue
-                w0, theta, gradient = SeedRun(first.plan, seed, runner).first_layer_parts()
-                assert gradient is not None
+                run = SeedRun(first.plan, seed, runner)
+                w0, theta = run.initial_layer()
+                n0s = sorted({runs[cell].plan.load.n0 for cell in members})
+                gradients = dict(zip(n0s, run.step_gradients(w0, theta, n0s), strict=True))
                 for cell in members:
                     plan = runs[cell].plan
                     w = w0.copy()
-                    apply_step(w, gradient, plan.learning_rate, plan.load.n0)
+                    apply_step(w, gradients[plan.load.n0], plan.learning_rate, plan.load.n0)
                     results[cell].append(SeedRun(plan, seed, runner).readout(w, theta))
                     del w
-                del w0, gradient
+                del w0, gradients
 
 
 def _on_cluster(
@@ -148,7 +151,7 @@ def simulate_grid(
         first = runs[members[0]]
         per_cell = [runs[c].load.seconds_per_seed() - _step_seconds(runs[c]) for c in members]
         shared = first.plan.first_layer == "step"
-        total += _step_seconds(first) + (sum(per_cell) if shared else per_cell[0])
+        total += max(_step_seconds(runs[c]) for c in members) + (sum(per_cell) if shared else per_cell[0])
     total *= len(spec.seeds)
 
     results: dict[Cell, list[tuple[Array, Array]]] = {cell: [] for cell in cells}

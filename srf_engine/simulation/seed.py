@@ -80,6 +80,14 @@ class Plan:
         return self.load.p
 
 
+def sum_partials(parts: Sequence[Array]) -> Array:
+    """``Σ_k parts[k]`` in a fixed order, into the first (the same rounding for one η̃ or many)."""
+    total = parts[0]
+    for part in parts[1:]:
+        total += part
+    return total
+
+
 def apply_step(w: Array, gradient: Array, learning_rate: float, n0: int) -> None:
     """``W ← W + (η̃/n0) G`` in place: the giant step of §2, the same arithmetic for one η̃ or many."""
     w += gradient * (learning_rate / n0)
@@ -132,15 +140,13 @@ class SeedRun:
     # --- 1. first layer ---------------------------------------------------------------------------------
     def first_layer(self) -> tuple[Array, Array]:
         """``(W, θ)`` of §2/§3 for this seed's model."""
-        w, theta, gradient = self.first_layer_parts()
-        if gradient is not None:
-            apply_step(w, gradient, self.plan.learning_rate, self.plan.load.n0)
+        w, theta = self.initial_layer()
+        if self.plan.first_layer == "step":
+            apply_step(w, self.step_gradient(w, theta), self.plan.learning_rate, self.plan.load.n0)
         return w, theta
 
-    def first_layer_parts(self) -> tuple[Array, Array, Array | None]:
-        """``(W, θ, G)``: ``W`` before the step (``W0``, or the spiked ``W`` of the sRF model), the
-        teacher ``θ`` and, when the model takes a step, ``G = Σ_μ (y_μ − f0(x_μ)) σ'(W0 x_μ) x_μᵀ``
-        (``W1 = W0 + (η̃/n0) G``: one ``G`` serves every η̃)."""
+    def initial_layer(self) -> tuple[Array, Array]:
+        """``(W, θ)`` before any step: ``W0`` (or the spiked ``W`` of the sRF model) and the teacher."""
         plan, d, p = self.plan, self.plan.d, self.plan.p
         w = np.empty((p, d))
 
@@ -155,10 +161,8 @@ class SeedRun:
             theta = srf.gamma * v + srf.rho * zeta
             w *= math.sqrt(srf.c)
             w += (srf.r / math.sqrt(d)) * v  # r u vᵀ/√d with u = (1, …, 1): every row gets r v/√d
-            return w, theta, None
-        theta = v
-        gradient = self.step_gradient(w, theta) if plan.first_layer == "step" else None
-        return w, theta, gradient
+            return w, theta
+        return w, v
 
     def step_gradient(self, w0: Array, theta: Array) -> Array:
         """``G = Σ_μ (y_μ − f0(x_μ)) σ'(W0 x_μ) x_μᵀ`` over the ``n0`` step samples (partial sums in a
@@ -170,31 +174,58 @@ class SeedRun:
             parts = self.runner.wait(
                 [self.runner.submit(self.step_partial, w0, theta, k) for k in range(PARTIALS)]
             )
-        total = parts[0]
-        for part in parts[1:]:
-            total += part
-        return total
+        return sum_partials(parts)
+
+    def step_gradients(self, w0: Array, theta: Array, n0s: Sequence[int]) -> list[Array]:
+        """``G`` for each first batch of ``n0s`` (ascending): nested prefixes of one draw, one pass."""
+        parts = self.runner.wait(
+            [self.runner.submit(self.step_partials, w0, theta, k, n0s) for k in range(PARTIALS)]
+        )
+        return [sum_partials([part[j] for part in parts]) for j in range(len(n0s))]
 
     def step_partial(self, w0: Array, theta: Array, k: int) -> Array:
         """``Σ_μ g_μ x_μᵀ`` (``p × d``) over the step chunks ``i ≡ k mod PARTIALS``."""
-        plan, d, p, n0 = self.plan, self.plan.d, self.plan.p, self.plan.load.n0
+        return self.step_partials(w0, theta, k, [self.plan.load.n0])[0]
+
+    def step_partials(self, w0: Array, theta: Array, k: int, n0s: Sequence[int]) -> list[Array]:
+        """:meth:`step_partial` for every ``n0`` of ``n0s`` (ascending) in one pass over the chunks: a
+        prefix ending inside a chunk takes that chunk's rows up to it, the longer ones the whole chunk;
+        each sum adds the same terms in the same order as a pass for its ``n0`` alone."""
+        plan, d, p = self.plan, self.plan.d, self.plan.p
+        n_max = n0s[-1]
         acc = np.zeros((p, d))
         buffer = np.empty((p, d))
-        for i in range(k, n_chunks(n0), PARTIALS):
+        out: list[Array | None] = [None] * len(n0s)
+        for i in range(k, n_chunks(n_max), PARTIALS):
+            for j, n0 in enumerate(n0s):
+                if out[j] is None and n_chunks(n0) <= i:  # this prefix has all its chunks of sum k
+                    out[j] = acc.copy()
             x, y = self._chunk(Stream.STEP, i, theta)
             z = x @ w0.T
             # f0(x) = (1/√p) Σ_i a_i σ(w_i·x) with a_i = 1/√p
             e = y - np.asarray(plan.student(z), dtype=float).sum(axis=1) * (1.0 / p)
-            e[n0 - i * CHUNK_ROWS :] = 0.0  # rows past n0 (last chunk only) do not count
             g = np.asarray(plan.student.derivative(z), dtype=float)
             del z
+            for j, n0 in enumerate(n0s):
+                if out[j] is None and n0 < n_max and n_chunks(n0) == i + 1 and n0 % CHUNK_ROWS:
+                    cut = e.copy()
+                    cut[n0 - i * CHUNK_ROWS :] = 0.0  # a shorter prefix ends inside this chunk
+                    np.matmul((g * cut[:, None]).T, x, out=buffer)
+                    out[j] = acc + buffer
+            e[n_max - i * CHUNK_ROWS :] = 0.0  # rows past n0 (last chunk only) do not count
             g *= e[:, None]  # (y − f0) σ'(W0 x) ⊙ (√p a), √p a = 1
             # numpy's product releases the GIL (scipy's dgemm would serialise the threads)
             np.matmul(g.T, x, out=buffer)
             acc += buffer
             del x, g  # before the next chunk is drawn: one chunk in memory per thread
             self.runner.advance(self._cost["step"])
-        return acc
+        # prefixes that end past this sum's last chunk: its total (each its own array: sums add in place)
+        missing = [j for j, part in enumerate(out) if part is None]
+        for j in missing[:-1]:
+            out[j] = acc.copy()
+        if missing:
+            out[missing[-1]] = acc
+        return out  # type: ignore[return-value]
 
     # --- 2. ridge along the nested prefixes ----------------------------------------------------------------
     def _train_features(self, w: Array, theta: Array, i: int, keep: bool = False) -> tuple[Array, Array]:
