@@ -162,13 +162,23 @@ def test_cancelling_stops_the_tasks_on_the_cluster(client) -> None:
 
     started = time.monotonic()
     with pytest.raises(Cancelled):
-        simulate(TANH_SIN, [3.0], 0.1, dimension=400, seeds=8, client=client, progress=progress)
+        # 200 test chunks a seed: a task runs 5–12 s, longer than it takes a cancelled one to stop
+        simulate(
+            TANH_SIN,
+            [3.0],
+            0.1,
+            dimension=500,
+            seeds=8,
+            test_samples=100_000,
+            client=client,
+            progress=progress,
+        )
     assert time.monotonic() - started < 5
     # queued tasks are dropped, running ones stop at their next chunk: the cluster is idle at once
     assert wait_until(lambda: not srf_tasks(client), timeout=5), srf_tasks(client)
     assert wait_until(lambda: not any(client.processing().values()), timeout=5)
     executing = lambda: client.run(lambda dask_worker: dask_worker.state.executing_count)  # noqa: E731
-    assert wait_until(lambda: not any(executing().values()), timeout=2), executing()
+    assert wait_until(lambda: not any(executing().values()), timeout=5), executing()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -262,7 +272,14 @@ def test_a_job_on_the_cluster_reports_progress_as_seeds_finish(client, tmp_path)
 
 
 def test_deleting_a_job_cancels_its_tasks_on_the_cluster(client, tmp_path) -> None:
-    body = {**SIMULATE, "model": "network", "dimension": 400, "seeds": 8, "alphas": [3.0]}
+    body = {
+        **SIMULATE,
+        "model": "network",
+        "dimension": 500,
+        "seeds": 8,
+        "alphas": [3.0],
+        "test_samples": 100_000,
+    }
     with service_client(tmp_path, dask_scheduler=client.scheduler.address) as http:
         job_id = http.post("/simulate", json=body, headers=ASYNC).json()["id"]
         assert wait_until(lambda: bool(srf_tasks(client)), timeout=60), "the job's tasks never appeared"
