@@ -531,7 +531,7 @@ class ComparePoint(Coordinates):
     relative_error: float | None = Field(
         description="(simulation_mean − theory)/theory; null when theory is 0."
     )
-    agree: bool
+    agree: bool | None = Field(description="null: no verdict, the theory did not converge at this point.")
     theory_converged: bool
 
 
@@ -549,7 +549,7 @@ class ExtrapolationPoint(Coordinates):
     slope: Num
     z: float | None = Field(description="(limit − theory)/limit_sem.")
     relative_error: float | None = Field(description="(limit − theory)/theory.")
-    agree: bool
+    agree: bool | None = Field(description="null: no verdict, the theory did not converge at this point.")
 
 
 class Extrapolation(BaseModel):

@@ -25,6 +25,7 @@ from scipy import optimize
 
 from .activations import Activation, get_activation
 from .bulk import Bulk
+from .cancel import checkpoint
 from .conditional import ConditionalMoments, conditional_moments
 from .errors import InvalidParameterError
 from .errors import InvalidParameterError as _Invalid
@@ -125,6 +126,7 @@ class _Model:
             return cache[log_ridge]
 
         def objective(log_ridge: float) -> float:
+            checkpoint()
             fp = at(float(log_ridge))
             return fp.test_error if fp.converged else math.inf
 
@@ -271,6 +273,7 @@ def _optimal_learning_rate(
         return cache[eta]
 
     def objective(log_rate: float) -> float:
+        checkpoint()
         _, fp, _ = at_rate(10.0 ** float(log_rate))
         return fp.test_error if fp.converged else math.inf
 
@@ -332,10 +335,7 @@ def theory_grid(
     bulk = check_bulk(bulk)
     student = get_activation(student, "student")
     teacher = get_activation(teacher, "teacher")
-    if srf is not None and spec.optimised("learning_rate"):
-        raise InvalidParameterError(
-            "learning_rate", '"optimal" needs the network → sRF mapping and cannot be combined with srf'
-        )
+    spec.check_srf(srf)
     moments = _Moments(student, teacher, refine)
     orders = {name: sorted_order(spec.values(name)) for name in AXES}
     line_axes = AXES[:-1]
@@ -488,7 +488,8 @@ def _failure_warning(failed: Sequence[str], zero_ridge: bool) -> str:
             f"the ridgeless limit (ridge = 0) is not resolved at {where}: the test error "
             "diverges at the interpolation peak (alpha = width) and can approach its limit too slowly "
             "in ridge to be computed; those points have converged = false and test_error = "
-            "train_error = null (their diagnostics are kept); use a small positive ridge"
+            "train_error = null (their diagnostics are kept), left out of plots and verdicts; use a "
+            "small positive ridge"
         )
     return (
         f"the fixed-point solver did not converge at {where}; those points are "
