@@ -74,8 +74,16 @@ def run_theory(
 ) -> dict[str, Any]:
     """``POST /theory/curve``: the limit of docs/theory.md §5 at every grid point, and the baseline."""
     problem = prepared.problem
+    normal = prepared.normal
     curve = theory_grid(
-        problem.student, problem.teacher, prepared.grid, srf=problem.srf, baseline=True, progress=progress
+        problem.student,
+        problem.teacher,
+        prepared.grid,
+        srf=problem.srf,
+        baseline=True,
+        progress=progress,
+        mapping=normal["mapping"],
+        bulk=normal["bulk"],
     )
     return _result(prepared, curve.as_dict())
 

@@ -336,7 +336,13 @@ def _solve(
     iterations = 0
     if bulk is not None:
         sp: Bulk = bulk
-        x, iterations, ok = _solve_v(k, sp, alpha_p, lam, x0)
+        try:
+            x, iterations, ok = _solve_v(k, sp, alpha_p, lam, x0)
+            lin = _downstream(x, k, sp, alpha_p, lam, width)
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+            # A bulk law that cannot be evaluated there (extreme steps): no fixed point is claimed.
+            nan = math.nan
+            return FixedPoint(nan, nan, nan, nan, nan, nan, nan, nan, nan, False, iterations, math.inf)
     else:
         size = refine * spectral_nodes_needed(width)
         while True:
@@ -351,7 +357,7 @@ def _solve(
             if needed <= size:
                 break
             size, x0 = needed, x
-    lin = _downstream(x, k, sp, alpha_p, lam, width)
+        lin = _downstream(x, k, sp, alpha_p, lam, width)
     values = {
         "q1": float(lin.q[0]),
         "q2": float(lin.q[1]),
