@@ -35,8 +35,12 @@ THEORY_FIELDS = ("student", "teacher", "learning_rate", "alpha0", "width", "nois
 #: Points of a smooth-theory request at most (all lines together), and per line.
 FINE_BUDGET = 2400
 FINE_PER_LINE = 120
-#: An optimised λ or η̃ costs about this many plain points: the budget shrinks accordingly.
-OPTIMAL_COST = 8
+#: Axes whose every value needs its own network → sRF mapping and moments (docs/theory.md §3): a
+#: point along them costs some forty points along α, so fewer distinct values are asked.
+REMAPPED = ("learning_rate", "alpha0")
+MAPPING_BUDGET = 48
+#: An optimised λ costs about this many plain points; an optimised η̃ far more (no smoothing).
+OPTIMAL_COST = 20
 #: Points along x of the exact optimum drawn on a heatmap.
 OPTIMUM_POINTS = 60
 
@@ -57,25 +61,26 @@ def _spaced(values: list[float], n: int) -> list[float]:
     return sorted({float(v) for v in fine} | {float(v) for v in values})
 
 
-def _costly(request: Mapping[str, Any]) -> bool:
-    return "optimal" in (request.get("ridge"), request.get("learning_rate"))
-
-
-def fine_request(request: Mapping[str, Any], x: str) -> dict[str, Any] | None:
-    """``request`` with the ``x`` axis on a fine grid, or None when there is nothing to smooth."""
+def fine_request(request: Mapping[str, Any], x: str, detail: float = 1.0) -> dict[str, Any] | None:
+    """``request`` with the ``x`` axis on a fine grid, or None when there is nothing to smooth (or
+    it would cost too much). ``detail`` scales the budgets (offline figures can afford more)."""
     field = REQUEST_FIELD.get(x, x)
     values = request.get(field)
-    if not isinstance(values, list) or len(values) < 2:
+    if not isinstance(values, list) or len(values) < 2 or request.get("learning_rate") == "optimal":
         return None
-    lines = 1
+    lines = remapped = 1
     for name, value in request.items():
         if name != field and isinstance(value, list) and name in THEORY_FIELDS:
             lines *= len(value)
-    budget = FINE_BUDGET // (OPTIMAL_COST if _costly(request) else 1)
-    per_line = min(FINE_PER_LINE, budget // max(lines, 1))
-    if per_line <= len(values):
+            remapped *= len(value) if name in REMAPPED else 1
+    per_line = min(FINE_PER_LINE * detail, FINE_BUDGET * detail / lines)
+    if field in REMAPPED:
+        per_line = min(per_line, MAPPING_BUDGET * detail / remapped)
+    if request.get("ridge") == "optimal":
+        per_line /= OPTIMAL_COST
+    if int(per_line) <= len(values):
         return None
-    return {**request, field: _spaced(values, per_line)}
+    return {**request, field: _spaced(values, int(per_line))}
 
 
 def optimum_request(request: Mapping[str, Any], x: str, y: str) -> dict[str, Any] | None:
@@ -121,12 +126,18 @@ def _optimum(body: Mapping[str, Any], y: str, x: str) -> tuple[np.ndarray, np.nd
 
 
 def make_figure(
-    body: Mapping[str, Any], output: Output, theory: Theory | None = None, *, exact_optimum: bool = False
+    body: Mapping[str, Any],
+    output: Output,
+    theory: Theory | None = None,
+    *,
+    exact_optimum: bool = False,
+    detail: float = 1.0,
 ) -> bytes:
     """The figure of ``body`` in ``output``'s format, with smooth theory when ``theory`` is given.
 
     A heatmap's minimum over y is the grid's, refined by a parabola; ``exact_optimum`` asks the
-    theory's "optimal" η̃ or λ instead (a 1-D minimisation per x: seconds a point, for offline use)."""
+    theory's "optimal" η̃ or λ instead (a 1-D minimisation per x: seconds a point, for offline use);
+    ``detail`` scales the smooth theory's budget of points."""
     options = output.figure
     kind = kind_of(body)
     request = theory_request_of(body) if theory is not None and kind in ("theory", "compare") else {}
@@ -139,5 +150,5 @@ def make_figure(
         optimum_body = _try(theory, optimum_request(request, x, options.y), "exact optimum")
         optimum = _optimum(optimum_body, options.y, x) if optimum_body is not None else None
         return plotting.draw(body, output, optimum=optimum)
-    fine = _try(theory, fine_request(request, x), "smooth theory")
+    fine = _try(theory, fine_request(request, x, detail), "smooth theory")
     return plotting.draw(body, output, fine=fine)

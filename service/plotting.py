@@ -42,6 +42,9 @@ from .views import (
     request_of,
 )
 
+#: A theory line marks its requested points when there are at most this many.
+MARKED_POINTS = 15
+
 # SVG element ids are random unless salted: a fixed salt makes a figure's bytes reproducible.
 matplotlib.rcParams["svg.hashsalt"] = "srf"
 
@@ -228,7 +231,7 @@ def _draw_lines(
             colour = colours.setdefault(key, f"C{len(colours) % 10}")
             line = smooth.get(key, (xs, ys, bs, fixed))
             ax.plot(line[0], line[1], "-", color=colour, lw=1.6)
-            if sim is None:
+            if sim is None and len(xs) <= MARKED_POINTS:  # more would hide the line
                 ax.plot(xs, ys, ".", color=colour, ms=5)
             base = line[2]
             # The baseline does not depend on η̃ or α0: lines differing only there share one.

@@ -400,10 +400,21 @@ class BaselinePointOut(Coordinates):
     converged: bool = True
 
 
+RequestEcho = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description="The normal form of the request this result answers (defaults filled in, numbers "
+        "canonical): `key` is the SHA-256 of it with the endpoint and engine version. Figures and CSV "
+        "of a result fetched by key are drawn from it."
+    ),
+]
+
+
 class TheoryResponse(BaseModel):
     key: str = Field(description="SHA-256 of the canonical request (its cache key).")
     cached: bool
     engine_version: str
+    request: RequestEcho = None
     srf: SRFOut | None = _SRF
     grid: GridOut = _GRID
     points: list[TheoryPointOut]
@@ -435,6 +446,7 @@ class FunctionResponse(BaseModel):
     key: str
     cached: bool
     engine_version: str
+    request: RequestEcho = None
     srf: SRFOut
     points: list[FunctionPointOut]
     warnings: list[str]
@@ -457,6 +469,7 @@ class SimulateResponse(BaseModel):
     key: str
     cached: bool
     engine_version: str
+    request: RequestEcho = None
     model: str
     dimension: int
     srf: SRFOut | None = _SRF
@@ -506,6 +519,7 @@ class CompareResponse(BaseModel):
     key: str
     cached: bool
     engine_version: str
+    request: RequestEcho = None
     grid: GridOut = _GRID
     theory: TheoryResponse
     simulation: SimulateResponse
