@@ -53,27 +53,27 @@ def simulation_estimate(
     prepared: Prepared, settings: Settings, cluster: cost.ClusterShape | None = None
 ) -> Estimate:
     """The engine's cost model of a prepared /simulate request on the service's threads, or on the Dask
-    cluster of shape ``cluster`` (memory per worker then): every ``(ψ_w, Δ, α0, η̃)`` cell, locally its
-    first step counted once per ``(ψ_w, Δ, α0)`` (one gradient serves every η̃)."""
-    spec, grid = prepared.spec, prepared.grid
-    assert spec is not None  # prepare() builds it for every simulation request
+    cluster of shape ``cluster`` (memory per worker then)."""
     n_jobs = settings.simulation_jobs
     threads = cost.available_cores() if n_jobs is None else max(1, int(n_jobs))
+    return grid_estimate(prepared, threads, cluster)
+
+
+def grid_estimate(prepared: Prepared, threads: int, cluster: cost.ClusterShape | None = None) -> Estimate:
+    """Every ``(ψ_w, Δ, α0, η̃)`` cell of a simulation grid priced by the engine's cost model; locally a
+    first step is counted once per ``(ψ_w, Δ, α0)`` (one gradient serves every η̃)."""
+    spec, grid = prepared.spec, prepared.grid
+    assert spec is not None  # prepare() builds it for every simulation request
     seconds, memory = 0.0, 0
     for width, _, alpha0 in itertools.product(grid.width, grid.noise, grid.alpha0):
         # A network with alpha0 > 0 is priced with its step (an upper bound when η̃ = 0).
         step = spec.model == "network" and alpha0 > 0
-        first = cost.estimate(
-            cost.workload(spec, width=width, alpha0=alpha0, step=step), len(spec.seeds), threads, cluster
-        )
-        shared = step and cluster is None
-        rest = (
-            first
-            if not shared
-            else cost.estimate(
-                cost.workload(spec, width=width, alpha0=alpha0, step=False), len(spec.seeds), threads, cluster
-            )
-        )
+        load = cost.workload(spec, width=width, alpha0=alpha0, step=step)
+        first = cost.estimate(load, len(spec.seeds), threads, cluster)
+        rest = first
+        if step and cluster is None:
+            plain = cost.workload(spec, width=width, alpha0=alpha0, step=False)
+            rest = cost.estimate(plain, len(spec.seeds), threads, cluster)
         seconds += first.seconds + (len(grid.learning_rate) - 1) * rest.seconds
         memory = max(memory, int(first.memory_bytes))
     return Estimate(seconds=float(seconds), memory_bytes=memory)

@@ -17,8 +17,8 @@ from .results import COORDINATES
 
 
 def coordinates(point: Mapping[str, Any]) -> dict[str, Any]:
-    """The six coordinates of a point (those it carries)."""
-    return {name: point[name] for name in COORDINATES if name in point}
+    """The six coordinates of a point (those it carries), and its ``srf`` where the mapping varies."""
+    return {name: point[name] for name in (*COORDINATES, "srf") if name in point}
 
 
 def criterion_text(z_threshold: float, relative_tolerance: float) -> str:

@@ -317,3 +317,19 @@ def test_the_cli_reports_an_unreachable_scheduler_without_a_traceback(monkeypatc
     assert main([*CLI_SIMULATION, "--scheduler", address]) == 1
     err = capsys.readouterr().err
     assert err.startswith("srf simulate: error: cannot reach the Dask scheduler") and address in err
+
+
+def test_a_grid_on_the_cluster_equals_the_local_grid(client) -> None:
+    from srf_engine.grid import GridSpec
+    from srf_engine.simulation import SimulationSpec, simulate_grid
+
+    grid = GridSpec.build(
+        width=1.0, noise=0.0, alpha0=[2.0, 0.0], learning_rate=[1.0, 3.0], ridge=0.1, alphas=[0.5, 1.0]
+    )
+    spec = SimulationSpec.build(model="network", dimension=100, alphas=[0.5, 1.0], ridge=0.1, seeds=[0, 1])
+    local = simulate_grid(TANH_SIN, grid, spec, n_jobs=1)
+    fractions: list[float] = []
+    remote = simulate_grid(TANH_SIN, grid, spec, client=client, progress=fractions.append)
+    assert [p.test_error.values for p in remote.points] == [p.test_error.values for p in local.points]
+    assert [p.train_error.values for p in remote.points] == [p.train_error.values for p in local.points]
+    assert fractions[-1] == 1.0 and fractions == sorted(fractions)

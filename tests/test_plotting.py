@@ -98,3 +98,24 @@ def test_title_names_the_problem_and_size_and_dpi_apply() -> None:
     from PIL import Image
 
     assert Image.open(io.BytesIO(small)).size == (200, 150)
+
+
+def test_compare_heatmap_has_theory_and_simulation_panels_on_one_scale() -> None:
+    from service.plotting import heatmap_figure
+
+    figure = heatmap_figure(grid_compare(LRS, ALPHAS), FigureOptions(x="alpha", y="learning_rate"))
+    meshes = [ax.collections[0] for ax in figure.axes if ax.get_title()]
+    assert [ax.get_title() for ax in figure.axes if ax.get_title()] == [
+        "theory test error",
+        "simulation test error",
+    ]
+    assert meshes[0].norm.vmin == meshes[1].norm.vmin and meshes[0].norm.vmax == meshes[1].norm.vmax
+
+
+def test_a_result_stored_without_its_request_still_draws() -> None:
+    bare = {
+        "key": "3" * 64,
+        "points": [{"alpha": a, "test_error": 0.1 / a, "train_error": 0.01} for a in ALPHAS],
+    }
+    assert draw(bare, Output("png", FigureOptions())).startswith(MAGIC["png"])
+    assert problem_title(bare) == "theory"

@@ -109,6 +109,8 @@ def test_compare_grid_judges_every_point(http) -> None:
     means = [p["test_error"]["mean"] for p in out["simulation"]["points"]]
     assert [p["simulation_mean"] for p in out["points"]] == means
     assert out["summary"]["agree"] == all(p["agree"] for p in out["points"])
+    # the mapping varies with the noise: each comparison point carries its own srf, as the theory's
+    assert [p["srf"] for p in out["points"]] == [p["srf"] for p in out["theory"]["points"]]
 
 
 def test_optimal_learning_rate_is_reported_per_point(http) -> None:

@@ -27,6 +27,7 @@ from srf_engine import ENGINE_VERSION, InvalidParameterError
 from srf_engine.errors import ClusterError
 from srf_engine.simulation import cost
 
+from ..limits import grid_estimate
 from ..prepare import Prepared, prepare
 from .parse import SIMULATING, build_parser, option_name, parse_arguments, request_model
 
@@ -191,11 +192,7 @@ def _check_simulation_fits(prepared: Prepared, n_jobs: int, cluster: cost.Cluste
     parts = list(prepared.simulation_parts.values()) if prepared.parts else [prepared]
     estimates = []
     for part in parts:
-        spec, problem = part.spec, part.problem
-        assert spec is not None  # prepare() builds it for every simulation request
-        step = spec.model == "network" and problem.alpha0 > 0
-        load = cost.workload(spec, width=problem.width, alpha0=problem.alpha0, step=step)
-        estimates.append(cost.estimate(load, len(spec.seeds), n_jobs, cluster))
+        estimates.append(grid_estimate(part, n_jobs, cluster))
     memory_bytes = max(e.memory_bytes for e in estimates)
     seconds = sum(e.seconds for e in estimates)
     memory = _physical_memory() if cluster is None else cluster.memory_limit
