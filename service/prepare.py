@@ -210,6 +210,7 @@ def prepare(req: Request, problem: Problem | None = None) -> Prepared:
     endpoint = endpoint_of(req)
     normal = normalise(req)
     grid = grid_of(normal)
+    grid.check_srf(normal["srf"])
     problem = problem_of(normal) if problem is None else problem
     spec = spec_of(normal) if isinstance(req, SimulateRequest) else None
     parts: tuple[Prepared, ...] = ()

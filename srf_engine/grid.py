@@ -77,6 +77,13 @@ class GridSpec:
             alpha=_values("alphas", alphas, positive=True, optimal=False),  # type: ignore[arg-type]
         )
 
+    def check_srf(self, srf: object) -> None:
+        """``learning_rate = "optimal"`` searches η̃ through the mapping: not with ``srf`` given."""
+        if srf is not None and self.optimised("learning_rate"):
+            raise InvalidParameterError(
+                "learning_rate", '"optimal" needs the network → sRF mapping and cannot be combined with srf'
+            )
+
     def values(self, name: str) -> tuple[Value, ...]:
         return getattr(self, name)
 

@@ -316,10 +316,7 @@ def theory_grid(
     bulk = check_bulk(bulk)
     student = get_activation(student, "student")
     teacher = get_activation(teacher, "teacher")
-    if srf is not None and spec.optimised("learning_rate"):
-        raise InvalidParameterError(
-            "learning_rate", '"optimal" needs the network → sRF mapping and cannot be combined with srf'
-        )
+    spec.check_srf(srf)
     moments = _Moments(student, teacher, refine)
     orders = {name: sorted_order(spec.values(name)) for name in AXES}
     line_axes = AXES[:-1]

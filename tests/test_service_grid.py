@@ -124,6 +124,10 @@ def test_optimal_learning_rate_is_reported_per_point(http) -> None:
         other = http.post("/theory/curve", json={**body, "learning_rate": eta}).json()
         assert other["points"][0]["test_error"] > point["test_error"]
     assert http.post("/simulate", json={**SIMULATE, "learning_rate": "optimal"}).status_code == 422
+    given = {**body, "srf": {"c": 1.0, "r": 1.0, "gamma": 0.5}}
+    for headers in ({}, {"Prefer": "respond-async"}):
+        r = http.post("/theory/curve", json=given, headers=headers)
+        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "learning_rate", r.text
 
 
 def test_too_many_points_is_413_naming_the_limit(tmp_path: Path) -> None:
