@@ -2,21 +2,31 @@
 
 ``create_app(settings)`` builds an independent instance (own store, runner, jobs); tests make several
 on one file to play restarts. Nothing touches the disk until the first request or startup.
+
+Shutdown (SIGTERM or Ctrl-C): at the signal itself, before uvicorn waits for open requests, every
+running computation is told to stop (synchronous requests then answer 503 with ``Retry-After``) and
+no new job is accepted; the lifespan's end then marks this process's unfinished jobs interrupted
+(failed, with the reason) and checkpoints the store, so the process exits within a few seconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from srf_engine import ENGINE_VERSION
 
 from . import errors, logs, openapi
-from .cache import Store
+from .auth import ApiKeys, require_key
+from .cache import Store, StoreError
 from .cluster import Cluster
 from .deps import Services
 from .jobs import JobManager
@@ -25,6 +35,9 @@ from .routers import compute, docs, jobs, meta, results
 from .routers import metrics as metrics_route
 from .runner import Runner
 from .settings import Settings, get_settings
+from .transport import RequestBoundsMiddleware
+
+log = logging.getLogger("srf.service")
 
 DESCRIPTION = """
 Exact high-dimensional theory and fast simulations of two-layer networks after **one giant gradient
@@ -58,6 +71,31 @@ TAGS = [
 ]
 
 
+def _on_stop_signals(callback: Callable[[], None]) -> Callable[[], None]:
+    """Run ``callback`` first when SIGTERM/SIGINT arrives, then the handler installed before (uvicorn's).
+
+    Only possible on the main thread (a server, not a test client); returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(signum: int, frame: object) -> None:
+        callback()
+        chained = previous[signal.Signals(signum)]
+        if callable(chained):
+            chained(signum, frame)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def undo() -> None:
+        for sig, chained in previous.items():
+            if signal.getsignal(sig) is handler:
+                signal.signal(sig, chained)
+
+    return undo
+
+
 def _operation_id(route: APIRoute) -> str:
     return route.name
 
@@ -66,8 +104,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """An app with its own store, runner and jobs, configured by ``settings`` (default: environment)."""
     settings = settings or get_settings()
     logs.configure(settings.log_level)
-    store = Store(settings.cache_path, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    store = Store(
+        settings.cache_path,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        max_bytes=settings.cache_max_bytes,
+    )
     runner = Runner(store, max_concurrent=settings.max_concurrent, retry_after=settings.retry_after_seconds)
+    keys = ApiKeys(
+        settings.api_key_list(),
+        max_concurrent=settings.api_key_max_concurrent,
+        max_queued_jobs=settings.api_key_max_queued_jobs,
+        retry_after=settings.retry_after_seconds,
+    )
     job_manager = JobManager(
         store,
         runner,
@@ -75,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         retry_after=settings.retry_after_seconds,
         heartbeat_seconds=settings.job_heartbeat_seconds,
         stale_seconds=settings.job_stale_seconds,
+        ttl_seconds=settings.job_ttl_seconds,
+        keys=keys,
     )
     cluster = (
         Cluster(
@@ -87,18 +137,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     metrics = Metrics(store, runner, job_manager)
     services = Services(
-        settings=settings, store=store, runner=runner, jobs=job_manager, metrics=metrics, cluster=cluster
+        settings=settings,
+        store=store,
+        runner=runner,
+        jobs=job_manager,
+        keys=keys,
+        metrics=metrics,
+        cluster=cluster,
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await anyio.to_thread.run_sync(store.ensure_open)  # a corrupt file is moved aside now
-        job_manager.recover()  # jobs of a dead process: failed, with the reason
-        yield
-        await job_manager.shutdown()
-        runner.shutdown()
-        if cluster is not None:
-            await anyio.to_thread.run_sync(cluster.close)
+        try:
+            await anyio.to_thread.run_sync(store.ensure_open)  # a corrupt file is moved aside now
+        except StoreError as exc:
+            log.error("cannot start: %s", exc, extra={"fields": {"event": "startup_failed"}})
+            raise
+        await anyio.to_thread.run_sync(job_manager.recover)  # jobs of a dead process: failed, with the reason
+        runner.closing = False
+        loop = asyncio.get_running_loop()
+
+        def stopping() -> None:  # in the signal handler: flags and events only, the rest on the loop
+            runner.shutdown()
+            job_manager.begin_shutdown()
+            loop.call_soon_threadsafe(runner.cancel_unstarted)
+
+        undo = _on_stop_signals(stopping)
+        try:
+            yield
+        finally:
+            undo()
+            runner.shutdown()
+            runner.cancel_unstarted()
+            await job_manager.shutdown()
+            if cluster is not None:
+                await anyio.to_thread.run_sync(cluster.close)
+            await anyio.to_thread.run_sync(store.close)  # checkpoint: the WAL goes into the main file
 
     app = FastAPI(
         title="srf: one giant gradient step",
@@ -113,11 +187,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
-    app.add_middleware(logs.AccessLogMiddleware)
+    app.add_middleware(
+        RequestBoundsMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        receive_timeout_seconds=settings.receive_timeout_seconds,
+    )
+    app.add_middleware(logs.AccessLogMiddleware)  # outside the bounds: it logs their refusals too
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.include_router(compute.router)
-    app.include_router(jobs.router)
-    app.include_router(results.router)
+    authenticated = [Depends(require_key)]
+    app.include_router(compute.router, dependencies=authenticated)
+    app.include_router(jobs.router, dependencies=authenticated)
+    app.include_router(results.router, dependencies=authenticated)
     app.include_router(meta.router)
     app.include_router(metrics_route.router)
     docs.install(app)

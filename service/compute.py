@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from srf_engine import ENGINE_VERSION
-from srf_engine.compare import compare_points, extrapolation_block
+from srf_engine.compare import compare_points, extrapolation_block, unjudged_warning
 from srf_engine.function import learned_function
 from srf_engine.simulation import simulate_grid
 from srf_engine.theory import theory_grid
@@ -74,8 +74,16 @@ def run_theory(
 ) -> dict[str, Any]:
     """``POST /theory/curve``: the limit of docs/theory.md §5 at every grid point, and the baseline."""
     problem = prepared.problem
+    normal = prepared.normal
     curve = theory_grid(
-        problem.student, problem.teacher, prepared.grid, srf=problem.srf, baseline=True, progress=progress
+        problem.student,
+        problem.teacher,
+        prepared.grid,
+        srf=problem.srf,
+        baseline=True,
+        progress=progress,
+        mapping=normal["mapping"],
+        bulk=normal["bulk"],
     )
     return _result(prepared, curve.as_dict())
 
@@ -164,7 +172,8 @@ def run_compare(
             progress(begin + share)
     z_threshold, tolerance = normal["z_threshold"], normal["relative_tolerance"]
     theory, simulation = parts["theory"], parts[normal["dimension"]]
-    points, summary = compare_points(theory, simulation, z_threshold, tolerance)
+    model = normal["model"]  # judged against the theory of the model simulated
+    points, summary = compare_points(theory, simulation, z_threshold, tolerance, model)
     body = {
         "key": prepared.key,
         "engine_version": ENGINE_VERSION,
@@ -174,9 +183,12 @@ def run_compare(
         "simulation": simulation,
         "points": json_ready(points),
         "summary": json_ready(summary),
-        "warnings": list(dict.fromkeys(theory["warnings"] + simulation["warnings"])),
+        "warnings": list(
+            dict.fromkeys(theory["warnings"] + simulation["warnings"] + unjudged_warning(points))
+        ),
     }
     if normal.get("extrapolate_dimensions"):
-        block = extrapolation_block(theory, {d: parts[d] for d in dimensions}, z_threshold, tolerance)
+        sims = {d: parts[d] for d in dimensions}
+        block = extrapolation_block(theory, sims, z_threshold, tolerance, model)
         body["extrapolation"] = json_ready(block)
     return body

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from .auth import ApiKeys
 from .cache import Store
 from .cluster import Cluster
 from .jobs import JobManager
@@ -23,6 +24,7 @@ class Services:
     store: Store
     runner: Runner
     jobs: JobManager
+    keys: ApiKeys
     metrics: Metrics
     cluster: Cluster | None = None  # the Dask cluster of SRF_DASK_SCHEDULER, if set
 

@@ -2,7 +2,10 @@
 
 422 bodies keep FastAPI's shape (``detail``: a list of ``{loc, msg, type}``) and add ``field`` to each
 item and a one-line ``message``; other errors are ``{"detail": "…", "field"?, "limit"?}``. The
-offending input is never echoed (it may hold NaN, which JSON cannot carry).
+offending input is never echoed whole (it may hold NaN, which JSON cannot carry, or be megabytes):
+names of unknown fields and quoted values are cut to ``ECHO_LIMIT`` characters with an ellipsis. A body
+that is not sent as JSON gets 415 naming the Content-Type. A store locked by another process past the
+busy timeout is a 503 with ``Retry-After``, never a 500.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from srf_engine import InvalidParameterError
+from srf_engine.errors import ECHO_LIMIT, clip
 
+from .cache import StoreBusy, StoreError
 from .schemas import UNION_TAGS
 
 log = logging.getLogger("srf.service")
@@ -80,14 +85,18 @@ def field_name(loc: Iterable[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+#: A message may hold a clipped input plus its rule (e.g. the list of known activations).
+_MESSAGE_LIMIT = 4 * ECHO_LIMIT
+
+
 def _clean_msg(msg: str) -> str:
-    return msg.removeprefix("Value error, ")
+    return clip(msg.removeprefix("Value error, "), _MESSAGE_LIMIT)
 
 
 def validation_body(errors: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     items = []
     for error in errors:
-        loc = [p if isinstance(p, int) else str(p) for p in error.get("loc", ())]
+        loc = [p if isinstance(p, int) else clip(p) for p in error.get("loc", ())]
         items.append(
             {
                 "loc": loc,
@@ -111,9 +120,32 @@ async def _service_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+#: Pydantic's complaint about a body that did not parse into an object: with a non-JSON Content-Type
+#: the body arrived as text, and the real mistake is the header.
+_NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type"}
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse(validation_body(exc.errors()), status_code=422)
+    errors = exc.errors()
+    content_type = request.headers.get("content-type", "")
+    whole_body = any(tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT for e in errors)
+    if whole_body and not _is_json(content_type):
+        got = f"'{clip(content_type)}'" if content_type else "none"
+        return JSONResponse(
+            {
+                "detail": f"the body must be JSON sent with the header 'Content-Type: application/json' "
+                f"(got {got})",
+                "field": "Content-Type",
+            },
+            status_code=415,
+        )
+    return JSONResponse(validation_body(errors), status_code=422)
 
 
 async def _parameter_error(_: Request, exc: Exception) -> JSONResponse:
@@ -136,9 +168,15 @@ async def _not_implemented(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "not implemented by this engine version"}, status_code=501)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(InternalError().body(), status_code=500)
+async def _store_busy(request: Request, exc: Exception) -> JSONResponse:
+    """The cache file is locked by another process (or unusable): the server is busy, not broken."""
+    retry_after = request.app.state.services.settings.retry_after_seconds
+    log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": f"the result store is busy ({exc}); retry after {retry_after} s"},
+        status_code=503,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -148,4 +186,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(InvalidParameterError, _parameter_error)
     app.add_exception_handler(NotImplementedError, _not_implemented)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(StoreBusy, _store_busy)
+    app.add_exception_handler(StoreError, _store_busy)

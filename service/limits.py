@@ -1,17 +1,20 @@
 """The operator's limits (413) and the synchronous-time limit (a 413 pointing to Prefer: respond-async).
 
 Simulations are priced by the engine's cost model, per grid cell (one first step per ``(ψ_w, Δ, α0)``
-serves every η̃); the theory by a simple model (seconds per point, times factors for an optimised
-ridge or learning rate), since its cost is tiny and nearly linear in the number of points. A grid
-has at most ``SRF_MAX_POINTS`` points (the product of the lengths of its axes).
+serves every η̃); the theory by the engine's calibrated time model (``srf_engine.theory_cost``: the κ
+and spectral rule sizes each cell's parameters call for, the number of α's and the ridge mode), times
+``theory_time_factor`` for a machine slower or faster than the one it was fitted on. A grid has at
+most ``SRF_MAX_POINTS`` points (the product of the lengths of its axes).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 
 from srf_engine.simulation import cost
+from srf_engine.theory_cost import estimate_theory_seconds
 
 from .errors import LimitExceeded
 from .prepare import Prepared
@@ -19,6 +22,8 @@ from .settings import Settings
 
 #: Share of a Dask worker's memory limit a simulation may plan to use: Dask pauses a worker at 80 %.
 WORKER_MEMORY_FRACTION = 0.8
+#: Grid cells whose theory is priced one by one (map_to_srf each); more are priced at their mean.
+_PRICED_CELLS = 64
 ASYNC_HINT = "resend it with the header 'Prefer: respond-async' to run it as a job (GET /jobs/{id} polls it)"
 
 
@@ -41,12 +46,20 @@ def _over(field: str, value: int, setting: str, maximum: int, what: str) -> Limi
 
 
 def theory_seconds(prepared: Prepared, settings: Settings) -> float:
-    grid = prepared.grid
-    factor = settings.theory_optimal_factor if grid.optimised("ridge") else 1.0
+    """Predicted seconds of the theory (and its baseline) of ``prepared``: the calibrated model of one
+    curve along ``alpha`` for every cell of the other axes (at most ``_PRICED_CELLS`` priced one by one,
+    the rest at their mean)."""
+    grid, problem = prepared.grid, prepared.problem
+    cells = list(itertools.product(grid.width, grid.noise, grid.alpha0, grid.learning_rate))
+    priced = []
+    for width, noise, alpha0, rate in cells[:_PRICED_CELLS]:
+        rate = 0.0 if rate == "optimal" else float(rate)  # priced at the no-step end, then multiplied
+        cell = dataclasses.replace(problem, width=width, noise=noise, alpha0=alpha0, learning_rate=rate)
+        priced.append(sum(estimate_theory_seconds(cell, len(grid.alpha), ridge) for ridge in grid.ridge))
+    seconds = sum(priced) * len(cells) / len(priced)
     if grid.optimised("learning_rate"):
-        factor *= settings.theory_optimal_learning_rate_factor
-    # The baseline doubles the work; /theory/function solves the step and the baseline too.
-    return 2 * grid.size * settings.theory_seconds_per_alpha * factor
+        seconds *= settings.theory_optimal_learning_rate_factor
+    return settings.theory_time_factor * seconds
 
 
 def simulation_estimate(

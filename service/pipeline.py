@@ -7,10 +7,12 @@ dispatches on that table. The envelope of a body is ``cached`` (served from the 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,6 +126,17 @@ def _work(services: Services, prepared: Prepared) -> Callable[[Progress], dict[s
     return work
 
 
+#: Waits until the client has gone (``http.disconnect``); the router passes one per request.
+Disconnected = Callable[[], Awaitable[None]]
+
+
+class ClientGone(ServiceError):
+    """The client disconnected before its answer: nobody reads this status (499, as nginx logs it)."""
+
+    def __init__(self) -> None:
+        super().__init__(499, "the client closed the connection before the answer")
+
+
 async def _cluster_shape(services: Services, prepared: Prepared) -> ClusterShape | None:
     """The Dask cluster's shape for pricing a simulation (503 when unreachable); ``None`` without one."""
     if services.cluster is None or prepared.spec is None:
@@ -131,33 +144,77 @@ async def _cluster_shape(services: Services, prepared: Prepared) -> ClusterShape
     return await anyio.to_thread.run_sync(services.cluster.shape)  # a network call: off the event loop
 
 
-async def submit_job(services: Services, prepared: Prepared) -> str:
+async def submit_job(services: Services, prepared: Prepared, *, who: str | None = None) -> str:
     """Check the limits and queue ``prepared`` as a job; returns its id."""
     check_limits(prepared, services.settings, await _cluster_shape(services, prepared))
-    return services.jobs.submit(prepared, _work(services, prepared))
+    return await services.jobs.submit(prepared, _work(services, prepared), who=who)
 
 
-async def result(services: Services, prepared: Prepared, started: float) -> dict[str, Any]:
+async def result(
+    services: Services,
+    prepared: Prepared,
+    started: float,
+    *,
+    who: str | None = None,
+    disconnected: Disconnected | None = None,
+) -> dict[str, Any]:
     """The body of ``prepared`` with its envelope: from the store, by joining a running computation,
     or by computing it. A stored result is served whatever the limits (they bound work, and serving
-    it costs none); the limits are checked before any work starts."""
-    text = services.store.get_text(prepared.key)
+    it costs none); the limits are checked before any work starts. The store is read in a worker
+    thread: a file locked by another process never blocks the event loop."""
+    text = await asyncio.to_thread(services.store.get_text, prepared.key)
     if text is not None:
         body, cached = json.loads(text), True
     else:
-        body, cached = await _computed(services, prepared)
+        body, cached = await _computed(services, prepared, who, disconnected)
     return envelope(body, cached=cached, elapsed=time.perf_counter() - started)
 
 
-async def _computed(services: Services, prepared: Prepared) -> tuple[dict[str, Any], bool]:
+async def _until_answered_or_gone(
+    services: Services, flight: Any, disconnected: Disconnected | None
+) -> tuple[dict[str, Any], bool]:
+    """The flight's result; if the client disconnects first, stop waiting, and the computation is
+    abandoned unless another request or job waits for it too."""
+    waiting = asyncio.ensure_future(services.runner.wait(flight, abandon_on_cancel=True))
+    if disconnected is None:
+        return await waiting
+    watching = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({waiting, watching}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        waiting.cancel()
+        watching.cancel()
+        raise
+    watching.cancel()
+    if waiting.done():
+        return waiting.result()
+    waiting.cancel()  # the client is gone: the flight is abandoned if nobody else waits for it
+    with contextlib.suppress(BaseException):
+        await waiting
+    raise ClientGone()
+
+
+async def _computed(
+    services: Services, prepared: Prepared, who: str | None, disconnected: Disconnected | None
+) -> tuple[dict[str, Any], bool]:
     runner = services.runner
     flight = runner.flight(prepared.key)
-    if flight is None:
-        shape = await _cluster_shape(services, prepared)
-        check_sync(check_limits(prepared, services.settings, shape), services.settings)
-        flight = runner.start(prepared, _work(services, prepared), queue=False)
     try:
-        return await runner.wait(flight)
+        shape = None
+        if flight is None:
+            shape = await _cluster_shape(services, prepared)
+            flight = runner.flight(prepared.key)  # the await may have let another request start it
+        if flight is None:
+            check_sync(check_limits(prepared, services.settings, shape), services.settings)
+            with services.keys.computation(who):
+                flight = runner.start(
+                    prepared,
+                    _work(services, prepared),
+                    queue=False,
+                    budget_seconds=services.settings.max_sync_seconds,
+                )
+                return await _until_answered_or_gone(services, flight, disconnected)
+        return await _until_answered_or_gone(services, flight, disconnected)
     except Cancelled:
         raise AtCapacity(
             503,

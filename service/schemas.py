@@ -24,6 +24,7 @@ from pydantic import (
 
 from srf_engine import ACTIVATION_NAMES, ACTIVATIONS
 from srf_engine.activations import MAX_HERMITE_COEFFICIENTS
+from srf_engine.theory import DEFAULT_BULK, DEFAULT_MAPPING
 
 #: docs/theory.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1, ψ_w = 1, Δ = 0.
 EXAMPLE_PROBLEM: dict[str, Any] = {
@@ -176,8 +177,27 @@ class ProblemFields(BaseModel):
     )
 
 
-class TheoryRequest(ProblemFields):
-    """``POST /theory/curve``: the exact high-dimensional limit (docs/theory.md §5) and its baseline."""
+class TheoryChoices(BaseModel):
+    """Which theory of the trained network: the mapping to the sRF model and the law of its bulk."""
+
+    model_config = _REQUEST_CONFIG
+
+    mapping: Literal["paper", "corrected"] = Field(
+        DEFAULT_MAPPING,
+        description='Network → sRF mapping: "paper" (docs/theory.md §3, exact for a centred student and '
+        'E y = 0) or "corrected" (§10.2: Stein row shrink and the residual y − E σ; equal to "paper" when '
+        "both are centred). Ignored when `srf` is given.",
+    )
+    bulk: Literal["marchenko_pastur", "one_step"] = Field(
+        DEFAULT_BULK,
+        description='Bulk law of the first layer: "marchenko_pastur" (§5, c times Marchenko–Pastur) or '
+        '"one_step" (§10.3: generalised Marchenko–Pastur with the population covariance the first batch '
+        "builds, and the spike's projections on it). Used only with a first step and no `srf`.",
+    )
+
+
+class TheoryRequest(TheoryChoices, ProblemFields):
+    """``POST /theory/curve``: the high-dimensional limit (docs/theory.md §5, §10) and its baseline."""
 
     model_config = ConfigDict(**_REQUEST_CONFIG, json_schema_extra={"examples": [EXAMPLE_PROBLEM]})
 
@@ -296,7 +316,7 @@ class SimulateRequest(SimulationFields, ProblemFields):
     ridge: RidgeAxis = Field(0.1, description="λ of the readout, a number ≥ 0 (at most 1e6)." + _LIST_NOTE)
 
 
-class CompareRequest(SimulateRequest):
+class CompareRequest(TheoryChoices, SimulateRequest):
     """``POST /compare``: theory and simulation of the same problem, and whether they agree."""
 
     model_config = ConfigDict(
@@ -415,6 +435,14 @@ class TheoryResponse(BaseModel):
     cached: bool
     engine_version: str
     request: RequestEcho = None
+    mapping: Literal["paper", "corrected"] = Field(
+        description="The mapping used (docs/theory.md §3, §10.2).", examples=["corrected"]
+    )
+    bulk: Literal["marchenko_pastur", "one_step"] = Field(
+        description="The bulk law used (docs/theory.md §5, §10.3); marchenko_pastur whenever one_step does "
+        "not apply (no first step, a given srf, or an odd student, for which both are §5's).",
+        examples=["one_step"],
+    )
     srf: SRFOut | None = _SRF
     grid: GridOut = _GRID
     points: list[TheoryPointOut]
@@ -465,6 +493,18 @@ class SimulationPointOut(Coordinates):
     train_error: ErrorStatsOut
 
 
+class FirstLayerOut(BaseModel):
+    """The measured sRF of one seed's first layer (docs/theory.md §10)."""
+
+    c_eff: Num = Field(description="mean_i ‖Π b_i‖² over the bulk rows b_i (W minus its mean row).")
+    r: Num = Field(description="Norm of the mean row (the spike), the bulk's own share removed.")
+    gamma: Num = Field(description="Overlap θ·v/d of the spike direction v with the target direction.")
+    row_shrink: Num = Field(description="mean_i (w_i·w0_i)/‖w0_i‖² (1 without a step).")
+    V_c: Num = Field(description="Row-norm spread Σ_i (‖Π b_i‖² − c_eff)² (docs/theory.md §10.4).")
+    spectrum_edges: list[Num] = Field(description="Smallest and largest nonzero eigenvalue of Ω = B Π Bᵀ.")
+    spectrum_quantiles: dict[str, Num] = Field(description="Quantiles q10 … q90 of the spectrum of Ω.")
+
+
 class SimulateResponse(BaseModel):
     key: str
     cached: bool
@@ -476,6 +516,9 @@ class SimulateResponse(BaseModel):
     grid: GridOut = _GRID
     seeds: list[int] = Field(default_factory=list)
     points: list[SimulationPointOut]
+    first_layer: list[FirstLayerOut] | None = Field(
+        None, description='Model "network": per seed, the measured sRF of its first layer.'
+    )
     warnings: list[str]
     elapsed_seconds: float
 
@@ -488,7 +531,7 @@ class ComparePoint(Coordinates):
     relative_error: float | None = Field(
         description="(simulation_mean − theory)/theory; null when theory is 0."
     )
-    agree: bool
+    agree: bool | None = Field(description="null: no verdict, the theory did not converge at this point.")
     theory_converged: bool
 
 
@@ -506,7 +549,7 @@ class ExtrapolationPoint(Coordinates):
     slope: Num
     z: float | None = Field(description="(limit − theory)/limit_sem.")
     relative_error: float | None = Field(description="(limit − theory)/theory.")
-    agree: bool
+    agree: bool | None = Field(description="null: no verdict, the theory did not converge at this point.")
 
 
 class Extrapolation(BaseModel):

@@ -25,8 +25,27 @@ class Settings(BaseSettings):
         default_factory=default_cache_path, description="SQLite file of results and jobs."
     )
     sqlite_busy_timeout_ms: int = Field(
-        10_000, ge=0, description="How long a writer waits for another process."
+        10_000, ge=0, description="How long a writer waits for another process; beyond it a 503."
     )
+    cache_max_bytes: int | None = Field(
+        1024**3,
+        ge=0,
+        description="Cap on the stored results' total size; beyond it the least recently used are evicted.",
+    )
+    job_ttl_seconds: float = Field(
+        86_400.0, gt=0, description="Finished jobs are deleted this long after they finished."
+    )
+
+    # The HTTP edge: bounded bodies and bounded time to send them.
+    max_body_bytes: int = Field(1024**2, ge=1, description="Largest request body accepted (413 beyond).")
+    receive_timeout_seconds: float = Field(
+        10.0, gt=0, description="Most time a client may take between two parts of its request body (408)."
+    )
+
+    # Optional authentication: comma-separated bearer tokens; unset or empty: open, as before.
+    api_keys: str | None = Field(None, description="Comma-separated bearer tokens; unset: no authentication.")
+    api_key_max_concurrent: int = Field(1, ge=1, description="Computations at once per API key.")
+    api_key_max_queued_jobs: int = Field(16, ge=1, description="Unfinished jobs per API key.")
 
     # Limits: beyond them a request is refused with 413 naming the limit.
     max_dimension: int = Field(4000, ge=1)
@@ -56,11 +75,10 @@ class Settings(BaseSettings):
         5.0, gt=0, description="Seconds to reach the Dask scheduler before answering 503."
     )
 
-    # Simple theory time model used for the sync-time check (the engine has no cost estimate for it).
-    theory_seconds_per_alpha: float = Field(
-        0.001, ge=0, description="Seconds per grid point (and as much for its baseline) of the theory."
+    # The theory's time model (srf_engine.theory_cost) is calibrated; this scales it to the machine.
+    theory_time_factor: float = Field(
+        1.0, gt=0, description="Multiplies the theory's calibrated time model (> 1 on a slower machine)."
     )
-    theory_optimal_factor: float = Field(20.0, ge=1, description="Cost multiplier of ridge='optimal'.")
     theory_optimal_learning_rate_factor: float = Field(
         400.0, ge=1, description="Cost multiplier of learning_rate='optimal' (a search over η̃ per point)."
     )
@@ -70,6 +88,10 @@ class Settings(BaseSettings):
     job_stale_seconds: float = Field(30.0, gt=0)
 
     log_level: str = Field("INFO")
+
+    def api_key_list(self) -> list[str]:
+        """The configured bearer tokens (empty: authentication off)."""
+        return [key.strip() for key in (self.api_keys or "").split(",") if key.strip()]
 
 
 @lru_cache

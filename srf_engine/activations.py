@@ -25,7 +25,7 @@ import numpy as np
 from numpy.polynomial import hermite_e
 from scipy import special
 
-from .errors import InvalidParameterError, UnknownActivationError
+from .errors import InvalidParameterError, UnknownActivationError, clip
 
 Array = np.ndarray
 MomentFn = Callable[..., tuple[Array, Array, Array]]
@@ -327,7 +327,9 @@ def get_activation(spec: Any, field_name: str = "activation") -> Activation:
             return ACTIVATIONS[spec]
         except KeyError:
             known = ", ".join(ACTIVATION_NAMES)
-            raise UnknownActivationError(field_name, f"unknown activation {spec!r}; known: {known}") from None
+            raise UnknownActivationError(
+                field_name, f"unknown activation {clip(spec)!r}; known: {known}"
+            ) from None
     if isinstance(spec, Mapping) and set(spec) == {"hermite"}:
         coeffs = spec["hermite"]
         if not isinstance(coeffs, Sequence) or isinstance(coeffs, str):

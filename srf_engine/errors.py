@@ -33,3 +33,14 @@ class ClusterError(SRFEngineError):
 
 class ClusterUnavailable(ClusterError):
     """The Dask scheduler cannot be reached, was lost, or has no workers: no work can run there."""
+
+
+#: Most characters of a client's input an error message repeats.
+ECHO_LIMIT = 100
+
+
+def clip(text: object, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis: error messages never echo more of a
+    client's input than that (a 10 MB name must not come back as a 10 MB error)."""
+    value = str(text)
+    return value if len(value) <= limit else value[: limit - 1] + "…"

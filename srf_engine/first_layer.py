@@ -64,22 +64,33 @@ def decompose(w: Array) -> Decomposition:
     return Decomposition(v=v, bulk=bulk, projected=projected, r=r, c_eff=c_eff)
 
 
-def measure_first_layer(w: Array, theta: Array, w0: Array | None = None) -> FirstLayerStats:
-    """The measured sRF of ``w`` (see module docstring); ``O(p² d)`` for the spectrum."""
+def row_shrink(w: Array, w0: Array) -> float:
+    """``mean_i (w_i·w0_i)/‖w0_i‖²``: how much of each initial row is left (docs/theory.md §10.2)."""
+    return float(np.mean(np.einsum("ij,ij->i", w, w0) / np.einsum("ij,ij->i", w0, w0)))
+
+
+def measure_first_layer(w: Array, theta: Array, shrink: float | None = None) -> FirstLayerStats:
+    """The measured sRF of ``w`` (see module docstring; ``shrink`` from :func:`row_shrink`).
+
+    Costs ``p·min(p, d)·d`` for ``Ω`` and ``min(p, d)³`` for its spectrum, and one ``p × d`` copy.
+    """
     p, d = w.shape
-    dec = decompose(w)
-    norms = np.einsum("ij,ij->i", dec.projected, dec.projected)
-    shrink = None
-    if w0 is not None:
-        shrink = float(np.mean(np.einsum("ij,ij->i", w, w0) / np.einsum("ij,ij->i", w0, w0)))
-    small, large = (dec.projected, dec.projected.T) if p <= d else (dec.projected.T, dec.projected)
+    mean_row = w.mean(axis=0)
+    norm = float(np.linalg.norm(mean_row))
+    v = mean_row * (math.sqrt(d) / norm) if norm > 0 else np.zeros(d)
+    projected = w - mean_row
+    projected -= np.outer(projected @ v, v) / d
+    norms = np.einsum("ij,ij->i", projected, projected)
+    c_eff = float(norms.mean())
+    small, large = (projected, projected.T) if p <= d else (projected.T, projected)
     eig = np.linalg.eigvalsh(small @ large)  # the nonzero spectrum of Ω (null modes excluded)
+    del projected, small, large
     return FirstLayerStats(
-        c_eff=dec.c_eff,
-        r=dec.r,
-        gamma=float(theta @ dec.v) / d,
+        c_eff=c_eff,
+        r=math.sqrt(max(0.0, norm * norm - c_eff / p)),
+        gamma=float(theta @ v) / d,
         row_shrink=shrink,
-        V_c=float(np.sum((norms - dec.c_eff) ** 2)),
+        V_c=float(np.sum((norms - c_eff) ** 2)),
         spectrum_edges=(float(eig[0]), float(eig[-1])),
         spectrum_quantiles={f"q{round(100 * q)}": float(np.quantile(eig, q)) for q in QUANTILES},
     )

@@ -44,6 +44,9 @@ Array = np.ndarray
 #: Relative step of the central difference for ``d/dz`` (truncation ~1e-9, rounding ~1e-12).
 _DIFF_STEP = 3e-5
 _KAPPA_NODES = 160
+#: Below this ``|η̃ b1|`` the row shrink's dependence on ``M`` is dropped (relative effect ~1e-6): odd
+#: students have ``b1 = 0`` up to the rounding of its numerical derivative.
+_FLAT_SLOPE = 1e-6
 _NOISE_NODES = 24
 
 
@@ -156,10 +159,15 @@ class OneStepBulk:
     def _sigma_forms(self, x: complex, z: complex) -> Array:
         """``(1/d) tr (xΣ − z)⁻¹`` and ``yᵀ(xΣ − z)⁻¹y'`` for ``(θ̂θ̂, θ̂ĝ, ĝĝ)``."""
         a1 = self.a1
-        root = np.sqrt(complex(z / x - self.k0))
-        lp, lm = (-1.0 + root) / a1, (-1.0 - root) / a1
-        fp, fm = np.array(self.forms(lp)), np.array(self.forms(lm))
-        t0, y_tt, y_tg, y_gg = (fp - fm) / (x * a1 * a1 * (lp - lm))
+        if abs(a1) < _FLAT_SLOPE:
+            # Σ = (1 + k0) I apart from M2's span: every form is 1/(x(1 + k0) − z) times ⟨y, y'⟩.
+            inv = 1.0 / (x * (1.0 + self.k0) - z)
+            t0, y_tt, y_tg, y_gg = inv, inv, self.gamma * inv, inv
+        else:
+            root = np.sqrt(complex(z / x - self.k0))
+            lp, lm = (-1.0 + root) / a1, (-1.0 - root) / a1
+            fp, fm = np.array(self.forms(lp)), np.array(self.forms(lm))
+            t0, y_tt, y_tg, y_gg = (fp - fm) / (x * a1 * a1 * (lp - lm))
         # M2's part in span(θ̂, ĝ), by Woodbury: UᵀYU ← UᵀYU (I + x K UᵀYU)⁻¹.
         yf = np.array([[y_tt, y_tg], [y_tg, y_gg]])
         yf = yf @ np.linalg.inv(np.eye(2) + x * self.k_span @ yf)

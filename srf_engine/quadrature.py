@@ -26,6 +26,8 @@ Array = np.ndarray
 #: Target exponent of the trapezoidal error ``exp(−2Nδ)``: 2N δ ≥ 40 gives ≈ 1e-17.
 _TRAPEZOID_EXPONENT = 40.0
 MIN_SPECTRAL_NODES = 64
+#: Largest Gauss–Legendre rule of one ``κ`` panel (see ``kappa_rule``).
+MAX_LEGENDRE_NODES = 128
 MAX_SPECTRAL_NODES = 1 << 16
 
 
@@ -49,7 +51,13 @@ def kappa_rule(n: int, kinks: tuple[float, ...] = (), half_width: float = 13.0) 
         return Rule(nodes, weights)
     edges = sorted({-half_width, half_width, *(k for k in kinks if abs(k) < half_width)})
     per_panel = max(16, n // (len(edges) - 1))
-    x, w = np.polynomial.legendre.leggauss(per_panel)
+    # Gauss–Legendre nodes cost O(m³) to compute (an eigenproblem): beyond MAX_LEGENDRE_NODES a panel
+    # is split into equal sub-panels instead, which keeps the total node count at O(1) cost per node.
+    pieces = math.ceil(per_panel / MAX_LEGENDRE_NODES)
+    x, w = np.polynomial.legendre.leggauss(math.ceil(per_panel / pieces))
+    edges = [
+        float(lo + (hi - lo) * j / pieces) for lo, hi in itertools.pairwise(edges) for j in range(pieces)
+    ] + [edges[-1]]
     nodes, weights = [], []
     for lo, hi in itertools.pairwise(edges):
         mid, half = 0.5 * (hi + lo), 0.5 * (hi - lo)

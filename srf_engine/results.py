@@ -121,6 +121,9 @@ class SimulationResult:
     points: list[SimulationPoint]
     warnings: list[str] = field(default_factory=list)
     grid: dict[str, Any] = field(default_factory=lambda: {"axes": [], "shape": []})
+    #: Model ``network``: per seed, the measured sRF of its first layer (docs/theory.md §10):
+    #: ``c_eff, r, gamma, row_shrink, V_c, spectrum_edges, spectrum_quantiles``.
+    first_layer: tuple[dict[str, Any], ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +134,7 @@ class SimulationResult:
             "grid": self.grid,
             "points": [_point_dict(p, self.srf is None) for p in self.points],
             "warnings": list(self.warnings),
+            **({} if self.first_layer is None else {"first_layer": [dict(f) for f in self.first_layer]}),
         }
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .bulk import Bulk, MarchenkoPasturBulk
+from .cancel import checkpoint
 from .conditional import ConditionalMoments
 from .quadrature import spectral_nodes_needed
 
@@ -107,6 +108,10 @@ def _solve_v(k: _Kappa, sp: Bulk, alpha_p: float, lam: float, start: Array | Non
     f, jac, _, _ = _v_map(x, k, sp, alpha_p, lam)
     g = f - x
     for step in range(1, MAX_NEWTON_STEPS + 1):
+        checkpoint()
+        if not np.all(np.isfinite(g)):
+            # Non-finite moments (e.g. overflowing activations): no iteration can recover from NaN.
+            return x, step - 1, False
         scale = 1.0 + np.max(np.abs(x))
         if np.max(np.abs(g)) <= TOLERANCE * scale:
             return x, step - 1, True
@@ -155,7 +160,11 @@ def _ray_step(
 def _monotone_fallback(k: _Kappa, sp: Bulk, alpha_p: float, lam: float) -> tuple[Array, int, bool]:
     x = np.zeros(2)
     for step in range(1, MAX_MONOTONE_STEPS + 1):
+        if step % 64 == 0:
+            checkpoint()
         f, _, _, _ = _v_map(x, k, sp, alpha_p, lam)
+        if not np.all(np.isfinite(f)):
+            return x, MAX_NEWTON_STEPS + step, False
         if np.max(np.abs(f - x)) <= TOLERANCE * (1.0 + np.max(np.abs(x))):
             return f, MAX_NEWTON_STEPS + step, True
         x = f
@@ -327,10 +336,17 @@ def _solve(
     iterations = 0
     if bulk is not None:
         sp: Bulk = bulk
-        x, iterations, ok = _solve_v(k, sp, alpha_p, lam, x0)
+        try:
+            x, iterations, ok = _solve_v(k, sp, alpha_p, lam, x0)
+            lin = _downstream(x, k, sp, alpha_p, lam, width)
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+            # A bulk law that cannot be evaluated there (extreme steps): no fixed point is claimed.
+            nan = math.nan
+            return FixedPoint(nan, nan, nan, nan, nan, nan, nan, nan, nan, False, iterations, math.inf)
     else:
         size = refine * spectral_nodes_needed(width)
         while True:
+            checkpoint()
             sp = MarchenkoPasturBulk(width, c, size)
             x, its, ok = _solve_v(k, sp, alpha_p, lam, x0)
             iterations += its
@@ -341,7 +357,7 @@ def _solve(
             if needed <= size:
                 break
             size, x0 = needed, x
-    lin = _downstream(x, k, sp, alpha_p, lam, width)
+        lin = _downstream(x, k, sp, alpha_p, lam, width)
     values = {
         "q1": float(lin.q[0]),
         "q2": float(lin.q[1]),

@@ -25,11 +25,13 @@ from scipy import optimize
 
 from .activations import Activation, get_activation
 from .bulk import Bulk
+from .cancel import checkpoint
 from .conditional import ConditionalMoments, conditional_moments
 from .errors import InvalidParameterError
 from .errors import InvalidParameterError as _Invalid
+from .fidelity import fidelity_warnings
 from .grid import AXES, OPTIMAL, GridSpec, sorted_order
-from .mapping import Mapping, check_mapping, map_to_srf, mapping_warnings
+from .mapping import Mapping, check_mapping, map_to_srf, mapping_warnings, step_statistics
 from .problem import Problem, SRFParams, check_nonnegative
 from .results import BaselinePoint, TheoryCurve, TheoryPoint
 from .solver import FixedPoint, solve_fixed_point
@@ -37,6 +39,11 @@ from .solver import FixedPoint, solve_fixed_point
 Ridge = float | Literal["optimal"]
 BulkLaw = Literal["marchenko_pastur", "one_step"]
 BULKS: tuple[str, ...] = ("marchenko_pastur", "one_step")
+#: The most accurate validated combination (benchmarks/fidelity.py; docs/theory.md §10.5).
+DEFAULT_MAPPING: Mapping = "corrected"
+DEFAULT_BULK: BulkLaw = "one_step"
+#: ``|η̃ b1|`` below this is an odd student's (``b1`` is a numerical derivative, ~1e-12 for erf).
+FLAT_SLOPE = 1e-6
 
 
 def check_bulk(bulk: object) -> BulkLaw:
@@ -47,13 +54,21 @@ def check_bulk(bulk: object) -> BulkLaw:
 
 def bulk_law(problem: Problem, bulk: BulkLaw) -> Bulk | None:
     """The bulk of docs/theory.md §10.3 when asked for and meaningful (a network step, no given srf);
-    ``None`` means §5's ``c·MP(ψ_w)``. A student with ``b1 = 0`` (odd σ) has ``Σ ∝ I``: §5 exactly."""
+    ``None`` means §5's ``c·MP(ψ_w)``. Odd students (``b1 = 0``: no row shrink) keep §5 exactly, fast and
+    equal to docs/theory.md §7's values; the one-step law would add only ``M2``'s part along the spike."""
     if bulk != "one_step" or problem.srf is not None or not problem.has_step:
         return None
     from .onestep import OneStepBulk  # only curves that ask for it pay its import
 
-    law = OneStepBulk(problem)
-    return None if law.a1 == 0.0 else law
+    # A step that moves nothing (g0 = 0: the residual y − E σ vanishes) leaves W0: §5 applies.
+    st = step_statistics(problem)
+    if st.spike_norm == 0 or abs(problem.learning_rate * st.b1) < FLAT_SLOPE:
+        return None
+    return OneStepBulk(problem)
+
+
+def _used(law: Bulk | None) -> BulkLaw:
+    return "one_step" if law is not None else "marchenko_pastur"
 
 
 #: Search range of the optimal ridge, in log10 λ; λ = 0 is compared separately.
@@ -111,6 +126,7 @@ class _Model:
             return cache[log_ridge]
 
         def objective(log_ridge: float) -> float:
+            checkpoint()
             fp = at(float(log_ridge))
             return fp.test_error if fp.converged else math.inf
 
@@ -257,6 +273,7 @@ def _optimal_learning_rate(
         return cache[eta]
 
     def objective(log_rate: float) -> float:
+        checkpoint()
         _, fp, _ = at_rate(10.0 ** float(log_rate))
         return fp.test_error if fp.converged else math.inf
 
@@ -300,8 +317,8 @@ def theory_grid(
     baseline: bool = True,
     progress: Callable[[float], None] | None = None,
     refine: int = 1,
-    mapping: Mapping = "paper",
-    bulk: BulkLaw = "marchenko_pastur",
+    mapping: Mapping = DEFAULT_MAPPING,
+    bulk: BulkLaw = DEFAULT_BULK,
 ) -> TheoryCurve:
     """Test and training error of ridge on the readout at every point of ``spec``, and the baseline.
 
@@ -310,7 +327,9 @@ def theory_grid(
     points, its own ``srf``. ``srf`` given skips the mapping for every point. ``refine`` multiplies
     every quadrature's node count (convergence checks). ``mapping`` (``"paper"``, §3, or
     ``"corrected"``, §10.2) gives ``(c, r, γ)``; ``bulk`` (``"marchenko_pastur"``, §5, or
-    ``"one_step"``, §10.3) the bulk law of each point with a step. Both are reported in the result.
+    ``"one_step"``, §10.3) the bulk law of each point with a step. Both are reported in the result
+    (``bulk`` is ``"marchenko_pastur"`` when no point could use the one-step law: no step, or ``srf``).
+    Warnings say where the validation of docs/theory.md §10.5 found the chosen theory off the network.
     """
     mapping = check_mapping(mapping)
     bulk = check_bulk(bulk)
@@ -345,6 +364,7 @@ def theory_grid(
             progress(done / total)
 
     warnings: list[str] = []
+    law_used = False
     solved: dict[tuple[int, ...], _Solved] = {}  # by original line index
     starts: dict[tuple[int, ...], list[Start]] = {}  # by sorted position
     for position in itertools.product(*(range(len(spec.values(a))) for a in line_axes)):
@@ -364,11 +384,17 @@ def theory_grid(
                 )
                 tick()
             line.points = [found[i] for i in range(len(alphas))]
-            warnings += mapping_warnings(problem_at(w, n, a0, 1.0), mapping)  # type: ignore[arg-type]
+            stepped = problem_at(w, n, a0, 1.0)  # type: ignore[arg-type]
+            warnings += mapping_warnings(stepped, mapping)
+            law_used |= bulk == "one_step" and bulk_law(stepped, bulk) is not None
+            warnings += fidelity_warnings(stepped, mapping, bulk if law_used else "marchenko_pastur")
         else:
             problem = problem_at(w, n, a0, eta)  # type: ignore[arg-type]
             point_srf = map_to_srf(problem, mapping)
+            law = bulk_law(problem, bulk)
+            law_used |= law is not None
             warnings += mapping_warnings(problem, mapping)
+            warnings += fidelity_warnings(problem, mapping, _used(law))
             back = next((k for k in reversed(range(len(position))) if position[k] > 0), None)
             neighbour = None
             if back is not None:
@@ -377,7 +403,7 @@ def theory_grid(
                     further = starts[(*position[:back], position[back] - 2, *position[back + 1 :])]
                     neighbour = _extrapolated(neighbour, further)
             results = _solve_line(
-                moments.model(point_srf, n, w, bulk_law(problem, bulk)),
+                moments.model(point_srf, n, w, law),
                 alphas,
                 orders["alpha"],
                 lam,
@@ -445,7 +471,7 @@ def theory_grid(
         warnings=list(dict.fromkeys(warnings)),
         grid=spec.as_dict(),
         mapping=mapping,
-        bulk=bulk,
+        bulk="one_step" if law_used else "marchenko_pastur",
     )
 
 
@@ -462,7 +488,8 @@ def _failure_warning(failed: Sequence[str], zero_ridge: bool) -> str:
             f"the ridgeless limit (ridge = 0) is not resolved at {where}: the test error "
             "diverges at the interpolation peak (alpha = width) and can approach its limit too slowly "
             "in ridge to be computed; those points have converged = false and test_error = "
-            "train_error = null (their diagnostics are kept); use a small positive ridge"
+            "train_error = null (their diagnostics are kept), left out of plots and verdicts; use a "
+            "small positive ridge"
         )
     return (
         f"the fixed-point solver did not converge at {where}; those points are "
@@ -479,8 +506,8 @@ def theory_curve(
     baseline: bool = True,
     progress: Callable[[float], None] | None = None,
     refine: int = 1,
-    mapping: Mapping = "paper",
-    bulk: BulkLaw = "marchenko_pastur",
+    mapping: Mapping = DEFAULT_MAPPING,
+    bulk: BulkLaw = DEFAULT_BULK,
 ) -> TheoryCurve:
     """Test and training error of ridge on the readout at each ``α``, with the baseline curve: the
     grid of one problem along ``alphas`` (see :func:`theory_grid`).

@@ -15,7 +15,7 @@ from test_service_support import SIMULATE, THEORY, client, replace_run, settings
 
 from service import compute
 from service.app import create_app
-from service.cache import Store
+from service.cache import Store, StoreError
 from service.prepare import canonical_json, request_key
 from service.schemas import CompareRequest, SimulateRequest, TheoryRequest
 from srf_engine import ENGINE_VERSION
@@ -173,13 +173,12 @@ def test_file_corrupted_while_serving_is_recovered(tmp_path: Path, caplog) -> No
     assert any("moved it to" in rec.getMessage() for rec in caplog.records)
 
 
-def test_unusable_path_falls_back_to_memory(tmp_path: Path, caplog) -> None:
+def test_unusable_path_is_a_clear_startup_error(tmp_path: Path) -> None:
+    """Never a silent in-memory fallback: the operator would believe results persist."""
     blocker = tmp_path / "file"
     blocker.write_text("a file where a directory should be")
     with (
-        caplog.at_level(logging.ERROR, logger="srf"),
-        client(tmp_path, cache_path=blocker / "c.sqlite3") as http,
+        pytest.raises(StoreError, match="cannot create its directory"),
+        client(tmp_path, cache_path=blocker / "c.sqlite3"),
     ):
-        assert http.post("/theory/curve", json=THEORY).status_code == 200
-        assert http.post("/theory/curve", json=THEORY).headers["x-cache"] == "hit"
-    assert any("in memory" in rec.getMessage() for rec in caplog.records)
+        pass

@@ -113,13 +113,13 @@ def http_post(path: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def test_theory_prints_the_same_numbers_as_post_theory_curve(capsys: pytest.CaptureFixture[str]) -> None:
     alphas = [0.2, 0.9, 1.6, 2.3, 3.0]
-    code, out, err = run_cli(capsys, "theory", *PROBLEM, "--alphas", "0.2:3:5")
+    code, out, err = run_cli(capsys, "theory", *PROBLEM, "--alphas", "0.2:3:5", "--bulk", "marchenko_pastur")
     assert code == 0, err
     from_cli = json.loads(out)
-    from_http = http_post("/theory/curve", {**PROBLEM_BODY, "alphas": alphas})
+    from_http = http_post("/theory/curve", {**PROBLEM_BODY, "alphas": alphas, "bulk": "marchenko_pastur"})
     assert strip_volatile(from_cli) == strip_volatile(from_http)
     assert [p["alpha"] for p in from_cli["points"]] == alphas
-    # docs/theory.md §7: the limit at α = 0.2 is 0.04848290.
+    # docs/theory.md §7: the §5 limit at α = 0.2 is 0.04848290.
     assert from_cli["points"][0]["test_error"] == pytest.approx(0.04848290, rel=1e-4)
 
 

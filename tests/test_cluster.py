@@ -116,6 +116,31 @@ def test_a_seed_does_not_depend_on_the_other_seeds_on_the_cluster(client) -> Non
     assert alone.points[0].test_error.values == many.points[0].test_error.values[1:2]
 
 
+def test_a_task_uses_the_threads_its_worker_has_free(client) -> None:
+    # 1-thread workers: a task asking for 4 threads gets 1 (BLAS itself runs on one thread in a task)
+    assert client.submit(backend._worker_threads, 4, pure=False).result() == 1
+    assert backend._worker_threads(3) == 3  # not on a worker: as asked
+
+
+@pytest.mark.slow
+def test_bit_for_bit_on_another_topology_with_an_automatically_split_first_step() -> None:
+    """One worker with 2 threads (a seed task then runs 2 threads), α0 = 20: the step is split."""
+    problem = Problem("tanh", "sin", learning_rate=3.0, alpha0=20.0)
+    kwargs = dict(dimension=700, seeds=[11], test_samples=1500)
+    local = simulate(problem, [0.5, 2.0, 3.0], [0.0, 0.1], n_jobs=1, **kwargs)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as c,
+    ):
+        shape = backend.cluster_shape(c)
+        assert shape.task_threads(1) == 2
+        remote = simulate(problem, [0.5, 2.0, 3.0], [0.0, 0.1], client=c, **kwargs)
+        assert any(str(k).startswith("('srf-step") for k in c.run_on_scheduler(_story_keys))
+    assert remote.as_dict() == local.as_dict()
+
+
 # ------------------------------------------------------------------------------------------------
 # progress and cancellation
 # ------------------------------------------------------------------------------------------------
@@ -137,13 +162,23 @@ def test_cancelling_stops_the_tasks_on_the_cluster(client) -> None:
 
     started = time.monotonic()
     with pytest.raises(Cancelled):
-        simulate(TANH_SIN, [3.0], 0.1, dimension=400, seeds=8, client=client, progress=progress)
+        # 200 test chunks a seed: a task runs 5–12 s, longer than it takes a cancelled one to stop
+        simulate(
+            TANH_SIN,
+            [3.0],
+            0.1,
+            dimension=500,
+            seeds=8,
+            test_samples=100_000,
+            client=client,
+            progress=progress,
+        )
     assert time.monotonic() - started < 5
     # queued tasks are dropped, running ones stop at their next chunk: the cluster is idle at once
     assert wait_until(lambda: not srf_tasks(client), timeout=5), srf_tasks(client)
     assert wait_until(lambda: not any(client.processing().values()), timeout=5)
     executing = lambda: client.run(lambda dask_worker: dask_worker.state.executing_count)  # noqa: E731
-    assert wait_until(lambda: not any(executing().values()), timeout=2), executing()
+    assert wait_until(lambda: not any(executing().values()), timeout=5), executing()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -237,7 +272,14 @@ def test_a_job_on_the_cluster_reports_progress_as_seeds_finish(client, tmp_path)
 
 
 def test_deleting_a_job_cancels_its_tasks_on_the_cluster(client, tmp_path) -> None:
-    body = {**SIMULATE, "model": "network", "dimension": 400, "seeds": 8, "alphas": [3.0]}
+    body = {
+        **SIMULATE,
+        "model": "network",
+        "dimension": 500,
+        "seeds": 8,
+        "alphas": [3.0],
+        "test_samples": 100_000,
+    }
     with service_client(tmp_path, dask_scheduler=client.scheduler.address) as http:
         job_id = http.post("/simulate", json=body, headers=ASYNC).json()["id"]
         assert wait_until(lambda: bool(srf_tasks(client)), timeout=60), "the job's tasks never appeared"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from srf_engine.compare import compare_points, criterion_text, extrapolation_block, judge
+from srf_engine.compare import compare_points, criterion_text, extrapolation_block, judge, reference_curve
 
 
 def test_judge_z_relative_error_and_verdict() -> None:
@@ -33,9 +33,10 @@ def test_compare_points_and_summary() -> None:
         ]
     }
     points, summary = compare_points(theory, simulation, 3.0, 0.05)
+    against = reference_curve(theory, "network")[1]
     assert [p["agree"] for p in points] == [True, False]
     assert summary["max_abs_z"] == pytest.approx(6.0) and summary["max_relative_error"] == pytest.approx(0.3)
-    assert summary["agree"] is False and summary["criterion"] == criterion_text(3.0, 0.05)
+    assert summary["agree"] is False and summary["criterion"] == criterion_text(3.0, 0.05, against)
 
 
 def test_extrapolation_recovers_the_limit_of_an_exact_one_over_d_law() -> None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from srf_engine.first_layer import decompose, measure_first_layer
+from srf_engine.first_layer import decompose, measure_first_layer, row_shrink
 from srf_engine.mapping import map_to_srf, step_statistics
 from srf_engine.onestep import OneStepBulk
 from srf_engine.problem import Problem
@@ -47,7 +47,7 @@ def test_corrected_mapping_matches_the_measured_first_layer(student) -> None:
     srf, paper = map_to_srf(problem, "corrected"), map_to_srf(problem)
     shrink = step_statistics(problem).row_shrink
     w1, w0, theta = network_first_layer(problem, 1000, 0)
-    m = measure_first_layer(w1, theta, w0)
+    m = measure_first_layer(w1, theta, row_shrink(w1, w0))
     # d = 1000: fluctuations of a few percent; the paper's mapping is off by 20–60 % here.
     assert m.c_eff == pytest.approx(srf.c, rel=0.03) and abs(m.c_eff / paper.c - 1) > 0.15
     assert m.r == pytest.approx(srf.r, rel=0.03)
@@ -78,15 +78,86 @@ def test_one_step_resolvents_match_a_sampled_first_layer() -> None:
 
 def test_curves_say_which_mapping_and_bulk_they_used() -> None:
     problem = Problem("relu", "tanh", 2.0, 2.0, 1.0)
-    paper = theory_curve(problem, [0.5], 0.05, baseline=False)
-    fixed = theory_curve(problem, [0.5], 0.05, baseline=False, mapping="corrected", bulk="one_step")
+    paper = theory_curve(problem, [0.5], 0.05, baseline=False, mapping="paper", bulk="marchenko_pastur")
+    fixed = theory_curve(problem, [0.5], 0.05, baseline=False)  # the default
     assert (paper.mapping, paper.bulk) == ("paper", "marchenko_pastur")
     assert fixed.as_dict()["mapping"] == "corrected" and fixed.as_dict()["bulk"] == "one_step"
     assert any("not centred" in w for w in paper.warnings) and fixed.points[0].converged
     # docs/theory.md §10: the network gives 0.353 here; the paper's theory 0.430.
     assert fixed.points[0].test_error < 0.9 * paper.points[0].test_error
-    # An odd student has b1 = 0: Σ ∝ I and the one-step bulk is §5 exactly.
+    # An odd student has b1 = 0: no row shrink, and the one-step bulk is §5's exactly (fast, §7's values).
     odd = Problem("tanh", "sin", 3.0, 2.0, 1.0)
     a = theory_curve(odd, [1.0], 0.1, baseline=False, mapping="corrected", bulk="one_step")
-    b = theory_curve(odd, [1.0], 0.1, baseline=False, mapping="corrected")
-    assert a.points[0].test_error == b.points[0].test_error
+    b = theory_curve(odd, [1.0], 0.1, baseline=False, mapping="corrected", bulk="marchenko_pastur")
+    assert a.points[0].test_error == b.points[0].test_error and a.bulk == "marchenko_pastur"
+
+def test_warnings_follow_the_validation_table() -> None:
+    def warnings(student: str, mapping: str, bulk: str, alpha0: float = 2.0) -> list[str]:
+        problem = Problem(student, "tanh", 2.0, alpha0, 1.0)
+        return theory_curve(problem, [1.0], 0.05, baseline=False, mapping=mapping, bulk=bulk).warnings
+
+    # odd students: Σ ∝ I, the §5 theory holds as validated, nothing to say
+    assert warnings("tanh", "corrected", "one_step") == []
+    assert warnings("erf", "paper", "marchenko_pastur", 20.0) == []
+    # every other combination says by how much it was measured to be off
+    assert any("training errors" in w and "%" in w for w in warnings("relu", "corrected", "one_step"))
+    assert any("'marchenko_pastur'" in w for w in warnings("relu", "corrected", "marchenko_pastur"))
+    assert any("'marchenko_pastur'" in w for w in warnings("relu_centered", "paper", "marchenko_pastur"))
+    assert any("odd students" in w for w in warnings("erf", "paper", "marchenko_pastur", 1.0))
+    assert any("below the validated range" in w for w in warnings("relu", "corrected", "one_step", 0.5))
+
+
+@pytest.mark.slow
+def test_one_step_spectrum_quantiles_and_edge_match_a_sampled_first_layer() -> None:
+    # relu_centered/tanh, width 2, α0 = 2 (docs/theory.md §10.3): c·MP puts the top edge near 7, the
+    # network near 10.4. Measured at d = 1000: edge 10.51 against 10.35, median 1.655 against 1.638.
+    problem = Problem("relu_centered", "tanh", 2.0, 2.0, 2.0, 0.0)
+    w1, _, theta = network_first_layer(problem, 1000, 3)
+    measured = measure_first_layer(w1, theta)
+    law = OneStepBulk(problem)
+    top = 1.3 * measured.spectrum_edges[1]
+    grid = np.linspace(top / 600, top, 600)
+    density = law.density(grid, eps=1e-9)
+    cdf = np.cumsum(density) * (grid[1] - grid[0])
+    assert cdf[-1] == pytest.approx(0.5, abs=0.01)  # p = 2d: half the modes are null
+    edge = grid[np.nonzero(density > 1e-3)[0][-1]]
+    assert edge == pytest.approx(measured.spectrum_edges[1], rel=0.04)
+    assert abs(edge / (map_to_srf(problem, "corrected").c * (1 + math.sqrt(2)) ** 2) - 1) > 0.3
+    for q in (0.5, 0.75, 0.9):  # the low quantiles are 5–16 % low: M2's own spread is not modelled
+        theory = float(np.interp(q * cdf[-1], cdf, grid))
+        assert theory == pytest.approx(measured.spectrum_quantiles[f"q{round(100 * q)}"], rel=0.04)
+
+
+@pytest.mark.slow
+def test_corrected_theory_matches_the_relu_network() -> None:
+    # docs/theory.md §10.5, first rows: relu/tanh, η̃ = 2, α0 = 2, λ = 0.05, width 1, d = 1500, 8 seeds.
+    from srf_engine import simulate
+
+    problem = Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.0)
+    sim = simulate(problem, [0.5, 2.0], 0.05, dimension=1500, seeds=8, test_samples=6000)
+    paper = theory_curve(problem, [0.5, 2.0], 0.05, baseline=False, mapping="paper", bulk="marchenko_pastur")
+    fixed = theory_curve(problem, [0.5, 2.0], 0.05, baseline=False)
+    for point, old, new in zip(sim.points, paper.points, fixed.points, strict=True):
+        net = point.test_error.mean
+        assert abs(old.test_error / net - 1) > 0.1  # the paper's theory misses by 14–21 %
+        assert new.test_error == pytest.approx(net, rel=0.02, abs=2 * point.test_error.sem)
+        # training error: within the range the result's warning states (−6.3 … +4.3 %)
+        assert -0.07 <= new.train_error / point.train_error.mean - 1 <= 0.05
+    layers = sim.as_dict()["first_layer"]
+    assert len(layers) == 8 and all(layer["row_shrink"] == pytest.approx(0.682, rel=0.03) for layer in layers)
+
+
+def test_simulate_reports_each_seeds_measured_first_layer() -> None:
+    from srf_engine import simulate
+
+    problem = Problem("relu", "tanh", 2.0, 2.0, 1.0)
+    result = simulate(problem, [0.5], 0.05, dimension=300, seeds=[4, 5]).as_dict()
+    layers = result["first_layer"]
+    assert len(layers) == 2 and layers[0] != layers[1]
+    srf = map_to_srf(problem, "corrected")
+    for layer in layers:  # d = 300: within ~5 % of the corrected mapping, far from the paper's c = 1.197
+        assert layer["c_eff"] == pytest.approx(srf.c, rel=0.06)
+        assert layer["row_shrink"] == pytest.approx(step_statistics(problem).row_shrink, rel=0.05)
+        quantiles = layer["spectrum_quantiles"]
+        assert layer["spectrum_edges"][1] > quantiles["q90"] > quantiles["q10"]
+    assert "first_layer" not in simulate(problem, [0.5], 0.05, model="srf", dimension=100, seeds=1).as_dict()

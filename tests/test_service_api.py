@@ -100,10 +100,14 @@ def test_theory_with_hermite_activation_and_given_srf(http) -> None:
     )
 
 
-def test_non_centred_student_is_warned_about(http) -> None:
-    r = http.post("/theory/curve", json={**THEORY, "student": "relu"})
-    assert r.status_code == 200
+def test_non_centred_student_is_warned_about_under_the_paper_mapping_only(http) -> None:
+    r = http.post("/theory/curve", json={**THEORY, "student": "relu", "mapping": "paper"})
+    assert r.status_code == 200 and r.json()["mapping"] == "paper"
     assert any("not centred" in w for w in r.json()["warnings"])
+    # The corrected mapping (the default) is built for non-centred students (docs/theory.md §10.2).
+    r = http.post("/theory/curve", json={**THEORY, "student": "relu"})
+    assert r.status_code == 200 and (r.json()["mapping"], r.json()["bulk"]) == ("corrected", "one_step")
+    assert not any("not centred" in w for w in r.json()["warnings"])
 
 
 # ---------------------------------------------------------------------------- simulate and compare

@@ -27,6 +27,9 @@ from scipy import stats as scipy_stats
 from srf_engine import Problem, SRFParams, simulate
 from srf_engine.theory import theory_curve
 
+#: The exact theory of the sRF model (docs/theory.md §3 mapping, §5 bulk): what model "srf" simulates.
+SRF_THEORY = {"mapping": "paper", "bulk": "marchenko_pastur"}
+
 HERMITE = {"hermite": [0, 0.5, 0.3, 0.2]}
 ALPHAS = [0.5, 1.5, 3.0]
 
@@ -69,7 +72,7 @@ def disagreements(result, test_limits, train_limits=None, train_factor: float = 
 
 
 def compare(problem: Problem, model: str, ridge: float, d: int, seeds: int, test_samples=None) -> list[str]:
-    theory = theory_curve(problem, ALPHAS, ridge, baseline=False)
+    theory = theory_curve(problem, ALPHAS, ridge, baseline=False, **SRF_THEORY)
     assert all(p.converged for p in theory.points)
     sim = simulate(problem, ALPHAS, ridge, model=model, dimension=d, seeds=seeds, test_samples=test_samples)
     return disagreements(sim, [p.test_error for p in theory.points], [p.train_error for p in theory.points])
@@ -165,7 +168,7 @@ def test_simulation_matches_theory_grid_d1000(problem, model, ridge, test_sample
 
 
 def test_theory_reproduces_the_section7_limits() -> None:
-    curve = theory_curve(SECTION7, SECTION7_ALPHAS, 0.1, baseline=False)
+    curve = theory_curve(SECTION7, SECTION7_ALPHAS, 0.1, baseline=False, **SRF_THEORY)
     assert [p.test_error for p in curve.points] == pytest.approx(SECTION7_TEST, rel=1e-6)
     assert [p.train_error for p in curve.points] == pytest.approx(SECTION7_TRAIN, rel=1e-6)
 
@@ -191,7 +194,7 @@ def test_relu_network_misses_the_mapped_theory_as_section3_says_and_warns() -> N
     relu_centered: network 0.285 ± 0.010 vs theory 0.291. The result must carry the warning."""
     d, seeds = 2000, 4
     relu = Problem("relu", "tanh", 2.0, 2.0)
-    theory = theory_curve(relu, [0.5], 0.05, baseline=False).points[0].test_error
+    theory = theory_curve(relu, [0.5], 0.05, baseline=False, **SRF_THEORY).points[0].test_error
     assert theory == pytest.approx(0.430, abs=0.002)
     net = simulate(relu, [0.5], 0.05, dimension=d, seeds=seeds)
     stats = net.points[0].test_error
@@ -205,7 +208,7 @@ def test_relu_network_misses_the_mapped_theory_as_section3_says_and_warns() -> N
     assert not disagreements(srf, [theory]), disagreements(srf, [theory])
 
     centred = Problem("relu_centered", "tanh", 2.0, 2.0)
-    theory_c = theory_curve(centred, [0.5], 0.05, baseline=False).points[0].test_error
+    theory_c = theory_curve(centred, [0.5], 0.05, baseline=False, **SRF_THEORY).points[0].test_error
     assert theory_c == pytest.approx(0.291, abs=0.002)
     net_c = simulate(centred, [0.5], 0.05, dimension=d, seeds=seeds)
     assert not disagreements(net_c, [theory_c]), disagreements(net_c, [theory_c])
@@ -218,7 +221,7 @@ def test_finite_size_extrapolation_in_one_over_d_reaches_the_limit() -> None:
     d = 500, +7 % at 1000, +3–5 % at 2000): a weighted linear fit of the means in 1/d over d = 500, 1000,
     2000 extrapolates to the limit within 3 standard errors of the intercept or 3 % (§9)."""
     problem = Problem("relu_centered", "tanh", 0.5, 2.0)
-    limits = [p.test_error for p in theory_curve(problem, ALPHAS, 0.05, baseline=False).points]
+    limits = [p.test_error for p in theory_curve(problem, ALPHAS, 0.05, baseline=False, **SRF_THEORY).points]
     runs = [
         simulate(problem, ALPHAS, 0.05, model="srf", dimension=d, seeds=list(range(20, 20 + s)))
         for d, s in ((500, 16), (1000, 12), (2000, 8))
@@ -250,7 +253,7 @@ def test_network_training_error_width2_relu_centered_matches_theory() -> None:
     α = 0.5, 1.5, 3; d = 2000 (6 seeds): +9.6 %, +9.4 %, +7.3 %; d = 3000 (4 seeds): +10.5 %, +6.8 %,
     +5.7 %. sRF at d = 2000 (12 seeds): +0.2 %, −0.1 %, +0.2 %."""
     problem = Problem("relu_centered", "tanh", 2.0, 2.0, width=2.0)
-    theory = theory_curve(problem, ALPHAS, 0.05, baseline=False).points
+    theory = theory_curve(problem, ALPHAS, 0.05, baseline=False, **SRF_THEORY).points
     sim = simulate(problem, ALPHAS, 0.05, dimension=1000, seeds=list(range(8, 20)))
     k = sem_multiplier(len(sim.seeds))
     for pt, th in zip(sim.points, theory, strict=True):

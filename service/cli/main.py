@@ -362,6 +362,10 @@ def serve(args: argparse.Namespace) -> int:
         reload=args.reload,
         workers=args.workers,
         log_level=args.log_level,
+        # The app writes one JSON line per request; at shutdown it stops its computations at once,
+        # and open requests get 3 s more (the process is gone well within a container's 10 s).
+        access_log=False,
+        timeout_graceful_shutdown=3,
     )
     return 0
 
@@ -388,7 +392,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return serve(args)
-        code = activations(args) if args.command == "activations" else run_command(args.command, args)
+        if args.command == "cache":
+            from . import cache
+
+            code = cache.run(args)
+        elif args.command == "activations":
+            code = activations(args)
+        else:
+            code = run_command(args.command, args)
         sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
         return code
     except KeyboardInterrupt:

@@ -348,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default: info)")
 
+    from .cache import add_parser as add_cache_parser  # the store's own commands
+
+    add_cache_parser(commands)
+
     for command, endpoint_name in COMMANDS.items():
         endpoint = f"POST /{endpoint_name}"
         sub = commands.add_parser(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header
+from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import JSONResponse, Response
 
 from .. import pipeline, respond
@@ -140,15 +140,28 @@ def wants_async(prefer: str | None) -> bool:
     return any(token.split(";")[0].strip().lower() == "respond-async" for token in prefer.split(","))
 
 
-async def serve(services: Services, req: ApiRequest, prefer: str | None, query: OutputQuery) -> Response:
+def _disconnected(request: Request) -> pipeline.Disconnected:
+    """Returns when the client has closed the connection (the body is read by then)."""
+
+    async def wait() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    return wait
+
+
+async def serve(
+    services: Services, req: ApiRequest, request: Request, prefer: str | None, query: OutputQuery
+) -> Response:
     """Everything the POST endpoints share: the format and options are checked first (406, 422),
     then the request is prepared once, then a job (202) or the answer in the format asked."""
     started = time.perf_counter()
     output = query.parse()
     prepared = prepare(req)
     respond.check_request(output, prepared.endpoint, prepared.normal)
+    who = getattr(request.state, "api_key", None)  # the caller's API key, when keys are configured
     if wants_async(prefer):
-        job_id = await pipeline.submit_job(services, prepared)
+        job_id = await pipeline.submit_job(services, prepared, who=who)
         # The Location answers in the format asked once the job is done (202 until then).
         location = f"/jobs/{job_id}" + ("" if output.format == "json" else respond.format_query(query))
         return JSONResponse(
@@ -156,7 +169,7 @@ async def serve(services: Services, req: ApiRequest, prefer: str | None, query: 
             status_code=202,
             headers={"Location": location, "Preference-Applied": "respond-async"},
         )
-    body = await pipeline.result(services, prepared, started)
+    body = await pipeline.result(services, prepared, started, who=who, disconnected=_disconnected(request))
     return await respond.answer(services, body, output, {"X-Cache": "hit" if body["cached"] else "miss"})
 
 
@@ -168,6 +181,7 @@ async def serve(services: Services, req: ApiRequest, prefer: str | None, query: 
 )
 async def theory_curve(
     req: Annotated[TheoryRequest, Body(openapi_examples=THEORY_EXAMPLES)],
+    request: Request,
     services: ServicesDep,
     query: OutputDep,
     prefer: PreferHeader = None,
@@ -178,7 +192,7 @@ async def theory_curve(
     learning_rate, ridge, alpha`, each with its six coordinates; `grid` lists the axes with more than
     one value. `ridge` and `learning_rate` may be "optimal": the value minimising the test error at
     each point, reported per point (both: the joint minimum)."""
-    return await serve(services, req, prefer, query)
+    return await serve(services, req, request, prefer, query)
 
 
 @router.post(
@@ -189,6 +203,7 @@ async def theory_curve(
 )
 async def theory_function(
     req: Annotated[FunctionRequest, Body(openapi_examples=FUNCTION_EXAMPLES)],
+    request: Request,
     services: ServicesDep,
     query: OutputDep,
     prefer: PreferHeader = None,
@@ -196,7 +211,7 @@ async def theory_function(
     """Per α, along κ = v·x/√d: the target E[y | κ], the trained readout's mean prediction after the
     step μ0(κ)m + μ1(κ)κt, and the same at initialisation (a straight line: what random features can
     express), with the test errors of both (docs/theory.md §4, §5)."""
-    return await serve(services, req, prefer, query)
+    return await serve(services, req, request, prefer, query)
 
 
 @router.post(
@@ -207,13 +222,14 @@ async def theory_function(
 )
 async def simulate(
     req: Annotated[SimulateRequest, Body(openapi_examples=SIMULATE_EXAMPLES)],
+    request: Request,
     services: ServicesDep,
     query: OutputDep,
     prefer: PreferHeader = None,
 ) -> Response:
     """Simulates `model` at dimension d for each α and seed; each point has mean, std, sem and the
     values over seeds of the test and training errors."""
-    return await serve(services, req, prefer, query)
+    return await serve(services, req, request, prefer, query)
 
 
 @router.post(
@@ -224,6 +240,7 @@ async def simulate(
 )
 async def compare(
     req: Annotated[CompareRequest, Body(openapi_examples=COMPARE_EXAMPLES)],
+    request: Request,
     services: ServicesDep,
     query: OutputDep,
     prefer: PreferHeader = None,
@@ -232,4 +249,4 @@ async def compare(
     theory)/theory; `summary.agree` says whether every point is within `z_threshold` sem or within
     `relative_tolerance` of the theory (the exact rule is in `summary.criterion`). Parts already
     computed by /theory/curve or /simulate of the same problem are reused."""
-    return await serve(services, req, prefer, query)
+    return await serve(services, req, request, prefer, query)

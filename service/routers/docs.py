@@ -22,6 +22,7 @@ ASSETS = Path(str(files("fastapi_offline") / "static"))
 STATIC = "/docs/static"
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
 
+
 def _base(request: Request) -> str:
     """The prefix the app is served under (behind a proxy), as FastAPI's own pages use it."""
     return request.scope.get("root_path", "").rstrip("/")

@@ -50,7 +50,7 @@ async def get_job(job_id: JobId, services: ServicesDep, query: OutputDep) -> Res
     answers its result in that format (the Location of a job submitted with a format says so); an
     unfinished one answers 202 with its status (poll again), a failed or cancelled one 409."""
     output = query.parse()
-    job = JobOut(**_found(services.jobs.get(job_id), job_id))
+    job = JobOut(**_found(await services.jobs.get(job_id), job_id))
     if output.format == "json":
         return JSONResponse(job.model_dump())
     if job.status in ("queued", "running"):
@@ -67,4 +67,4 @@ async def get_job(job_id: JobId, services: ServicesDep, query: OutputDep) -> Res
 async def cancel_job(job_id: JobId, services: ServicesDep) -> JobOut:
     """Cancels a queued or running job (it stops at the engine's next progress report). A finished
     job is reported unchanged."""
-    return JobOut(**_found(services.jobs.cancel(job_id), job_id))
+    return JobOut(**_found(await services.jobs.cancel(job_id), job_id))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from fastapi.responses import RedirectResponse
 
 from srf_engine import ACTIVATIONS, ENGINE_VERSION
 
@@ -34,8 +35,21 @@ def list_activations() -> ActivationsResponse:
 
 @router.get("/healthz", summary="Liveness")
 async def get_health() -> HealthResponse:
-    """200 while the process can serve."""
+    """200 while the process can serve. Never touches the store, so a file locked by another process
+    cannot make the process look dead."""
     return HealthResponse(status="ok")
+
+
+@router.head("/healthz", include_in_schema=False)
+async def healthz_head() -> Response:
+    """``HEAD /healthz`` for probes that send HEAD: the status of GET, without a body."""
+    return Response(status_code=200, media_type="application/json")
+
+
+@router.get("/", include_in_schema=False)
+async def root() -> RedirectResponse:
+    """The service's front page is its interactive documentation."""
+    return RedirectResponse("/docs", status_code=307)
 
 
 @router.get("/version", summary="Engine, service and API versions")

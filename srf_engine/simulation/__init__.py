@@ -62,12 +62,19 @@ def _stats(values: Sequence[float]) -> ErrorStats:
 def _locally(
     plan: Plan, seeds: Sequence[int], threads: int, progress: Callable[[float], None] | None
 ) -> list[tuple[Array, Array]]:
-    """Every seed's ``(test, train)``, one seed after the other on ``threads`` threads of this process."""
+    """Every seed's ``(test, train, first layer)``, one seed after the other on ``threads`` threads of
+    this process (first layer: the measured sRF of a network's, docs/theory.md §10, else None)."""
     total = len(seeds) * plan.load.seconds_per_seed()
     if progress is not None:
         progress(0.0)
+    out = []
     with single_threaded_blas(), TaskRunner(threads, total, progress) as runner:
-        return [SeedRun(plan, seed, runner).run() for seed in seeds]
+        for seed in seeds:
+            run = SeedRun(plan, seed, runner)
+            test, train = run.run()
+            stats = run.first_layer_stats
+            out.append((test, train, None if stats is None else stats.as_dict()))
+    return out
 
 
 def run_seeds(
@@ -241,6 +248,7 @@ def simulate_spec(
         points=points_of(spec, run.load, test, train, **coordinates),
         warnings=warnings,
         grid=grid.as_dict(),
+        first_layer=tuple(s[2] for s in per_seed) if spec.model == "network" else None,
     )
 
 

@@ -31,7 +31,10 @@ parameters. A lost scheduler connection, or no worker for ``NO_WORKERS_SECONDS``
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
+import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -50,10 +53,10 @@ from .seed import Plan, SeedRun
 
 Array = np.ndarray
 
-#: Seconds between two looks at the futures (progress, cancellation, failures).
-POLL_SECONDS = 0.05
+#: Longest wait for a task to finish before ``progress`` is called again (its chance to cancel).
+POLL_SECONDS = 0.25
 #: Seconds between two questions to the scheduler about its workers.
-WORKERS_CHECK_SECONDS = 2.0
+WORKERS_CHECK_SECONDS = 10.0
 #: A run fails when the cluster has had no worker for this long (instead of waiting forever).
 NO_WORKERS_SECONDS = 60.0
 #: Seconds to connect to a scheduler given by its address.
@@ -140,6 +143,57 @@ def build() -> tuple[str, ...]:
 # ------------------------------------------------------------------------------------------------
 # the tasks (run on the workers)
 # ------------------------------------------------------------------------------------------------
+class _ChunksOnTheHeap:
+    """While tasks run, chunk-sized arrays come from glibc's heap rather than fresh ``mmap``s.
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_`` set, which also freezes glibc's ``mmap``
+    threshold at 128 KiB: every chunk array (``512 × d`` floats, megabytes) is then mapped, its pages
+    faulted in and zeroed, and unmapped, chunk after chunk — measured here as 20 % more CPU per seed,
+    all of it system time. While any task runs the thresholds are raised to what glibc's own dynamic
+    rule would reach (32 MiB, trim at 64 MiB); after the last task they are restored and the heap
+    trimmed, so the worker hands the memory back as Dask wants. Only when that variable is set (the
+    dynamic rule is then off anyway) and the C library is glibc; elsewhere nothing changes.
+    """
+
+    _lock = threading.Lock()
+    _users = 0
+    _libc: Any = None
+
+    @classmethod
+    def _glibc(cls) -> Any:
+        if "MALLOC_TRIM_THRESHOLD_" not in os.environ or not hasattr(os, "confstr"):
+            return None
+        try:
+            if "glibc" not in (os.confstr("CS_GNU_LIBC_VERSION") or ""):
+                return None
+            return ctypes.CDLL("libc.so.6")
+        except (OSError, ValueError):
+            return None
+
+    @classmethod
+    def __enter__(cls) -> None:
+        with cls._lock:
+            if cls._users == 0:
+                cls._libc = cls._glibc()
+                if cls._libc is not None:
+                    cls._libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
+                    cls._libc.mallopt(_M_TRIM_THRESHOLD, 64 * 2**20)
+            cls._users += 1
+
+    @classmethod
+    def __exit__(cls, *exc: object) -> None:
+        with cls._lock:
+            cls._users -= 1
+            if cls._users == 0 and cls._libc is not None:
+                cls._libc.mallopt(_M_MMAP_THRESHOLD, 128 * 2**10)  # glibc's default
+                trim = os.environ.get("MALLOC_TRIM_THRESHOLD_", "")
+                cls._libc.mallopt(_M_TRIM_THRESHOLD, int(trim) if trim.isdigit() else 128 * 2**10)
+                cls._libc.malloc_trim(0)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
+
+
 def _worker_threads(requested: int) -> int:
     """``requested`` threads, lowered to what this worker's other running tasks leave free."""
     try:
@@ -172,17 +226,21 @@ def _stop_when_cancelled() -> Callable[[float], None] | None:
 
 
 def seed_task(packed: dict[str, Any], seed: int, threads: int, *step_sums: Array) -> tuple[Any, ...]:
-    """``(test, train, build)`` of one seed (``step_sums``: its first step's partial sums, if split)."""
+    """``(test, train, build, first layer)`` of one seed (``step_sums``: its first step's partial sums, if
+    split; first layer: the measured sRF of a network's, docs/theory.md §10, else None)."""
     plan = _unpack(packed)
-    with single_threaded_blas(), TaskRunner(_worker_threads(threads), 1.0, _stop_when_cancelled()) as run:
-        test, train = SeedRun(plan, seed, run, step_sums=step_sums or None).run()
-    return test, train, build()
+    stop = _stop_when_cancelled()
+    with _ChunksOnTheHeap(), single_threaded_blas(), TaskRunner(_worker_threads(threads), 1.0, stop) as run:
+        seed_run = SeedRun(plan, seed, run, step_sums=step_sums or None)
+        test, train = seed_run.run()
+    stats = seed_run.first_layer_stats
+    return test, train, build(), None if stats is None else stats.as_dict()
 
 
 def step_task(packed: dict[str, Any], seed: int, k: int) -> Array:
     """Partial sum ``k`` of the seed's first-step gradient (``p × d``), from ``W0`` and θ drawn here."""
     plan = dataclasses.replace(_unpack(packed), first_layer="plain")
-    with single_threaded_blas(), TaskRunner(1, 1.0, _stop_when_cancelled()) as run:
+    with _ChunksOnTheHeap(), single_threaded_blas(), TaskRunner(1, 1.0, _stop_when_cancelled()) as run:
         seed_run = SeedRun(plan, seed, run)
         w0, theta = seed_run.first_layer()
         return seed_run.step_partial(w0, theta, k)
@@ -207,11 +265,13 @@ class _Tracker:
         self.address = _address(client)  # while connected: a lost client forgets it
         self.progress = progress
         self.pending: dict[Any, float] = {}  # future → its estimated work; a finished one is dropped
+        self.changed = threading.Event()  # set when a task finished, failed or was cancelled
         self.total = 0.0
         self.done = 0.0
         self.results: dict[Any, Any] = {}
 
     def add(self, future: Any, work: float, keep: bool) -> Any:
+        future.add_done_callback(lambda _: self.changed.set())
         self.pending[future] = work
         self.total += work
         if keep:
@@ -219,9 +279,12 @@ class _Tracker:
         return future
 
     def wait(self) -> None:
+        """Until every task finished; sleeps until one does (a driver polling the futures would take a tenth
+        of a core from the workers of a small cluster)."""
         next_check = time.monotonic() + WORKERS_CHECK_SECONDS
         no_workers_since: float | None = None
         while self.pending:
+            self.changed.clear()
             for future in list(self.pending):
                 status = future.status
                 if status == "finished":
@@ -252,7 +315,7 @@ class _Tracker:
                     raise ClusterUnavailable(
                         f"the Dask scheduler {self.address} has had no workers for {NO_WORKERS_SECONDS:g} s"
                     )
-            time.sleep(POLL_SECONDS)
+            self.changed.wait(POLL_SECONDS)
 
     def _cancelled(self, future: Any) -> str:
         """Why a task was cancelled by someone else than this call: the scheduler, or the connection."""
@@ -345,4 +408,4 @@ def run_seeds(
             f"workers ran another build ({theirs}) than this process ({' '.join(build())}): the values "
             "equal a local run's up to rounding, not bit for bit"
         )
-    return [(out[0], out[1]) for out in outputs], warnings
+    return [(out[0], out[1], out[3]) for out in outputs], warnings

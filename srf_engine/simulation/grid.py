@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..first_layer import measure_first_layer
 from ..grid import GridSpec
 from ..problem import Problem
 from ..results import SimulationPoint, SimulationResult
@@ -63,7 +64,10 @@ def _locally(
             for members in groups.values():
                 first = runs[members[0]]
                 if first.plan.first_layer != "step":
-                    out = SeedRun(first.plan, seed, runner).run()
+                    seed_run = SeedRun(first.plan, seed, runner)
+                    test, train = seed_run.run()
+                    stats = seed_run.first_layer_stats
+                    out = (test, train, None if stats is None else stats.as_dict())
                     for cell in members:
                         results[cell].append(out)
                     continue
@@ -71,11 +75,17 @@ def _locally(
                 w0, theta = run.initial_layer()
                 n0s = sorted({runs[cell].plan.load.n0 for cell in members})
                 gradients = dict(zip(n0s, run.step_gradients(w0, theta, n0s), strict=True))
+                norms = np.einsum("ij,ij->i", w0, w0)
                 for cell in members:
                     plan = runs[cell].plan
                     w = w0.copy()
-                    apply_step(w, gradients[plan.load.n0], plan.learning_rate, plan.load.n0)
-                    results[cell].append(SeedRun(plan, seed, runner).readout(w, theta))
+                    gradient = gradients[plan.load.n0]
+                    # row shrink (docs/theory.md §10.2): 1 + (η̃/n0) mean_i G_i·w0_i/‖w0_i‖²
+                    shift = float(np.mean(np.einsum("ij,ij->i", gradient, w0) / norms))
+                    apply_step(w, gradient, plan.learning_rate, plan.load.n0)
+                    stats = measure_first_layer(w, theta, 1.0 + shift * plan.learning_rate / plan.load.n0)
+                    test, train = SeedRun(plan, seed, runner).readout(w, theta)
+                    results[cell].append((test, train, stats.as_dict()))
                     del w
                 del w0, gradients
 
@@ -179,6 +189,8 @@ def simulate_grid(
         points += points_of(spec, run.load, test, train, **coordinates)
         warnings += [*run.warnings, *overflow_warning(spec.seeds, test, train, plan.learning_rate)]
     shared = {p.srf for p in points}
+    # The measured first layer of each seed (docs/theory.md §10), for a network at one grid cell.
+    layers = [r[2] if len(r) > 2 else None for r in results[cells[0]]] if len(cells) == 1 else []
     return SimulationResult(
         model=spec.model,
         dimension=spec.dimension,
@@ -187,4 +199,5 @@ def simulate_grid(
         points=points,
         warnings=list(dict.fromkeys(warnings)),
         grid=grid.as_dict(),
+        first_layer=tuple(layers) if spec.model == "network" and layers and None not in layers else None,
     )

@@ -30,6 +30,7 @@ from typing import Literal
 import numpy as np
 
 from ..activations import Activation
+from ..first_layer import FirstLayerStats, measure_first_layer
 from ..problem import Problem, SRFParams
 from .cost import PARTIALS, Workload, max_concurrent_solves, solve_matrices
 from .parallel import TaskRunner
@@ -115,10 +116,15 @@ class SeedRun:
         }
         self._cache: dict[int, tuple[Array, Array]] = {}  # train chunk → (Φ, y), computed ahead
         self._buffers: list[Array] = []
+        self._row_shrink = 1.0
+        #: Model ``network``: the measured sRF of the first layer (docs/theory.md §10), set by :meth:`run`.
+        self.first_layer_stats: FirstLayerStats | None = None
 
     def run(self) -> tuple[Array, Array]:
         """``(test, train)``, each ``len(sizes) × len(ridges)``."""
         w, theta = self.first_layer()
+        if self.plan.model == "network":
+            self.first_layer_stats = measure_first_layer(w, theta, self._row_shrink)
         return self.readout(w, theta)
 
     def readout(self, w: Array, theta: Array) -> tuple[Array, Array]:
@@ -142,7 +148,11 @@ class SeedRun:
         """``(W, θ)`` of §2/§3 for this seed's model."""
         w, theta = self.initial_layer()
         if self.plan.first_layer == "step":
-            apply_step(w, self.step_gradient(w, theta), self.plan.learning_rate, self.plan.load.n0)
+            gradient = self.step_gradient(w, theta)
+            # (w0 + Δ)_i·w0_i/‖w0_i‖² = 1 + Δ_i·w0_i/‖w0_i‖², read before w0 is overwritten
+            shift = np.einsum("ij,ij->i", gradient, w) / np.einsum("ij,ij->i", w, w)
+            self._row_shrink = 1.0 + float(np.mean(shift)) * self.plan.learning_rate / self.plan.load.n0
+            apply_step(w, gradient, self.plan.learning_rate, self.plan.load.n0)
         return w, theta
 
     def initial_layer(self) -> tuple[Array, Array]:

@@ -1,0 +1,150 @@
+"""The hostile runs of issue 8, at a small scale on loopback (slow: real servers, real load).
+
+* Load with good and bad requests from many clients at once: no 5xx.
+* Large bodies and echoed names: the server's memory rises by a bounded amount.
+* Another process holds the store's write lock: ``/healthz`` stays fast (p99 < 100 ms) and job
+  submissions get 503 with ``Retry-After``, never a 500.
+* kill -9 while results are written, several rounds: every result the server answered 200 for is
+  still in the store after a restart.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from test_service_support import THEORY, LiveServer
+
+pytestmark = pytest.mark.slow
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+BAD = [
+    {**THEORY, "student": "nope"},
+    {**THEORY, "alphas": []},
+    {**THEORY, "ridge": -1},
+    {**THEORY, "width": 0},
+    {**THEORY, "alphas": "many"},
+    {**THEORY, "learning_rate": "NaN"},
+    {**THEORY, "extra": 1},
+    {"student": "tanh"},
+]
+
+
+def test_load_with_bad_inputs_gets_no_5xx_and_bounded_memory(tmp_path: Path) -> None:
+    with LiveServer(tmp_path / "cache.sqlite3", SRF_MAX_CONCURRENT="2") as server:
+        rss_before = _rss_bytes(server.process.pid)
+
+        def one(i: int) -> int:
+            with httpx.Client(base_url=server.url, timeout=60) as http:
+                kind = i % 4
+                if kind == 0:
+                    return http.post(
+                        "/theory/curve", json={**THEORY, "ridge": 0.05 + 0.01 * (i % 7)}
+                    ).status_code
+                if kind == 1:
+                    return http.post("/theory/curve", json=BAD[i % len(BAD)]).status_code
+                if kind == 2:  # a near-limit body with a huge name: bounded answer, bounded memory
+                    body = {**THEORY, "student": "x" * 900_000}
+                    r = http.post("/theory/curve", json=body)
+                    assert len(r.content) < 5000
+                    return r.status_code
+                return http.post(
+                    "/theory/curve", content=b"{" * 2_000_000, headers={"content-type": "application/json"}
+                ).status_code
+
+        with cf.ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(one, range(96)))
+        rss_after = _rss_bytes(server.process.pid)
+        assert server.http.get("/healthz").status_code == 200
+    assert all(s < 500 for s in statuses), sorted(set(statuses))
+    assert {413, 422} <= set(statuses) and 200 in statuses
+    assert rss_after - rss_before < 150 * 2**20, (rss_before / 2**20, rss_after / 2**20)
+
+
+LOCKER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+
+def test_healthz_stays_fast_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    cache = tmp_path / "cache.sqlite3"
+    with LiveServer(cache, SRF_SQLITE_BUSY_TIMEOUT_MS="1000") as server:
+        assert server.http.post("/theory/curve", json=THEORY).status_code == 200
+        locker = subprocess.Popen(
+            [sys.executable, "-c", LOCKER, str(cache), "4"], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+
+            def submit(i: int) -> httpx.Response:
+                with httpx.Client(base_url=server.url, timeout=30) as http:
+                    body = {**THEORY, "ridge": 0.3 + 0.01 * i}
+                    return http.post("/theory/curve", json=body, headers={"Prefer": "respond-async"})
+
+            with cf.ThreadPoolExecutor(8) as pool:
+                submissions = [pool.submit(submit, i) for i in range(8)]
+                latencies = []
+                for _ in range(100):
+                    started = time.perf_counter()
+                    assert server.http.get("/healthz").status_code == 200
+                    latencies.append(time.perf_counter() - started)
+                    time.sleep(0.01)
+                answers = [f.result() for f in submissions]
+        finally:
+            locker.wait(timeout=30)
+    latencies.sort()
+    p99 = latencies[int(0.99 * (len(latencies) - 1))]
+    assert p99 < 0.1, f"/healthz p99 {p99 * 1000:.0f} ms"
+    assert all(a.status_code in (202, 503) for a in answers), [a.status_code for a in answers]
+    assert all("retry-after" in a.headers for a in answers if a.status_code == 503)
+
+
+def test_no_confirmed_result_is_lost_over_repeated_kill_9(tmp_path: Path) -> None:
+    cache = tmp_path / "cache.sqlite3"
+    confirmed: list[dict] = []
+    for round_ in range(4):
+        server = LiveServer(cache, SRF_MAX_CONCURRENT="2")
+        try:
+
+            def one(i: int, server: LiveServer = server, round_: int = round_) -> dict | None:
+                body = {**THEORY, "ridge": round(0.01 + 0.001 * (100 * round_ + i), 6)}
+                try:
+                    r = httpx.post(f"{server.url}/theory/curve", json=body, timeout=30)
+                except httpx.HTTPError:
+                    return None
+                return body if r.status_code == 200 else None
+
+            with cf.ThreadPoolExecutor(6) as pool:
+                futures = [pool.submit(one, i) for i in range(40)]
+                # Mid-stream: some answered, some computing, some being written.
+                deadline = time.monotonic() + 30
+                while sum(f.done() for f in futures) < 5 and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                server.stop(kill=True)
+                confirmed += [b for f in futures if (b := f.result()) is not None]
+        finally:
+            server.stop(kill=True)
+    assert confirmed, "no request finished before the kills: the test proves nothing"
+    with LiveServer(cache) as server:
+        misses = [
+            b for b in confirmed if server.http.post("/theory/curve", json=b).headers.get("x-cache") != "hit"
+        ]
+        assert server.http.get("/healthz").status_code == 200
+    assert not misses, f"{len(misses)} of {len(confirmed)} confirmed results were lost"
