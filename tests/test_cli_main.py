@@ -403,3 +403,21 @@ def test_serve_reports_a_port_in_use(capsys: pytest.CaptureFixture[str]) -> None
     assert code == 2
     assert f"127.0.0.1:{port} is already in use" in err and "--port" in err
     assert "Swagger UI" not in out  # it did not pretend to serve
+
+
+def test_output_into_a_closed_pipe_stops_quietly() -> None:
+    """``srf activations | head -1``: no traceback when the reader has gone away."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "service", "activations"],
+            cwd=ROOT,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert b"Traceback" not in result.stderr and b"BrokenPipe" not in result.stderr, result.stderr
+    assert result.returncode == 141

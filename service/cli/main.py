@@ -344,7 +344,7 @@ def serve(args: argparse.Namespace) -> int:
         cache = f"{get_settings().cache_path} (set SRF_CACHE_PATH to change)"
     except Exception as exc:  # a broken setting must not hide where the docs are; uvicorn reports it
         cache = f"unavailable ({exc})"
-    if not args.reload and args.workers is None and (error := _port_in_use(args.host, args.port)) is not None:
+    if (error := _port_in_use(args.host, args.port)) is not None:
         if error.errno == errno.EADDRINUSE:
             raise UsageError(
                 f"--port: {args.host}:{args.port} is already in use (another srf serve?); stop that server "
@@ -395,13 +395,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "cache":
             from . import cache
 
-            return cache.run(args)
-        if args.command == "activations":
-            return activations(args)
-        return run_command(args.command, args)
+            code = cache.run(args)
+        elif args.command == "activations":
+            code = activations(args)
+        else:
+            code = run_command(args.command, args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+        return code
     except KeyboardInterrupt:
         print("srf: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`srf activations | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (UsageError, InvalidParameterError) as exc:
         _fail(args.command, _message(exc))
     except ClusterError as exc:  # the cluster's fault, not the user's input: exit 1, no traceback
