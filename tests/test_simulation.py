@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_info
 
 from srf_engine import Cancelled, InvalidParameterError, Problem, SRFParams, estimate_cost, simulate
 from srf_engine.mapping import map_to_srf
-from srf_engine.simulation import SimulationSpec, cost, ridge_from_gram, sampling
+from srf_engine.simulation import SimulationSpec, cost, ridge, ridge_from_gram, sampling
 from srf_engine.simulation.parallel import TaskRunner
 from srf_engine.simulation.sampling import CHUNK_ROWS, Stream
 from srf_engine.simulation.seed import Plan, SeedRun
@@ -297,10 +297,15 @@ def test_training_error_from_the_gram_equals_the_direct_residual_for_both_solver
         for eigh in (False, True):
             gram = np.asfortranarray(phi.T @ phi)
             gram[np.tril_indices(p, -1)] = np.nan  # only the upper triangle may be read
-            if not eigh:
-                out[eigh] = ridge_from_gram(gram, phi.T @ y, float(y @ y), n, ridges[1:], eigh=False)
-            else:
-                out[eigh] = ridge_from_gram(gram, phi.T @ y, float(y @ y), n, ridges, eigh=True)
+            if not eigh:  # λ > 0 only: Cholesky for each
+                out[eigh] = ridge_from_gram(gram, phi.T @ y, float(y @ y), n, ridges[1:])
+            else:  # the eigendecomposition for every λ
+                scaled_b = (phi.T @ y) * (1.0 / math.sqrt(p))  # as ridge_from_gram scales them
+                out[eigh] = ridge._ridge_eigh(gram * (1.0 / p), scaled_b, float(y @ y), n, ridges)
+        gram = np.asfortranarray(phi.T @ phi)
+        mixed = ridge_from_gram(gram, phi.T @ y, float(y @ y), n, ridges)  # λ = 0 by eigh, the rest Cholesky
+        assert np.array_equal(mixed[0][:, 1:], out[False][0]) and np.array_equal(mixed[1][1:], out[False][1])
+        assert np.array_equal(mixed[0][:, 0], out[True][0][:, 0])
         f = phi / math.sqrt(p)
         for j, lam in enumerate(ridges):
             if lam == 0:

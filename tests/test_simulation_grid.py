@@ -91,8 +91,13 @@ def test_grid_result_shape_and_coordinates() -> None:
 @pytest.mark.parametrize("model", ["network", "srf"])
 @pytest.mark.parametrize(
     ("ridge", "grid_ridges"),
-    [(0.1, [1.0, 0.1, 0.01]), (0.0, [0.0, 0.5, 2.0])],  # Cholesky per λ; one eigendecomposition
-    ids=["cholesky", "eigh"],
+    [
+        (0.1, [1.0, 0.1, 0.01]),  # Cholesky per λ
+        (0.0, [0.0, 0.5, 2.0]),  # λ = 0 by the eigendecomposition
+        (0.1, [0.0, 0.1, 2.0]),  # a λ > 0 beside λ = 0 still has its own Cholesky
+        (0.1, [0.1, *np.geomspace(2e-3, 20, 17).tolist()]),  # a long ridge list changes no solver
+    ],
+    ids=["cholesky", "eigh", "beside-zero", "many"],
 )
 def test_a_point_does_not_depend_on_the_other_alphas_and_ridges(
     model: str, ridge: float, grid_ridges: list[float]

@@ -107,11 +107,14 @@ class Workload:
 
     def solve_seconds(self) -> float:
         p3 = float(self.p) ** 3
+        cholesky = CHOLESKY_SECONDS_PER_P3 * p3 + self.p**2 * ELEMENTWISE_SECONDS
         if self.eigh:
             # p ≥ 3000 no longer fits the caches: ~1.15 times slower per p³ (measured)
             slowdown = 1.0 + 0.15 * min(1.0, max(0.0, (self.p - 2000) / 1000))
-            return slowdown * EIGH_SECONDS_PER_P3 * p3 + 2 * self.p**2 * self.n_ridges / GEMM_FLOPS_PER_S
-        return self.n_ridges * (CHOLESKY_SECONDS_PER_P3 * p3 + self.p**2 * ELEMENTWISE_SECONDS)
+            # the eigendecomposition serves λ = 0; every other λ has its own Cholesky
+            eigh = slowdown * EIGH_SECONDS_PER_P3 * p3 + 2 * self.p**2 / GEMM_FLOPS_PER_S
+            return eigh + (self.n_ridges - 1) * cholesky
+        return self.n_ridges * cholesky
 
     def test_chunk_seconds(self) -> float:
         m, d, p, k = CHUNK_ROWS, self.d, self.p, self.solve_outputs
@@ -152,7 +155,10 @@ class Workload:
         m, d, p, k = CHUNK_ROWS, self.d, self.p, self.solve_outputs
         c = self.counts()
         p3 = float(p) ** 3
-        solve = (9.0 * p3 + 2 * p * p * self.n_ridges) if self.eigh else self.n_ridges * (p3 / 3 + 4 * p * p)
+        cholesky = p3 / 3 + 4 * p * p
+        solve = self.n_ridges * cholesky
+        if self.eigh:  # the eigendecomposition serves λ = 0 in place of one Cholesky
+            solve += 9.0 * p3 + 2 * p * p - cholesky
         return (
             c["step"] * 4.0 * m * p * d
             + c["train"] * (2.0 * m * p * d + m * p * p)

@@ -20,13 +20,16 @@ Array = np.ndarray
 PINV_RCOND = float(np.finfo(float).eps)
 #: λ below ``CHOLESKY_SAFETY · p · eps · trace(G/p)`` goes to the eigendecomposition instead of Cholesky.
 CHOLESKY_SAFETY = 100.0
-#: Ridge problems with at least this many λ use one eigendecomposition rather than a Cholesky per λ.
-EIGH_MIN_RIDGES = 16
 
 
 def use_eigendecomposition(n_ridges: int, has_zero_ridge: bool) -> bool:
-    """Whether the ridge solves use one ``eigh`` per α (λ = 0, or many λ) rather than Cholesky per λ."""
-    return has_zero_ridge or n_ridges >= EIGH_MIN_RIDGES
+    """Whether the ridge solves of one α include an ``eigh`` (for λ = 0); every λ > 0 uses Cholesky.
+
+    The solver of a λ never depends on the other λ asked, so a grid point's readout is the same
+    to the last bit whatever ridge list it was asked in. ``n_ridges`` is kept for the cost model's
+    call signature.
+    """
+    return has_zero_ridge
 
 
 def gram_update(gram: Array, b: Array, phi: Array, y: Array, buffer: Array) -> float:
@@ -43,7 +46,7 @@ def gram_update(gram: Array, b: Array, phi: Array, y: Array, buffer: Array) -> f
 
 
 def ridge_from_gram(
-    gram: Array, b: Array, yy: float, n: int, ridges: Sequence[float], *, eigh: bool | None = None
+    gram: Array, b: Array, yy: float, n: int, ridges: Sequence[float]
 ) -> tuple[Array, Array]:
     """Readouts and training errors of ridge regression from ``G = ΦᵀΦ``, ``b = Φᵀy``, ``yᵀy``.
 
@@ -53,9 +56,9 @@ def ridge_from_gram(
     its Fortran-ordered view, equal to it by symmetry, and read the upper triangle of that view only),
     and is overwritten.
 
-    Solver: a Cholesky factorisation per λ, or (``eigh``, the default when λ = 0 is present or there are
-    at least ``EIGH_MIN_RIDGES`` values, and forced when some λ is too small for Cholesky to be safe)
-    one eigendecomposition ``G/p = U diag(ℓ) Uᵀ`` serving all λ.
+    Solver, chosen for each λ on its own (so that a λ's readout never depends on the other λ asked):
+    a Cholesky factorisation of ``G/p + λI``, or, for λ = 0 and λ too small for Cholesky to be safe,
+    one eigendecomposition ``G/p = U diag(ℓ) Uᵀ`` serving all such λ.
     λ = 0 gives the pseudo-inverse (minimum-norm least squares: eigenvalues below
     ``PINV_RCOND·p·max ℓ`` dropped), which is also the λ → 0⁺ limit when ``G`` is singular (``n < p``).
     """
@@ -63,8 +66,6 @@ def ridge_from_gram(
     gram = gram if gram.flags.f_contiguous else gram.T  # LAPACK works in place on Fortran order
     if not gram.flags.f_contiguous:
         raise ValueError("gram must be a contiguous array")
-    if eigh is None:
-        eigh = use_eigendecomposition(len(ridges), any(lam == 0 for lam in ridges))
     gram *= 1.0 / p
     b_scaled = b * (1.0 / math.sqrt(p))
     trace = float(np.trace(gram))
@@ -74,9 +75,18 @@ def ridge_from_gram(
         return nan, np.full(len(ridges), math.nan)
     # Cholesky is safe when λ dominates its rounding error (~ p·eps·‖G/p‖ ≤ p·eps·trace): else eigh.
     safe = CHOLESKY_SAFETY * p * np.finfo(float).eps * max(trace, 1e-300)
-    if eigh or min(ridges) < safe:
+    by_eigh = [j for j, lam in enumerate(ridges) if lam < safe]
+    by_cholesky = [j for j, lam in enumerate(ridges) if lam >= safe]
+    if not by_eigh:
+        return _ridge_cholesky(gram, b_scaled, yy, n, ridges)
+    if not by_cholesky:
         return _ridge_eigh(gram, b_scaled, yy, n, ridges)
-    return _ridge_cholesky(gram, b_scaled, yy, n, ridges)
+    w_hat = np.empty((p, len(ridges)))
+    train = np.empty(len(ridges))
+    for j in by_cholesky:  # one copy at a time: at most two p × p matrices, as for eigh
+        w_hat[:, [j]], train[[j]] = _ridge_cholesky(gram.copy(order="F"), b_scaled, yy, n, [ridges[j]])
+    w_hat[:, by_eigh], train[by_eigh] = _ridge_eigh(gram, b_scaled, yy, n, [ridges[j] for j in by_eigh])
+    return w_hat, train
 
 
 def _ridge_cholesky(a0: Array, b: Array, yy: float, n: int, ridges: Sequence[float]) -> tuple[Array, Array]:

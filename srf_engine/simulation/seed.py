@@ -278,10 +278,9 @@ class SeedRun:
         solves: deque[cf.Future[tuple[Array, Array]]] = deque()
         results: list[cf.Future[tuple[Array, Array]]] = []
         in_flight = max_concurrent_solves(p, runner.threads, solve_matrices(len(plan.ridges), plan.load.eigh))
-        eigh = plan.load.eigh
 
         def solve(gram: Array, b: Array, yy: float, n: int) -> tuple[Array, Array]:
-            out = ridge_from_gram(gram, b, yy, n, plan.ridges, eigh=eigh)
+            out = ridge_from_gram(gram, b, yy, n, plan.ridges)
             runner.advance(self._cost["solve"])
             return out
 
