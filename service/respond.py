@@ -4,8 +4,10 @@ A figure is drawn in the runner's thread pool and takes one of its slots (429 wi
 none is free), so rendering can neither block the event loop nor escape the capacity limit.
 Identical figures asked at once are drawn once (single flight), and a drawn figure is kept in the
 store under (result key, format, options): a repeat is served without drawing
-(``X-Figure-Cache: hit``). The smooth theory a figure needs is an ordinary /theory/curve result,
-taken from the store or computed and kept there.
+(``X-Figure-Cache: hit``). A synchronous request's figure estimated (``figure_cost``) above
+``SRF_MAX_SYNC_SECONDS`` is a 413 advising ``Prefer: respond-async``, as other work. The smooth
+theory a figure needs is an ordinary /theory/curve result, taken from the store or computed and kept
+there.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from . import figure_cache, pipeline
 from .deps import Services
 from .errors import AtCapacity, InternalError, ServiceError
 from .formats import Output, OutputQuery, check_axes
+from .limits import Estimate, check_sync
 from .prepare import prepare
 from .schemas import TheoryRequest
 from .views import kind_of, list_valued_axes, request_axes
@@ -82,13 +85,18 @@ def _theory(services: Services) -> Any:
     return theory
 
 
-async def figure(services: Services, body: Mapping[str, Any], output: Output) -> tuple[bytes, bool]:
-    """The figure's bytes and whether they came from the store."""
+async def figure(
+    services: Services, body: Mapping[str, Any], output: Output, *, sync: bool = False
+) -> tuple[bytes, bool]:
+    """The figure's bytes and whether they came from the store; with ``sync`` (a request that could
+    have been a job) a figure estimated above ``SRF_MAX_SYNC_SECONDS`` is refused before drawing."""
     key = figure_cache.figure_key(body["key"], output)
     store = services.store
     data = await anyio.to_thread.run_sync(figure_cache.get, store, key)
     if data is not None:
         return data, True
+    if sync:
+        await anyio.to_thread.run_sync(_check_sync, services, body, output)
 
     def work(progress: Any) -> dict[str, Any]:
         from .figures import make_figure  # matplotlib loads only when a figure is asked for
@@ -113,15 +121,27 @@ async def figure(services: Services, body: Mapping[str, Any], output: Output) ->
     return result["data"], False
 
 
+def _check_sync(services: Services, body: Mapping[str, Any], output: Output) -> None:
+    from .figure_cost import estimate_figure_seconds  # loads matplotlib, as drawing does
+
+    seconds = estimate_figure_seconds(body, output, services.settings)
+    check_sync(Estimate(seconds, 0), services.settings)
+
+
 def _filename(body: Mapping[str, Any], fmt: str) -> str:
     return f"{FILE_PREFIX[kind_of(body)]}-{str(body.get('key', ''))[:12]}.{fmt}"
 
 
 async def answer(
-    services: Services, body: dict[str, Any], output: Output, headers: Mapping[str, str] | None = None
+    services: Services,
+    body: dict[str, Any],
+    output: Output,
+    headers: Mapping[str, str] | None = None,
+    *,
+    sync: bool = False,
 ) -> Response:
     """``body`` in ``output``'s format (the options were checked by :func:`check_request` or
-    :func:`check_body`)."""
+    :func:`check_body`); ``sync`` marks a request that could have been sent as a job."""
     headers = {**(headers or {}), "Vary": "Accept"}
     if output.format == "json":
         return JSONResponse(body, headers=headers)
@@ -129,7 +149,7 @@ async def answer(
     if output.format == "csv":
         text = await anyio.to_thread.run_sync(_csv, body)
         return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
-    data, hit = await figure(services, body, output)
+    data, hit = await figure(services, body, output, sync=sync)
     headers["X-Figure-Cache"] = "hit" if hit else "miss"
     return Response(data, media_type=output.media_type, headers=headers)
 

@@ -63,3 +63,70 @@ def test_estimate_is_within_3x_of_the_measured_time(tmp_path, name: str, model: 
     ratio = predicted / measured
     print(f"{name}: estimated {predicted:.4f} s, measured {measured:.4f} s CPU, ratio {ratio:.2f}")
     assert 1 / FACTOR <= ratio <= FACTOR, (name, predicted, measured)
+
+
+# ---------------------------------------------------------------- figures
+
+_LINES = {**THEORY, "learning_rate": [1.0, 2.0, 3.0, 4.0], "alphas": [0.5 * i for i in range(1, 11)]}
+_HEAT = {
+    **THEORY,
+    "learning_rate": [0.5 * i for i in range(1, 21)],
+    "alphas": [0.25 * i for i in range(1, 21)],
+}
+FIGURES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("line with smooth theory, 3 points", THEORY, {"format": "png"}),
+    ("4 lines with smooth theory, png 300 dpi 12x8", _LINES, {"format": "png", "dpi": 300, "size": "12x8"}),
+    ("4 lines with smooth theory, svg", _LINES, {"format": "svg"}),
+    ("heatmap 3x3", {**THEORY, "learning_rate": [1.0, 2.0, 3.0]}, {"format": "png", "y": "learning_rate"}),
+    (
+        "heatmap 20x20, png 200 dpi 10x8",
+        _HEAT,
+        {"format": "png", "y": "learning_rate", "dpi": 200, "size": "10x8"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "options"), FIGURES, ids=[c[0] for c in FIGURES])
+def test_figure_estimate_is_within_3x_of_the_measured_time(
+    tmp_path, name: str, body: dict, options: dict
+) -> None:
+    from service.figure_cost import estimate_figure_seconds
+    from service.figures import make_figure
+    from service.formats import FIGURES as FORMATS
+    from service.formats import parse_output
+
+    def theory(normal: dict[str, Any]) -> dict[str, Any]:  # computed each time, as on a cache miss
+        return compute_body(prepare(TheoryRequest.model_validate(normal)), n_jobs=1)
+
+    result = theory(prepare(TheoryRequest.model_validate(body)).normal)
+    output = parse_output(FORMATS, options.pop("format"), None, **options)
+    predicted = estimate_figure_seconds(result, output, settings(tmp_path))
+    make_figure(result, output)  # matplotlib's first use (fonts, imports) is not the figure's cost
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        make_figure(result, output, theory=theory)
+        best = min(best, time.process_time() - started)
+    ratio = predicted / best
+    print(f"{name}: estimated {predicted:.4f} s, measured {best:.4f} s CPU, ratio {ratio:.2f}")
+    assert 1 / FACTOR <= ratio <= FACTOR, (name, predicted, best)
+
+
+def test_a_figure_estimated_above_the_sync_limit_is_413_advising_respond_async(tmp_path, monkeypatch) -> None:
+    from test_service_support import client
+
+    from service import figure_cost
+
+    monkeypatch.setattr(figure_cost, "PIXEL_SECONDS", 1e-3)  # a default PNG: ~300 s to draw
+    with client(tmp_path) as http:
+        assert http.post("/theory/curve", json=THEORY).status_code == 200  # the computation itself is fine
+        refused = http.post("/theory/curve", params={"format": "png"}, json=THEORY)
+        assert refused.status_code == 413, refused.text
+        assert "SRF_MAX_SYNC_SECONDS" in refused.text and "respond-async" in refused.text
+        assert (
+            http.post("/theory/curve", params={"format": "svg"}, json=THEORY).status_code == 200
+        )  # not rasterised
+        queued = http.post(
+            "/theory/curve", params={"format": "png"}, json=THEORY, headers={"Prefer": "respond-async"}
+        )
+        assert queued.status_code == 202, queued.text

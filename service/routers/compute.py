@@ -170,7 +170,8 @@ async def serve(
             headers={"Location": location, "Preference-Applied": "respond-async"},
         )
     body = await pipeline.result(services, prepared, started, who=who, disconnected=_disconnected(request))
-    return await respond.answer(services, body, output, {"X-Cache": "hit" if body["cached"] else "miss"})
+    cache = {"X-Cache": "hit" if body["cached"] else "miss"}
+    return await respond.answer(services, body, output, cache, sync=True)
 
 
 @router.post(
