@@ -296,6 +296,29 @@ class OutputQuery:
         )
 
 
+#: The figure options as query parameters (shared by every route that can draw a figure).
+XQuery = Annotated[
+    AxisName | None,
+    Query(description="Figures: the axis on the x-axis (default alpha); it must be list-valued."),
+]
+YQuery = Annotated[
+    AxisName | None,
+    Query(description="Figures: with x, draw a heatmap of the test error over x and y (both list-valued)."),
+]
+ErrorsQuery = Annotated[
+    str | None,
+    Query(description="Figures: test (default), train, or test,train (a second panel).", max_length=20),
+]
+DpiQuery = Annotated[
+    int | None,
+    Query(description=f"Figures: resolution, {DPI_RANGE[0]} to {DPI_RANGE[1]} (default {DEFAULT_DPI})."),
+]
+SizeQuery = Annotated[
+    str | None,
+    Query(description="Figures: WIDTHxHEIGHT in inches, e.g. 8x5.", max_length=20),
+]
+
+
 def output_query(
     request: Request,
     format: Annotated[
@@ -306,30 +329,33 @@ def output_query(
             json_schema_extra={"enum": list(ALL_FORMATS)},
         ),
     ] = None,
-    x: Annotated[
-        AxisName | None,
-        Query(description="Figures: the axis on the x-axis (default alpha); it must be list-valued."),
-    ] = None,
-    y: Annotated[
-        AxisName | None,
-        Query(
-            description="Figures: with x, draw a heatmap of the test error over x and y (both list-valued)."
-        ),
-    ] = None,
-    errors: Annotated[
-        str | None,
-        Query(description="Figures: test (default), train, or test,train (a second panel).", max_length=20),
-    ] = None,
-    dpi: Annotated[
-        int | None,
-        Query(description=f"Figures: resolution, {DPI_RANGE[0]} to {DPI_RANGE[1]} (default {DEFAULT_DPI})."),
-    ] = None,
-    size: Annotated[
-        str | None,
-        Query(description="Figures: WIDTHxHEIGHT in inches, e.g. 8x5.", max_length=20),
-    ] = None,
+    x: XQuery = None,
+    y: YQuery = None,
+    errors: ErrorsQuery = None,
+    dpi: DpiQuery = None,
+    size: SizeQuery = None,
 ) -> OutputQuery:
     return OutputQuery(format, request.headers.get("accept"), x, y, errors, dpi, size)
 
 
+def figure_query(
+    format: Annotated[
+        Literal["png", "svg", "pdf"], Query(description="The figure's format: png (default), svg or pdf.")
+    ] = "png",
+    x: XQuery = None,
+    y: YQuery = None,
+    errors: ErrorsQuery = None,
+    dpi: DpiQuery = None,
+    size: SizeQuery = None,
+) -> OutputQuery:
+    """The options of a route that answers only a figure (its format from ``?format=``, never Accept)."""
+    return OutputQuery(format, None, x, y, errors, dpi, size)
+
+
+#: The OpenAPI ``content`` of a figure-only 200 and of a CSV-only 200.
+FIGURE_CONTENT = {MEDIA_TYPES[f]: OTHER_CONTENT[MEDIA_TYPES[f]] for f in FIGURES}
+CSV_CONTENT = {"text/csv": OTHER_CONTENT["text/csv"]}
+
+
 OutputDep = Annotated[OutputQuery, Depends(output_query)]
+FigureDep = Annotated[OutputQuery, Depends(figure_query)]

@@ -165,7 +165,9 @@ def test_generated_client_calls_every_endpoint(generated, tmp_path: Path) -> Non
         op("about", n) for n in ("list_activations", "get_health", "get_version")
     )
     get_metrics = op("operations", "get_metrics")
-    get_result = op("results", "get_result")
+    get_result, get_result_figure, get_result_table = (
+        op("results", n) for n in ("get_result", "get_result_figure", "get_result_table")
+    )
     theory_function = op("computations", "theory_function")
 
     with LiveServer(tmp_path / "cache.sqlite3") as server:
@@ -213,10 +215,14 @@ def test_generated_client_calls_every_endpoint(generated, tmp_path: Path) -> Non
         assert get_version.sync(client=client).api_version
         assert b"srf_http_requests_total" in get_metrics.sync(client=client)
 
-        # a figure: the generated request of /compare?format=png, answered as PNG bytes
-        kwargs = compare._get_kwargs(
-            body=models.CompareRequest.from_dict(COMPARE), format_=models.CompareFormat("png")
-        )
-        figure = client.get_httpx_client().request(**kwargs)
-        assert figure.headers["content-type"] == "image/png"
-        assert figure.content.startswith(b"\x89PNG\r\n\x1a\n")
+        # a figure and a table: their own paths, whose 200 is only binary, read as bytes
+        def content(answer: Any) -> bytes:  # a `File` for format: binary, bytes for a string schema
+            return answer if isinstance(answer, bytes) else answer.payload.read()
+
+        png = content(get_result_figure.sync(client=client, key=comparison.key))
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        svg_format = models.GetResultFigureFormat("svg")
+        assert b"<svg" in content(get_result_figure.sync(client=client, key=theory.key, format_=svg_format))
+        lines = content(get_result_table.sync(client=client, key=theory.key)).decode().splitlines()
+        assert lines[0].startswith("alpha,learning_rate,alpha0,ridge,noise,width,")
+        assert len(lines) == 1 + len(THEORY["alphas"])

@@ -121,6 +121,22 @@ def test_results_by_key_in_every_format(http) -> None:
     assert http.get("/results/not-a-key").status_code == 422
 
 
+def test_figure_and_table_paths_answer_only_their_format(http) -> None:
+    key = http.post("/compare", json=COMPARE).json()["key"]
+    n = len(COMPARE["alphas"])
+    _check(http.get(f"/results/{key}/figure"), "png", n, "/compare")  # png by default
+    for fmt in ("svg", "pdf"):
+        _check(http.get(f"/results/{key}/figure", params={"format": fmt}), fmt, n, "/compare")
+    # Accept does not turn the figure into JSON; the figure options are checked as on /results/{key}
+    _check(http.get(f"/results/{key}/figure", headers={"Accept": "application/json"}), "png", n, "/compare")
+    for params in ({"format": "json"}, {"format": "csv"}, {"x": "width"}, {"dpi": 5}):
+        assert http.get(f"/results/{key}/figure", params=params).status_code == 422, params
+    _check(http.get(f"/results/{key}/table"), "csv", n, "/compare")
+    for tail in ("figure", "table"):
+        missing = http.get(f"/results/{'0' * 64}/{tail}")
+        assert missing.status_code == 404 and missing.json()["field"] == "key"
+
+
 def test_a_job_asked_in_a_figure_format_is_fetched_in_it(http) -> None:
     body = {**COMPARE, "ridge": 0.31}
     r = http.post(

@@ -1,9 +1,11 @@
-"""``GET /results/{key}``: any stored result by its key, in any format its POST could give."""
+"""``GET /results/{key}``: any stored result by its key, in any format its POST could give; and
+``/results/{key}/figure`` and ``/results/{key}/table``, whose 200 is only a figure or only CSV (so a
+generated client reads them as bytes instead of parsing JSON)."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Path
@@ -12,7 +14,16 @@ from fastapi.responses import Response
 from .. import respond
 from ..deps import ServicesDep
 from ..errors import ServiceError
-from ..formats import OutputDep, openapi_200, openapi_406
+from ..formats import (
+    CSV_CONTENT,
+    FIGURE_CONTENT,
+    FigureDep,
+    Output,
+    OutputDep,
+    openapi_200,
+    openapi_406,
+    parse_output,
+)
 from ..schemas import ErrorBody, ValidationErrorBody
 
 router = APIRouter(prefix="/results", tags=["results"])
@@ -25,6 +36,8 @@ ResultKey = Annotated[
     ),
 ]
 
+NOT_STORED = {"model": ErrorBody, "description": "No result is stored under this key."}
+
 
 @router.get(
     "/{key}",
@@ -32,7 +45,7 @@ ResultKey = Annotated[
     response_model=None,
     responses={
         200: openapi_200(dict, "The body the POST answered, with `cached: true`."),
-        404: {"model": ErrorBody, "description": "No result is stored under this key."},
+        404: NOT_STORED,
         406: openapi_406(ErrorBody),
         422: {"model": ValidationErrorBody, "description": "A malformed key or figure option."},
         429: {"model": ErrorBody, "description": "A figure to draw and every computing slot busy."},
@@ -42,10 +55,51 @@ async def get_result(key: ResultKey, services: ServicesDep, query: OutputDep) ->
     """The result of any POST (theory, simulation, comparison, learned function) as it was stored,
     in the same formats as the POST: `?format=csv|png|svg|pdf` or the matching Accept header. A key
     whose result was evicted or never computed is a 404; send the POST again to compute it."""
-    output = query.parse()
+    return await _answer(services, key, query.parse())
+
+
+async def _stored(services: ServicesDep, key: str) -> dict[str, Any]:
+    """The stored body under ``key`` (404 if none), marked ``cached``."""
     text = await anyio.to_thread.run_sync(services.store.get_text, key)
     if text is None:
         raise ServiceError(404, f"key: no result is stored under {key}", field="key")
-    body = {**json.loads(text), "cached": True}
+    return {**json.loads(text), "cached": True}
+
+
+async def _answer(services: ServicesDep, key: str, output: Output) -> Response:
+    body = await _stored(services, key)
     respond.check_body(output, body)
     return await respond.answer(services, body, output, {"X-Cache": "hit"})
+
+
+@router.get(
+    "/{key}/figure",
+    summary="A stored result's figure (PNG, SVG or PDF)",
+    response_class=Response,
+    responses={
+        200: {"description": "The figure, drawn as its POST would draw it.", "content": FIGURE_CONTENT},
+        404: NOT_STORED,
+        422: {"model": ValidationErrorBody, "description": "A malformed key or figure option."},
+        429: {"model": ErrorBody, "description": "Every computing slot busy (see Retry-After)."},
+    },
+)
+async def get_result_figure(key: ResultKey, services: ServicesDep, query: FigureDep) -> Response:
+    """The figure of a stored result, as `GET /results/{key}?format=png|svg|pdf` gives it, on a path
+    whose only answer is the figure (`?format=` png by default; options x, y, errors, dpi, size)."""
+    return await _answer(services, key, query.parse())
+
+
+@router.get(
+    "/{key}/table",
+    summary="A stored result as CSV",
+    response_class=Response,
+    responses={
+        200: {"description": "One CSV row per point, as `?format=csv` gives it.", "content": CSV_CONTENT},
+        404: NOT_STORED,
+        422: {"model": ValidationErrorBody, "description": "A malformed key."},
+    },
+)
+async def get_result_table(key: ResultKey, services: ServicesDep) -> Response:
+    """The stored result as CSV, as `GET /results/{key}?format=csv` gives it, on a path whose only
+    answer is CSV."""
+    return await _answer(services, key, parse_output(("csv",), "csv", None))
