@@ -294,11 +294,17 @@ def test_invalid_curve_arguments_raise_typed_errors(alphas, ridge, field) -> Non
 @pytest.mark.slow
 def test_engine_agrees_with_naive_nested_quadrature_implementation() -> None:
     """Independent implementation of the literal equations (benchmarks/naive_theory.py)."""
-    import sys
+    import importlib.util
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from naive_theory import naive_point
+    # Loaded from its file: putting benchmarks/ on sys.path would let benchmarks/distributed.py shadow
+    # the dask package in worker processes started later in the same session.
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "naive_theory.py"
+    spec = importlib.util.spec_from_file_location("naive_theory", path)
+    assert spec is not None and spec.loader is not None
+    naive = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(naive)
+    naive_point = naive.naive_point
 
     for problem, alpha, ridge in [
         (REFERENCE, 0.9, 0.1),
@@ -306,6 +312,9 @@ def test_engine_agrees_with_naive_nested_quadrature_implementation() -> None:
     ]:
         test, train, iterations = naive_point(problem, alpha, ridge, tol=1e-9, max_iter=150)
         assert iterations < 150  # the damped iteration converged
-        point = theory_curve(problem, [alpha], ridge, baseline=False).points[0]
+        # the naive code is §5 with the paper's mapping and the Marchenko–Pastur bulk
+        point = theory_curve(
+            problem, [alpha], ridge, baseline=False, mapping="paper", bulk="marchenko_pastur"
+        ).points[0]
         assert point.test_error == pytest.approx(test, rel=1e-5)
         assert point.train_error == pytest.approx(train, rel=1e-5)
