@@ -12,7 +12,8 @@ targets (2 % test, 3 % train) or within 2 sem, ``MISS`` otherwise.
     python benchmarks/fidelity.py --quick        # two cases, d = 800, 4 seeds
     python benchmarks/fidelity.py --extra        # six more cases (other widths and batch sizes)
     python benchmarks/fidelity.py --full         # every student/teacher × α0 ∈ {1,2,5,20} × width 0.5/1/2
-    python benchmarks/fidelity.py --json out.json
+    python benchmarks/fidelity.py --json out.json    # save rows; an existing file is resumed
+    python benchmarks/fidelity.py --markdown a.json --retheory   # table of saved runs, new theory
 
 Finite size: at d = 1500 the network is not extrapolated in 1/d; the §9 drift at this size is about 1 %.
 """
@@ -72,18 +73,45 @@ def full_cases() -> list[tuple[str, float, float, tuple[float, ...]]]:
     ]
 
 
-def run_case(pair: str, alpha0: float, width: float, alphas, d: int, seeds: int) -> list[dict]:
+def theory_columns(pair: str, alpha0: float, width: float, alphas) -> dict[str, list[dict]]:
+    """Each theory's test and training errors at ``alphas`` (one curve per theory)."""
+    student, teacher = PAIRS[pair]
+    problem = Problem(student, teacher, ETA, alpha0, width, 0.0)
+    columns = {}
+    for m, b in THEORIES:
+        curve = theory_curve(problem, list(alphas), RIDGE, baseline=False, mapping=m, bulk=b)
+        columns[f"{m}+{b}"] = [
+            {"test": p.test_error, "train": p.train_error, "converged": p.converged} for p in curve.points
+        ]
+    return columns
+
+
+def retheory(rows: list[dict]) -> list[dict]:
+    """Recompute the theory columns of saved rows (the network values are kept)."""
+    for row in rows:
+        columns = theory_columns(row["pair"], row["alpha0"], row["width"], [row["alpha"]])
+        row.update({name: values[0] for name, values in columns.items()})
+    return rows
+
+
+def run_case(
+    pair: str, alpha0: float, width: float, alphas, d: int, seeds: int, n_jobs: int | None = None
+) -> list[dict]:
     student, teacher = PAIRS[pair]
     problem = Problem(student, teacher, ETA, alpha0, width, 0.0)
     start = time.perf_counter()
     sim = simulate(
-        problem, list(alphas), RIDGE, model="network", dimension=d, seeds=seeds, test_samples=max(6000, 4 * d)
+        problem,
+        list(alphas),
+        RIDGE,
+        model="network",
+        dimension=d,
+        seeds=seeds,
+        test_samples=max(6000, 4 * d),
+        n_jobs=n_jobs,
     )
     sim_seconds = time.perf_counter() - start
-    curves = {
-        f"{m}+{b}": theory_curve(problem, alphas, RIDGE, baseline=False, mapping=m, bulk=b)
-        for m, b in THEORIES
-    }
+    columns = theory_columns(pair, alpha0, width, alphas)
     rows = []
     for i, point in enumerate(sim.points):
         row = {
@@ -101,9 +129,8 @@ def run_case(pair: str, alpha0: float, width: float, alphas, d: int, seeds: int)
             },
             "simulation_seconds": sim_seconds,
         }
-        for name, curve in curves.items():
-            p = curve.points[i]
-            row[name] = {"test": p.test_error, "train": p.train_error, "converged": p.converged}
+        for name, values in columns.items():
+            row[name] = values[i]
         rows.append(row)
     return rows
 
@@ -159,9 +186,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--markdown", type=Path, nargs="+", help="print the table of saved --json runs")
+    parser.add_argument("--retheory", action="store_true", help="with --markdown: recompute the theory")
+    parser.add_argument("--n-jobs", type=int, default=None, help="simulation threads (default: all cores)")
     args = parser.parse_args()
     if args.markdown:
-        print(markdown([row for path in args.markdown for row in json.loads(path.read_text())]))
+        saved = [row for path in args.markdown for row in json.loads(path.read_text())]
+        print(markdown(retheory(saved) if args.retheory else saved))
         return
     cases = QUICK if args.quick else (full_cases() if args.full else (EXTRA if args.extra else SUBSET))
     d = args.dimension or (800 if args.quick else 1500)
@@ -170,9 +200,12 @@ def main() -> None:
         f"η̃ = {ETA}, λ = {RIDGE}, d = {d}, {seeds} seeds; columns: network mean ± sem, then "
         "paper+MP, corrected+MP, corrected+one-step (value and difference to the network)"
     )
-    rows = []
+    rows = json.loads(args.json.read_text()) if args.json and args.json.exists() else []
+    done = {(r["pair"], r["alpha0"], r["width"], r["d"], r["seeds"]) for r in rows}
     for case in cases:
-        new = run_case(*case, d=d, seeds=seeds)
+        if (case[0], case[1], case[2], d, seeds) in done:
+            continue
+        new = run_case(*case, d=d, seeds=seeds, n_jobs=args.n_jobs)
         for row in new:
             print_row(row)
         rows += new
