@@ -2,8 +2,9 @@
 
 For each case (student/teacher, α0, width; η̃ = 2, λ = 0.05, Δ = 0) the network of docs/theory.md §2 is
 simulated at dimension ``d`` over ``seeds`` seeds, and its test and training errors are set against
-three theories: the paper's mapping with the Marchenko–Pastur bulk (§3 + §5), the corrected mapping with
-the same bulk (§10.2), and the corrected mapping with the one-step bulk law (§10.2 + §10.3). Each theory
+four theories: the paper's mapping with the Marchenko–Pastur bulk (§3 + §5), the corrected mapping with
+the same bulk (§10.2), and the corrected mapping with the one-step bulk law (§10.2 + §10.3), analytic and
+with one sampled first batch (``one_step_sampled``, dimension 1000, seed 0). Each theory
 column shows its value and its relative difference to the network mean; ``sem`` is the network's
 standard error over seeds. A row is marked ``ok`` when the corrected one-step theory is within the
 targets (2 % test, 3 % train) or within 2 sem, ``MISS`` otherwise.
@@ -63,7 +64,13 @@ EXTRA = [
     ("hermite/tanh", 20.0, 0.5, (0.5, 2.0)),
 ]
 QUICK = [SUBSET[0], SUBSET[1]]
-THEORIES = (("paper", "marchenko_pastur"), ("corrected", "marchenko_pastur"), ("corrected", "one_step"))
+THEORIES = (
+    ("paper", "marchenko_pastur"),
+    ("corrected", "marchenko_pastur"),
+    ("corrected", "one_step"),
+    ("corrected", "one_step_sampled"),  # docs/theory.md §10.3 with one sampled first batch (d = 1000, seed 0)
+)
+LABELS = ("paper+MP", "corrected+MP", "corrected+one-step", "corrected+one-step-sampled")
 
 
 def full_cases() -> list[tuple[str, float, float, tuple[float, ...]]]:
@@ -149,18 +156,19 @@ def print_row(row: dict) -> None:
     for key in ("test", "train"):
         cells.append(f"{key} net {net[key]:.4f}±{net[key + '_sem']:.4f}")
         for m, b in THEORIES:
-            th = row[f"{m}+{b}"][key]
-            cells.append(f"{th:.4f} ({th / net[key] - 1:+.1%})")
+            th = row.get(f"{m}+{b}", {}).get(key)
+            cells.append("—" if th is None else f"{th:.4f} ({th / net[key] - 1:+.1%})")
     cells.append("ok" if verdict(row)[2] else "MISS")
     print(" | ".join(cells), flush=True)
 
 
 def markdown(rows: list[dict]) -> str:
     """The table as Markdown (docs/theory.md §10.5, README)."""
+    labels = " | ".join(LABELS)
     head = (
-        "| case | α | network test ± sem | paper+MP | corrected+MP | corrected+one-step "
-        "| network train ± sem | paper+MP | corrected+MP | corrected+one-step |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        f"| case | α | network test ± sem | {labels} | network train ± sem | {labels} |\n"
+        + "| --- " * (4 + 2 * len(LABELS))
+        + "|\n"
     )
     lines = []
     for row in rows:
@@ -169,10 +177,25 @@ def markdown(rows: list[dict]) -> str:
         for key in ("test", "train"):
             cells.append(f"{net[key]:.4f} ± {net[key + '_sem']:.4f}")
             for m, b in THEORIES:
-                th = row[f"{m}+{b}"][key]
-                cells.append(f"{th / net[key] - 1:+.1%}".replace("%", " %"))
+                th = row.get(f"{m}+{b}", {}).get(key)
+                cells.append("—" if th is None else f"{th / net[key] - 1:+.1%}".replace("%", " %"))
         lines.append("| " + " | ".join(cells) + " |")
     return head + "\n".join(lines)
+
+
+def head_to_head(rows: list[dict], first: str, second: str) -> str:
+    """How often theory ``first`` is closer to the network than ``second``, and their worst distances."""
+    rows = [r for r in rows if r.get(first) and r.get(second)]
+    lines = [f"{first} against {second} ({len(rows)} rows):"]
+    for key, name in (("test", "test"), ("train", "training")):
+        diff = {n: [abs(r[n][key] / r["network"][key] - 1) for r in rows] for n in (first, second)}
+        wins = sum(a < b for a, b in zip(diff[first], diff[second], strict=True))
+        mean = {n: sum(v) / len(rows) for n, v in diff.items()}
+        lines.append(
+            f"  {name} error: closer in {wins}/{len(rows)} rows; mean |diff| {mean[first]:.2%} against "
+            f"{mean[second]:.2%}, worst {max(diff[first]):.2%} against {max(diff[second]):.2%}"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -191,14 +214,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.markdown:
         saved = [row for path in args.markdown for row in json.loads(path.read_text())]
-        print(markdown(retheory(saved) if args.retheory else saved))
+        rows = retheory(saved) if args.retheory else saved
+        print(markdown(rows))
+        print(head_to_head(rows, "corrected+one_step_sampled", "corrected+one_step"))
         return
     cases = QUICK if args.quick else (full_cases() if args.full else (EXTRA if args.extra else SUBSET))
     d = args.dimension or (800 if args.quick else 1500)
     seeds = args.seeds or (4 if args.quick else 8)
     print(
         f"η̃ = {ETA}, λ = {RIDGE}, d = {d}, {seeds} seeds; columns: network mean ± sem, then "
-        "paper+MP, corrected+MP, corrected+one-step (value and difference to the network)"
+        f"{', '.join(LABELS)} (value and difference to the network)"
     )
     rows = json.loads(args.json.read_text()) if args.json and args.json.exists() else []
     done = {(r["pair"], r["alpha0"], r["width"], r["d"], r["seeds"]) for r in rows}

@@ -50,12 +50,15 @@ def theory_seconds(prepared: Prepared, settings: Settings) -> float:
     curve along ``alpha`` for every cell of the other axes (at most ``_PRICED_CELLS`` priced one by one,
     the rest at their mean)."""
     grid, problem = prepared.grid, prepared.problem
+    bulk = prepared.normal.get("bulk", "marchenko_pastur")
     cells = list(itertools.product(grid.width, grid.noise, grid.alpha0, grid.learning_rate))
     priced = []
     for width, noise, alpha0, rate in cells[:_PRICED_CELLS]:
         rate = 0.0 if rate == "optimal" else float(rate)  # priced at the no-step end, then multiplied
         cell = dataclasses.replace(problem, width=width, noise=noise, alpha0=alpha0, learning_rate=rate)
-        priced.append(sum(estimate_theory_seconds(cell, len(grid.alpha), ridge) for ridge in grid.ridge))
+        priced.append(
+            sum(estimate_theory_seconds(cell, len(grid.alpha), ridge, bulk=bulk) for ridge in grid.ridge)
+        )
     seconds = sum(priced) * len(cells) / len(priced)
     if grid.optimised("learning_rate"):
         seconds *= settings.theory_optimal_learning_rate_factor

@@ -188,11 +188,13 @@ class TheoryChoices(BaseModel):
         'E y = 0) or "corrected" (§10.2: Stein row shrink and the residual y − E σ; equal to "paper" when '
         "both are centred). Ignored when `srf` is given.",
     )
-    bulk: Literal["marchenko_pastur", "one_step"] = Field(
+    bulk: Literal["marchenko_pastur", "one_step", "one_step_sampled"] = Field(
         DEFAULT_BULK,
-        description='Bulk law of the first layer: "marchenko_pastur" (§5, c times Marchenko–Pastur) or '
+        description='Bulk law of the first layer: "marchenko_pastur" (§5, c times Marchenko–Pastur), '
         '"one_step" (§10.3: generalised Marchenko–Pastur with the population covariance the first batch '
-        "builds, and the spike's projections on it). Used only with a first step and no `srf`.",
+        "builds, and the spike's projections on it) or \"one_step_sampled\" (§10.3 with that covariance "
+        "from one sampled first batch, dimension 1000, seed 0: deterministic, about 1 s more per curve). "
+        "Used only with a first step and no `srf`.",
     )
 
 
@@ -430,6 +432,14 @@ RequestEcho = Annotated[
 ]
 
 
+class BulkSampleOut(BaseModel):
+    """The sampled first batch of bulk "one_step_sampled" (docs/theory.md §10.3): drawn as the network
+    simulation of that dimension and seed draws its first step."""
+
+    dimension: int = Field(description="d of the sampled batch (n0 = round(alpha0·d) samples).")
+    seed: int = Field(description="Seed of the batch: the same draws as a network simulation's seed.")
+
+
 class TheoryResponse(BaseModel):
     key: str = Field(description="SHA-256 of the canonical request (its cache key).")
     cached: bool
@@ -438,10 +448,14 @@ class TheoryResponse(BaseModel):
     mapping: Literal["paper", "corrected"] = Field(
         description="The mapping used (docs/theory.md §3, §10.2).", examples=["corrected"]
     )
-    bulk: Literal["marchenko_pastur", "one_step"] = Field(
-        description="The bulk law used (docs/theory.md §5, §10.3); marchenko_pastur whenever one_step does "
-        "not apply (no first step, a given srf, or an odd student, for which both are §5's).",
+    bulk: Literal["marchenko_pastur", "one_step", "one_step_sampled"] = Field(
+        description="The bulk law used (docs/theory.md §5, §10.3); marchenko_pastur whenever the one-step "
+        "law does not apply (no first step, a given srf, or, for one_step, an odd student, for which both "
+        "are §5's).",
         examples=["one_step"],
+    )
+    bulk_sample: BulkSampleOut | None = Field(
+        None, description='With bulk "one_step_sampled": the first batch the law was computed from.'
     )
     srf: SRFOut | None = _SRF
     grid: GridOut = _GRID

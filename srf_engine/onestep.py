@@ -73,105 +73,20 @@ def _residual_nodes(problem: Problem, st: StepStatistics) -> _Residual:
     return _Residual(e, e * kappa, e * kappa * kappa, w)
 
 
-class OneStepBulk:
-    """The bulk of one giant step, as a :class:`~srf_engine.bulk.Bulk` of the general fixed point."""
+class GeneralisedMarchenkoPastur:
+    """Steps 4–6 for any population ``Σ``: a subclass gives ``_sigma_forms(x, z)``, i.e.
+    ``(1/d) tr (xΣ − z)⁻¹`` and ``yᵀ(xΣ − z)⁻¹y'`` for ``(θ̂θ̂, θ̂ĝ, ĝĝ)``, and sets ``width`` (``ψ_w``),
+    ``mean`` (``(1/d) tr Σ = E_k D_k``), ``gamma = θ̂·ĝ`` and ``rho = √(1 − γ²)``; this class turns them
+    into the :class:`~srf_engine.bulk.Bulk` sums of the general fixed point."""
 
-    def __init__(self, problem: Problem) -> None:
-        if not problem.has_step or problem.srf is not None:
-            raise ValueError("the one-step bulk needs a step (learning_rate, alpha0 > 0) and no srf")
-        self.problem = problem
-        self.width = problem.width
-        self.st = st = step_statistics(problem)
-        self.alpha0 = problem.alpha0
-        self.a1 = problem.learning_rate * st.b1
-        self.k0 = problem.learning_rate**2 * st.orthogonal_slope2 * st.e2 / problem.alpha0
-        self._res = _residual_nodes(problem, st)
-        r = self._res
-        self.e_k2 = float(r.w @ r.ek2)  # E[e κ²]
-        self.g_norm = st.spike_norm
-        self.gamma = st.mu1_star / self.g_norm
-        self.rho = math.sqrt(max(0.0, 1.0 - self.gamma**2))
-        #: ``E_k D_k = E f(l) = (1 + a1 E e)² + a1² E[e²]/α0 + k0``: the corrected mapping's ``c``.
-        self.mean = (1 + self.a1 * st.e_mean) ** 2 + self.a1**2 * st.e2 / self.alpha0 + self.k0
-        self.k_span = self._span_correction()
-        self._m_cache: dict[complex, complex] = {}
-        self._z_cache: dict[float, Array] = {}
+    width: float
+    mean: float
+    gamma: float
+    rho: float
+    _z_cache: dict[float, Array]
 
-    def _span_correction(self) -> Array:
-        """``K`` with ``UᵀPU = G K G``: the part of ``(η̃² s⊥²/α0)(M2 − E[e²] I)`` in ``span(θ̂, ĝ)``.
-
-        ``x_μ·g0 ≈ e_μ/α0 + μ1* κ_μ + (a part independent of μ)``: the sample's own term makes ``M2`` much
-        larger along ``ĝ`` (and along ``θ̂`` when ``e²`` correlates with ``κ²``) than ``E[e²]``.
-        """
-        r, a0, st = self._res, self.alpha0, self.st
-        kappa = np.divide(r.ek, r.e, out=np.zeros_like(r.e), where=r.e != 0)
-        self_term = r.e / a0 + st.mu1_star * kappa  # x_μ·g0 without its independent part
-        e2 = r.e * r.e
-        g = self.g_norm
-        tt = float(r.w @ (e2 * kappa * kappa))
-        tg = float(r.w @ (e2 * kappa * self_term)) / g
-        gg = (float(r.w @ (e2 * self_term * self_term)) + st.e2 * st.e2 / a0) / (g * g)
-        gram = np.array([[1.0, self.gamma], [self.gamma, 1.0]])
-        scale = self.problem.learning_rate**2 * st.orthogonal_slope2 / a0
-        target = scale * (np.array([[tt, tg], [tg, gg]]) - st.e2 * gram)
-        inv = np.linalg.pinv(gram)
-        return inv @ target @ inv
-
-    # --- 1–2. the law of M and its quadratic forms -------------------------------------------------------
-    def _m(self, l: complex) -> complex:
-        """``m(l)`` for ``Im l > 0``: fixed-point steps into the basin, then Newton."""
-        r, a0 = self._res, self.alpha0
-        m = self._m_cache.get(l)
-        if m is not None:
-            return m
-        m = complex(-1.0 / l)
-        for _ in range(8):
-            m = 1.0 / (-l + np.dot(r.w, r.e / (1.0 + r.e * (m / a0))))
-        for _ in range(200):
-            den = 1.0 + r.e * (m / a0)
-            g = 1.0 / m + l - np.dot(r.w, r.e / den)
-            dg = -1.0 / (m * m) + np.dot(r.w, r.e * r.e / (a0 * den * den))
-            step = g / dg
-            trial = m - step
-            if trial.imag <= 0:  # keep to the Stieltjes branch
-                trial = 1.0 / (-l + np.dot(r.w, r.e / den))
-            m = trial
-            if abs(step) <= 1e-15 * abs(m):
-                break
-        self._m_cache[l] = m
-        return m
-
-    def forms(self, l: complex) -> tuple[complex, complex, complex, complex]:
-        """``(m, θ̂ᵀRθ̂, θ̂ᵀRĝ, ĝᵀRĝ)`` with ``R = (M − l)⁻¹`` (docstring, step 2)."""
-        if l.imag < 0:
-            return tuple(np.conj(v) for v in self.forms(l.conjugate()))  # type: ignore[return-value]
-        r = self._res
-        m = self._m(l)
-        a = m / self.alpha0
-        k = r.w * a / (1.0 + r.e * a)
-        q_ee, q_ek, q_kk = np.dot(k, r.e * r.e), np.dot(k, r.e * r.ek), np.dot(k, r.ek * r.ek)
-        s = self.e_k2 - l - q_kk
-        mu = self.st.mu1_star
-        g = self.g_norm
-        return m, 1.0 / s, (mu - q_ek) / (s * g), (q_ee + (mu - q_ek) ** 2 / s) / (g * g)
-
-    # --- 3–4. functions of Σ and the generalised Marchenko–Pastur law --------------------------------------
     def _sigma_forms(self, x: complex, z: complex) -> Array:
-        """``(1/d) tr (xΣ − z)⁻¹`` and ``yᵀ(xΣ − z)⁻¹y'`` for ``(θ̂θ̂, θ̂ĝ, ĝĝ)``."""
-        a1 = self.a1
-        if abs(a1) < _FLAT_SLOPE:
-            # Σ = (1 + k0) I apart from M2's span: every form is 1/(x(1 + k0) − z) times ⟨y, y'⟩.
-            inv = 1.0 / (x * (1.0 + self.k0) - z)
-            t0, y_tt, y_tg, y_gg = inv, inv, self.gamma * inv, inv
-        else:
-            root = np.sqrt(complex(z / x - self.k0))
-            lp, lm = (-1.0 + root) / a1, (-1.0 - root) / a1
-            fp, fm = np.array(self.forms(lp)), np.array(self.forms(lm))
-            t0, y_tt, y_tg, y_gg = (fp - fm) / (x * a1 * a1 * (lp - lm))
-        # M2's part in span(θ̂, ĝ), by Woodbury: UᵀYU ← UᵀYU (I + x K UᵀYU)⁻¹.
-        yf = np.array([[y_tt, y_tg], [y_tg, y_gg]])
-        yf = yf @ np.linalg.inv(np.eye(2) + x * self.k_span @ yf)
-        return np.array([t0, yf[0, 0], 0.5 * (yf[0, 1] + yf[1, 0]), yf[1, 1]])
+        raise NotImplementedError
 
     def _delta(self, z: float) -> tuple[float, Array]:
         """``δ(z)`` at real ``z < 0`` (unique root in ``[0, c/|z|]``) and the forms at ``x(δ)``."""
@@ -253,3 +168,104 @@ class OneStepBulk:
             g = -1.0 / (z * (1.0 + delta))
             out[len(grid) - 1 - i] = max(0.0, g.imag / math.pi)
         return out
+
+
+class OneStepBulk(GeneralisedMarchenkoPastur):
+    """The bulk of one giant step, as a :class:`~srf_engine.bulk.Bulk` of the general fixed point."""
+
+    def __init__(self, problem: Problem) -> None:
+        if not problem.has_step or problem.srf is not None:
+            raise ValueError("the one-step bulk needs a step (learning_rate, alpha0 > 0) and no srf")
+        self.problem = problem
+        self.width = problem.width
+        self.st = st = step_statistics(problem)
+        self.alpha0 = problem.alpha0
+        self.a1 = problem.learning_rate * st.b1
+        self.k0 = problem.learning_rate**2 * st.orthogonal_slope2 * st.e2 / problem.alpha0
+        self._res = _residual_nodes(problem, st)
+        r = self._res
+        self.e_k2 = float(r.w @ r.ek2)  # E[e κ²]
+        self.g_norm = st.spike_norm
+        self.gamma = st.mu1_star / self.g_norm
+        self.rho = math.sqrt(max(0.0, 1.0 - self.gamma**2))
+        #: ``E_k D_k = E f(l) = (1 + a1 E e)² + a1² E[e²]/α0 + k0``: the corrected mapping's ``c``.
+        self.mean = (1 + self.a1 * st.e_mean) ** 2 + self.a1**2 * st.e2 / self.alpha0 + self.k0
+        self.k_span = self._span_correction()
+        self._m_cache: dict[complex, complex] = {}
+        self._z_cache: dict[float, Array] = {}
+
+    def _span_correction(self) -> Array:
+        """``K`` with ``UᵀPU = G K G``: the part of ``(η̃² s⊥²/α0)(M2 − E[e²] I)`` in ``span(θ̂, ĝ)``.
+
+        ``x_μ·g0 ≈ e_μ/α0 + μ1* κ_μ + (a part independent of μ)``: the sample's own term makes ``M2`` much
+        larger along ``ĝ`` (and along ``θ̂`` when ``e²`` correlates with ``κ²``) than ``E[e²]``.
+        """
+        r, a0, st = self._res, self.alpha0, self.st
+        kappa = np.divide(r.ek, r.e, out=np.zeros_like(r.e), where=r.e != 0)
+        self_term = r.e / a0 + st.mu1_star * kappa  # x_μ·g0 without its independent part
+        e2 = r.e * r.e
+        g = self.g_norm
+        tt = float(r.w @ (e2 * kappa * kappa))
+        tg = float(r.w @ (e2 * kappa * self_term)) / g
+        gg = (float(r.w @ (e2 * self_term * self_term)) + st.e2 * st.e2 / a0) / (g * g)
+        gram = np.array([[1.0, self.gamma], [self.gamma, 1.0]])
+        scale = self.problem.learning_rate**2 * st.orthogonal_slope2 / a0
+        target = scale * (np.array([[tt, tg], [tg, gg]]) - st.e2 * gram)
+        inv = np.linalg.pinv(gram)
+        return inv @ target @ inv
+
+    # --- 1–2. the law of M and its quadratic forms -------------------------------------------------------
+    def _m(self, l: complex) -> complex:
+        """``m(l)`` for ``Im l > 0``: fixed-point steps into the basin, then Newton."""
+        r, a0 = self._res, self.alpha0
+        m = self._m_cache.get(l)
+        if m is not None:
+            return m
+        m = complex(-1.0 / l)
+        for _ in range(8):
+            m = 1.0 / (-l + np.dot(r.w, r.e / (1.0 + r.e * (m / a0))))
+        for _ in range(200):
+            den = 1.0 + r.e * (m / a0)
+            g = 1.0 / m + l - np.dot(r.w, r.e / den)
+            dg = -1.0 / (m * m) + np.dot(r.w, r.e * r.e / (a0 * den * den))
+            step = g / dg
+            trial = m - step
+            if trial.imag <= 0:  # keep to the Stieltjes branch
+                trial = 1.0 / (-l + np.dot(r.w, r.e / den))
+            m = trial
+            if abs(step) <= 1e-15 * abs(m):
+                break
+        self._m_cache[l] = m
+        return m
+
+    def forms(self, l: complex) -> tuple[complex, complex, complex, complex]:
+        """``(m, θ̂ᵀRθ̂, θ̂ᵀRĝ, ĝᵀRĝ)`` with ``R = (M − l)⁻¹`` (docstring, step 2)."""
+        if l.imag < 0:
+            return tuple(np.conj(v) for v in self.forms(l.conjugate()))  # type: ignore[return-value]
+        r = self._res
+        m = self._m(l)
+        a = m / self.alpha0
+        k = r.w * a / (1.0 + r.e * a)
+        q_ee, q_ek, q_kk = np.dot(k, r.e * r.e), np.dot(k, r.e * r.ek), np.dot(k, r.ek * r.ek)
+        s = self.e_k2 - l - q_kk
+        mu = self.st.mu1_star
+        g = self.g_norm
+        return m, 1.0 / s, (mu - q_ek) / (s * g), (q_ee + (mu - q_ek) ** 2 / s) / (g * g)
+
+    # --- 3. functions of Σ (steps 4–6: the base class) ---------------------------------------------------
+    def _sigma_forms(self, x: complex, z: complex) -> Array:
+        """``(1/d) tr (xΣ − z)⁻¹`` and ``yᵀ(xΣ − z)⁻¹y'`` for ``(θ̂θ̂, θ̂ĝ, ĝĝ)``."""
+        a1 = self.a1
+        if abs(a1) < _FLAT_SLOPE:
+            # Σ = (1 + k0) I apart from M2's span: every form is 1/(x(1 + k0) − z) times ⟨y, y'⟩.
+            inv = 1.0 / (x * (1.0 + self.k0) - z)
+            t0, y_tt, y_tg, y_gg = inv, inv, self.gamma * inv, inv
+        else:
+            root = np.sqrt(complex(z / x - self.k0))
+            lp, lm = (-1.0 + root) / a1, (-1.0 - root) / a1
+            fp, fm = np.array(self.forms(lp)), np.array(self.forms(lm))
+            t0, y_tt, y_tg, y_gg = (fp - fm) / (x * a1 * a1 * (lp - lm))
+        # M2's part in span(θ̂, ĝ), by Woodbury: UᵀYU ← UᵀYU (I + x K UᵀYU)⁻¹.
+        yf = np.array([[y_tt, y_tg], [y_tg, y_gg]])
+        yf = yf @ np.linalg.inv(np.eye(2) + x * self.k_span @ yf)
+        return np.array([t0, yf[0, 0], 0.5 * (yf[0, 1] + yf[1, 0]), yf[1, 1]])

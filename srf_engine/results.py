@@ -70,13 +70,16 @@ class TheoryCurve:
     warnings: list[str] = field(default_factory=list)
     grid: dict[str, Any] = field(default_factory=lambda: {"axes": [], "shape": []})
     mapping: str = "paper"  # docs/theory.md §3 ("paper") or §10.2 ("corrected")
-    bulk: str = "marchenko_pastur"  # docs/theory.md §5 ("marchenko_pastur") or §10.3 ("one_step")
+    bulk: str = "marchenko_pastur"  # docs/theory.md §5 ("marchenko_pastur") or §10.3 ("one_step", …)
+    #: ``{"dimension", "seed"}`` of the first batch of bulk ``"one_step_sampled"`` (else ``None``).
+    bulk_sample: dict[str, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         varies = self.srf is None
-        return {
-            "mapping": self.mapping,
-            "bulk": self.bulk,
+        out: dict[str, Any] = {"mapping": self.mapping, "bulk": self.bulk}
+        if self.bulk_sample is not None:
+            out["bulk_sample"] = dict(self.bulk_sample)
+        return out | {
             "srf": None if self.srf is None else self.srf.as_dict(),
             "grid": self.grid,
             "points": [_point_dict(p, varies) for p in self.points],

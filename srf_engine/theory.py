@@ -37,8 +37,8 @@ from .results import BaselinePoint, TheoryCurve, TheoryPoint
 from .solver import FixedPoint, solve_fixed_point
 
 Ridge = float | Literal["optimal"]
-BulkLaw = Literal["marchenko_pastur", "one_step"]
-BULKS: tuple[str, ...] = ("marchenko_pastur", "one_step")
+BulkLaw = Literal["marchenko_pastur", "one_step", "one_step_sampled"]
+BULKS: tuple[str, ...] = ("marchenko_pastur", "one_step", "one_step_sampled")
 #: The most accurate validated combination (benchmarks/fidelity.py; docs/theory.md §10.5).
 DEFAULT_MAPPING: Mapping = "corrected"
 DEFAULT_BULK: BulkLaw = "one_step"
@@ -52,23 +52,71 @@ def check_bulk(bulk: object) -> BulkLaw:
     return bulk  # type: ignore[return-value]
 
 
-def bulk_law(problem: Problem, bulk: BulkLaw) -> Bulk | None:
+def bulk_law(problem: Problem, bulk: BulkLaw, sample: BulkSample | None = None) -> Bulk | None:
     """The bulk of docs/theory.md §10.3 when asked for and meaningful (a network step, no given srf);
-    ``None`` means §5's ``c·MP(ψ_w)``. Odd students (``b1 = 0``: no row shrink) keep §5 exactly, fast and
-    equal to docs/theory.md §7's values; the one-step law would add only ``M2``'s part along the spike."""
-    if bulk != "one_step" or problem.srf is not None or not problem.has_step:
+    ``None`` means §5's ``c·MP(ψ_w)``. ``"one_step"``: odd students (``b1 = 0``: no row shrink) keep §5
+    exactly, fast and equal to docs/theory.md §7's values; the one-step law would add only ``M2``'s part
+    along the spike. ``"one_step_sampled"`` applies to every student, with the first batch of ``sample``
+    (default: dimension ``BULK_DIMENSION``, seed ``BULK_SEED``)."""
+    if not law_applies(problem, bulk):
         return None
+    if bulk == "one_step_sampled":
+        return (sample or BulkSample()).law(problem)
     from .onestep import OneStepBulk  # only curves that ask for it pay its import
 
-    # A step that moves nothing (g0 = 0: the residual y − E σ vanishes) leaves W0: §5 applies.
-    st = step_statistics(problem)
-    if st.spike_norm == 0 or abs(problem.learning_rate * st.b1) < FLAT_SLOPE:
-        return None
     return OneStepBulk(problem)
 
 
-def _used(law: Bulk | None) -> BulkLaw:
-    return "one_step" if law is not None else "marchenko_pastur"
+def law_applies(problem: Problem, bulk: BulkLaw) -> bool:
+    """Whether :func:`bulk_law` gives a law of §10.3 for ``problem`` (without building it)."""
+    if bulk == "marchenko_pastur" or problem.srf is not None or not problem.has_step:
+        return False
+    # A step that moves nothing (g0 = 0: the residual y − E σ vanishes) leaves W0: §5 applies.
+    st = step_statistics(problem)
+    if st.spike_norm == 0:
+        return False
+    return bulk == "one_step_sampled" or abs(problem.learning_rate * st.b1) >= FLAT_SLOPE
+
+
+class BulkSample:
+    """The sampled first batch of bulk ``"one_step_sampled"`` (docs/theory.md §10.3): its dimension and
+    seed, and the batches drawn so far, one per ``(σ, σ*, Δ, α0, ψ_w)`` (``η̃`` only rescales ``Σ``), kept
+    for one grid: each holds two ``d × d`` matrices."""
+
+    def __init__(self, dimension: int | None = None, seed: int | None = None) -> None:
+        from .sampled_bulk import BULK_DIMENSION, BULK_SEED
+
+        dimension = BULK_DIMENSION if dimension is None else dimension
+        self.dimension = _check_sample("bulk_dimension", dimension, 2)
+        self.seed = _check_sample("bulk_seed", BULK_SEED if seed is None else seed, 0)
+        self._batches: dict[tuple[object, ...], object] = {}
+
+    def law(self, problem: Problem) -> Bulk:
+        from .sampled_bulk import SampledOneStepBulk, first_batch
+
+        key = (problem.student.name, problem.teacher.name, problem.noise, problem.alpha0, problem.width)
+        batch = self._batches.get(key)
+        if batch is None:
+            batch = self._batches[key] = first_batch(problem, self.dimension, self.seed)
+        return SampledOneStepBulk(problem, batch)  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict[str, int]:
+        return {"dimension": self.dimension, "seed": self.seed}
+
+
+#: Largest sampling dimension of bulk "one_step_sampled": a ``d × d`` eigendecomposition per η̃.
+MAX_BULK_DIMENSION = 4000
+
+
+def _check_sample(field: str, value: object, low: int) -> int:
+    high = MAX_BULK_DIMENSION if field == "bulk_dimension" else 2**32 - 1
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= int(value) <= high:
+        raise _Invalid(field, f"must be an integer in [{low}, {high}]")
+    return int(value)
+
+
+def _used(law: Bulk | None, bulk: BulkLaw) -> BulkLaw:
+    return bulk if law is not None else "marchenko_pastur"
 
 
 #: Search range of the optimal ridge, in log10 λ; λ = 0 is compared separately.
@@ -246,6 +294,7 @@ def _optimal_learning_rate(
     ridge: Ridge,
     mapping: Mapping = "paper",
     bulk: BulkLaw = "marchenko_pastur",
+    sample: BulkSample | None = None,
 ) -> tuple[float, float, FixedPoint, SRFParams]:
     """``η̃* = argmin_{η̃ ≥ 0} ε_g(η̃)`` at one point (with the optimal λ at each η̃ if ``ridge`` is
     "optimal": the joint minimum). A geometric scan from well below the step's scale upwards, stopped
@@ -259,7 +308,7 @@ def _optimal_learning_rate(
         if eta not in cache:
             at = Problem(problem.student, problem.teacher, eta, problem.alpha0, problem.width, problem.noise)
             srf = map_to_srf(at, mapping)
-            model = moments.model(srf, problem.noise, problem.width, bulk_law(at, bulk))
+            model = moments.model(srf, problem.noise, problem.width, bulk_law(at, bulk, sample))
             if ridge == OPTIMAL:
                 lam, fp = model.optimal_ridge(alpha)
             else:
@@ -319,6 +368,8 @@ def theory_grid(
     refine: int = 1,
     mapping: Mapping = DEFAULT_MAPPING,
     bulk: BulkLaw = DEFAULT_BULK,
+    bulk_dimension: int | None = None,
+    bulk_seed: int | None = None,
 ) -> TheoryCurve:
     """Test and training error of ridge on the readout at every point of ``spec``, and the baseline.
 
@@ -327,12 +378,15 @@ def theory_grid(
     points, its own ``srf``. ``srf`` given skips the mapping for every point. ``refine`` multiplies
     every quadrature's node count (convergence checks). ``mapping`` (``"paper"``, §3, or
     ``"corrected"``, §10.2) gives ``(c, r, γ)``; ``bulk`` (``"marchenko_pastur"``, §5, or
-    ``"one_step"``, §10.3) the bulk law of each point with a step. Both are reported in the result
-    (``bulk`` is ``"marchenko_pastur"`` when no point could use the one-step law: no step, or ``srf``).
+    ``"one_step"``, §10.3, or ``"one_step_sampled"``, §10.3 with one sampled first batch of dimension
+    ``bulk_dimension`` and seed ``bulk_seed``, 1000 and 0 by default) the bulk law of each point with a
+    step. Both are reported in the result (``bulk`` is ``"marchenko_pastur"`` when no point could use a
+    one-step law: no step, or ``srf``; ``bulk_sample`` gives the batch's dimension and seed when sampled).
     Warnings say where the validation of docs/theory.md §10.5 found the chosen theory off the network.
     """
     mapping = check_mapping(mapping)
     bulk = check_bulk(bulk)
+    sample = BulkSample(bulk_dimension, bulk_seed)
     student = get_activation(student, "student")
     teacher = get_activation(teacher, "teacher")
     spec.check_srf(srf)
@@ -381,20 +435,21 @@ def theory_grid(
                     lam,
                     mapping,
                     bulk,  # type: ignore[arg-type]
+                    sample,
                 )
                 tick()
             line.points = [found[i] for i in range(len(alphas))]
             stepped = problem_at(w, n, a0, 1.0)  # type: ignore[arg-type]
             warnings += mapping_warnings(stepped, mapping)
-            law_used |= bulk == "one_step" and bulk_law(stepped, bulk) is not None
+            law_used |= law_applies(stepped, bulk)
             warnings += fidelity_warnings(stepped, mapping, bulk if law_used else "marchenko_pastur")
         else:
             problem = problem_at(w, n, a0, eta)  # type: ignore[arg-type]
             point_srf = map_to_srf(problem, mapping)
-            law = bulk_law(problem, bulk)
+            law = bulk_law(problem, bulk, sample)
             law_used |= law is not None
             warnings += mapping_warnings(problem, mapping)
-            warnings += fidelity_warnings(problem, mapping, _used(law))
+            warnings += fidelity_warnings(problem, mapping, _used(law, bulk))
             back = next((k for k in reversed(range(len(position))) if position[k] > 0), None)
             neighbour = None
             if back is not None:
@@ -471,7 +526,8 @@ def theory_grid(
         warnings=list(dict.fromkeys(warnings)),
         grid=spec.as_dict(),
         mapping=mapping,
-        bulk="one_step" if law_used else "marchenko_pastur",
+        bulk=bulk if law_used else "marchenko_pastur",
+        bulk_sample=sample.as_dict() if law_used and bulk == "one_step_sampled" else None,
     )
 
 
@@ -508,6 +564,8 @@ def theory_curve(
     refine: int = 1,
     mapping: Mapping = DEFAULT_MAPPING,
     bulk: BulkLaw = DEFAULT_BULK,
+    bulk_dimension: int | None = None,
+    bulk_seed: int | None = None,
 ) -> TheoryCurve:
     """Test and training error of ridge on the readout at each ``α``, with the baseline curve: the
     grid of one problem along ``alphas`` (see :func:`theory_grid`).
@@ -525,7 +583,8 @@ def theory_curve(
     residual of the full fixed-point map; a point that did not converge says so in ``warnings``.
     ``refine`` multiplies every quadrature's node count (convergence checks).
     ``mapping`` (``"paper"``, §3, or ``"corrected"``, §10.2) gives ``(c, r, γ)``; ``bulk``
-    (``"marchenko_pastur"``, §5, or ``"one_step"``, §10.3) the bulk law. Both are reported in the result.
+    (``"marchenko_pastur"``, §5, ``"one_step"``, §10.3, or ``"one_step_sampled"`` with its first batch's
+    ``bulk_dimension`` and ``bulk_seed``) the bulk law. All are reported in the result.
     """
     spec = GridSpec.build(
         width=problem.width,
@@ -545,4 +604,6 @@ def theory_curve(
         refine=refine,
         mapping=mapping,
         bulk=bulk,
+        bulk_dimension=bulk_dimension,
+        bulk_seed=bulk_seed,
     )

@@ -8,7 +8,12 @@ and spectral rules (``N_κ + N_D`` nodes). So
 
 over the curve and its baseline (``c = 1, r = 0``), with ``mode`` the ridge: a fixed λ is one solve, λ = 0
 a solve and its check at 4λ, "optimal" a scan and a bounded search (≈ 35 solves). ``s(N) = 1 + N/4000``:
-large rules fall out of the CPU caches. The constants were fitted to the CPU time of one core
+large rules fall out of the CPU caches. A one-step bulk law (docs/theory.md §10.3) adds, to the main curve,
+``SOLVES[mode] · ONE_STEP_SOLVE_SECONDS`` per α for ``"one_step"`` (resolvent forms by quadrature), and
+for ``"one_step_sampled"`` its first batch (``n0·d·(p + 3d)`` multiply-adds at the sampling dimension
+``d``), one ``d × d`` eigendecomposition (``d³``) and ``SOLVES[mode] · SAMPLED_SOLVE_SECONDS`` per α; a law
+is priced whenever the problem has a first batch (``α0 > 0``, no ``srf``), an upper bound. The constants
+were fitted to the CPU time of one core
 (``pytest -s tests/test_estimates.py`` re-measures them and prints estimate/measured): on its cases the
 model is within a factor 2. Hostile parameters can still make a solve slower than modelled (more
 iterations, refined spectral rules): the service's wall-clock budget stops those.
@@ -28,6 +33,12 @@ SOLVE_SECONDS_PER_NODE = 1.0e-6
 SOLVES = {"fixed": 1.0, "zero": 3.5, "optimal": 35.0}
 #: Rule size past which a node costs twice as much (cache misses).
 CACHE_NODES = 4000.0
+#: One-step bulk laws (docs/theory.md §10.3), fitted like the rest: relu(_centered)/tanh, widths 0.5–2,
+#: α0 = 2–20, d = 1000 (first batch 0.4–3.7 s, eigendecomposition 0.25 s).
+ONE_STEP_SOLVE_SECONDS = 0.025
+SAMPLED_SOLVE_SECONDS = 0.003
+BATCH_SECONDS_PER_MULTIPLY_ADD = 6.0e-11
+EIGH_SECONDS_PER_CUBE = 3.0e-10
 
 
 def _mode(ridge: object) -> str:
@@ -37,9 +48,17 @@ def _mode(ridge: object) -> str:
 
 
 def estimate_theory_seconds(
-    problem: Problem, n_alphas: int, ridge: object, *, baseline: bool = True, srf: SRFParams | None = None
+    problem: Problem,
+    n_alphas: int,
+    ridge: object,
+    *,
+    baseline: bool = True,
+    srf: SRFParams | None = None,
+    bulk: str = "marchenko_pastur",
+    bulk_dimension: int = 1000,
 ) -> float:
-    """Predicted CPU seconds of ``theory_curve(problem, <n_alphas values>, ridge, baseline=...)``."""
+    """Predicted CPU seconds of ``theory_curve(problem, <n_alphas values>, ridge, baseline=..., bulk=...)``
+    (``bulk_dimension``: the sampling dimension of bulk ``"one_step_sampled"``)."""
     main = srf if srf is not None else map_to_srf(problem)
     curves = [main] + ([SRFParams(c=1.0, r=0.0, gamma=main.gamma)] if baseline else [])
     spectral = spectral_nodes_needed(problem.width)
@@ -50,4 +69,12 @@ def estimate_theory_seconds(
         slowdown = 1.0 + nodes / CACHE_NODES
         per_alpha = solves * SOLVE_SECONDS_PER_NODE * (nodes + spectral)
         seconds += slowdown * (MOMENT_SECONDS_PER_NODE * nodes + n_alphas * per_alpha)
+    if bulk != "marchenko_pastur" and srf is None and problem.srf is None and problem.alpha0 > 0:
+        if bulk == "one_step_sampled":
+            d = float(bulk_dimension)
+            n0, p = problem.alpha0 * d, problem.width * d
+            seconds += BATCH_SECONDS_PER_MULTIPLY_ADD * n0 * d * (p + 3 * d) + EIGH_SECONDS_PER_CUBE * d**3
+            seconds += n_alphas * solves * SAMPLED_SOLVE_SECONDS
+        else:
+            seconds += n_alphas * solves * ONE_STEP_SOLVE_SECONDS
     return seconds

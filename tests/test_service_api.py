@@ -110,6 +110,18 @@ def test_non_centred_student_is_warned_about_under_the_paper_mapping_only(http) 
     assert not any("not centred" in w for w in r.json()["warnings"])
 
 
+def test_sampled_bulk_is_offered_and_says_which_batch(http) -> None:
+    body = {**THEORY, "student": "relu", "alpha0": 2.0, "alphas": [0.5], "bulk": "one_step_sampled"}
+    r = http.post("/theory/curve", json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["bulk"] == "one_step_sampled" and out["bulk_sample"] == {"dimension": 1000, "seed": 0}
+    assert out["points"][0]["converged"]
+    assert "bulk_sample" not in http.post("/theory/curve", json={**body, "bulk": "one_step"}).json()
+    bad = http.post("/theory/curve", json={**body, "bulk": "sampled"})
+    assert bad.status_code == 422 and "bulk" in bad.text
+
+
 # ---------------------------------------------------------------------------- simulate and compare
 
 
