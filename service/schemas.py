@@ -492,7 +492,7 @@ class FunctionResponse(BaseModel):
     mapping: Literal["paper", "corrected"] = Field(
         description="The mapping used after the step (docs/theory.md §3, §10.2).", examples=["corrected"]
     )
-    bulk: Literal["marchenko_pastur", "one_step"] = Field(
+    bulk: Literal["marchenko_pastur", "one_step", "one_step_sampled"] = Field(
         description="The bulk law used after the step (docs/theory.md §5, §10.3).", examples=["one_step"]
     )
     srf: SRFOut
