@@ -12,7 +12,7 @@ large rules fall out of the CPU caches. A one-step bulk law (docs/theory.md §10
 ``SOLVES[mode] · ONE_STEP_SOLVE_SECONDS`` per α for ``"one_step"`` (resolvent forms by quadrature), and
 for ``"one_step_sampled"`` its first batch (``n0·d·(p + 3d)`` multiply-adds at the sampling dimension
 ``d``), one ``d × d`` eigendecomposition (``d³``) and ``SOLVES[mode] · SAMPLED_SOLVE_SECONDS`` per α; a law
-is priced whenever the problem has a first batch (``α0 > 0``, no ``srf``), an upper bound. The constants
+is priced wherever it applies (for any η̃ > 0 when priced at η̃ = 0, an upper bound). The constants
 were fitted to the CPU time of one core
 (``pytest -s tests/test_estimates.py`` re-measures them and prints estimate/measured): on its cases the
 model is within a factor 2. Hostile parameters can still make a solve slower than modelled (more
@@ -20,6 +20,8 @@ iterations, refined spectral rules): the service's wall-clock budget stops those
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from .conditional import DEFAULT_KAPPA_NODES, kappa_nodes
 from .mapping import map_to_srf
@@ -39,6 +41,17 @@ ONE_STEP_SOLVE_SECONDS = 0.025
 SAMPLED_SOLVE_SECONDS = 0.003
 BATCH_SECONDS_PER_MULTIPLY_ADD = 6.0e-11
 EIGH_SECONDS_PER_CUBE = 3.0e-10
+
+
+def _law_applies(problem: Problem, bulk: str) -> bool:
+    """Whether a curve of ``problem`` (or of any η̃ > 0 of it, when priced at η̃ = 0 for "optimal") uses a
+    one-step law."""
+    from .theory import law_applies
+
+    if bulk == "marchenko_pastur" or problem.alpha0 == 0 or problem.srf is not None:
+        return False
+    stepped = problem if problem.learning_rate > 0 else dataclasses.replace(problem, learning_rate=1.0)
+    return law_applies(stepped, bulk)  # type: ignore[arg-type]
 
 
 def _mode(ridge: object) -> str:
@@ -69,7 +82,7 @@ def estimate_theory_seconds(
         slowdown = 1.0 + nodes / CACHE_NODES
         per_alpha = solves * SOLVE_SECONDS_PER_NODE * (nodes + spectral)
         seconds += slowdown * (MOMENT_SECONDS_PER_NODE * nodes + n_alphas * per_alpha)
-    if bulk != "marchenko_pastur" and srf is None and problem.srf is None and problem.alpha0 > 0:
+    if srf is None and _law_applies(problem, bulk):
         if bulk == "one_step_sampled":
             d = float(bulk_dimension)
             n0, p = problem.alpha0 * d, problem.width * d

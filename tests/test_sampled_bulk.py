@@ -206,3 +206,31 @@ def test_sampled_bulk_matches_a_network_first_layer(student: str, width: float) 
     assert edge == pytest.approx(measured.spectrum_edges[1], rel=0.04)
     for q, theory in zip(qs, quantiles, strict=True):
         assert theory == pytest.approx(measured.spectrum_quantiles[f"q{round(100 * q)}"], rel=0.07)
+
+
+def test_sampled_bulk_warnings_follow_its_validation_rows() -> None:
+    def warnings(student: str, alpha0: float, bulk: str) -> list[str]:
+        problem = Problem(student, "tanh", 2.0, alpha0, 0.5)
+        return theory_curve(problem, [1.0], 0.05, baseline=False, bulk=bulk, bulk_dimension=100).warnings
+
+    relu = warnings("relu", 2.0, "one_step_sampled")
+    assert any("'one_step_sampled'" in w and "training errors -8.3 … +8.3 %" in w for w in relu)
+    # the odd student at α0 = 1: within the targets with the sampled M2, not with §5's bulk
+    assert warnings("erf", 1.0, "one_step_sampled") == []
+    assert any("'one_step_sampled' is closer" in w for w in warnings("erf", 1.0, "marchenko_pastur"))
+
+
+def test_time_model_prices_the_batch_and_its_eigendecomposition() -> None:
+    from srf_engine.theory_cost import estimate_theory_seconds
+
+    def cost(problem: Problem, bulk: str, **kw: int) -> float:
+        return estimate_theory_seconds(problem, 12, 0.05, bulk=bulk, **kw)
+
+    # measured (one core, 12 α): §5 0.01 s, one_step 0.28 s, one_step_sampled 0.6 s (α0 = 2), 4.1 s (α0 = 20)
+    assert cost(RELU, "marchenko_pastur") < cost(RELU, "one_step") < cost(RELU, "one_step_sampled")
+    at20 = Problem("relu", "tanh", 2.0, 20.0, 1.0)
+    assert 2.0 < cost(at20, "one_step_sampled") < 8.0 and 0.3 < cost(RELU, "one_step_sampled") < 1.5
+    assert cost(RELU, "one_step_sampled", bulk_dimension=2000) > 6 * cost(RELU, "one_step_sampled")
+    # odd students: "one_step" is §5's bulk (nothing to add), the sampled law still costs its batch
+    odd = Problem("tanh", "sin", 3.0, 2.0, 1.0)
+    assert cost(odd, "one_step") == cost(odd, "marchenko_pastur") < 0.1 < cost(odd, "one_step_sampled")
