@@ -436,8 +436,12 @@ class BulkSampleOut(BaseModel):
     """The sampled first batch of bulk "one_step_sampled" (docs/theory.md §10.3): drawn as the network
     simulation of that dimension and seed draws its first step."""
 
-    dimension: int = Field(description="d of the sampled batch (n0 = round(alpha0·d) samples).")
-    seed: int = Field(description="Seed of the batch: the same draws as a network simulation's seed.")
+    dimension: int = Field(
+        description="d of the sampled batch (n0 = round(alpha0·d) samples).", examples=[1000]
+    )
+    seed: int = Field(
+        description="Seed of the batch: the same draws as a network simulation's seed.", examples=[0]
+    )
 
 
 class TheoryResponse(BaseModel):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cancel import checkpoint
 from .mapping import step_statistics
 from .onestep import GeneralisedMarchenkoPastur
 from .problem import Problem
@@ -77,6 +78,7 @@ def first_batch(problem: Problem, dimension: int = BULK_DIMENSION, seed: int = B
         w0 = initial_weights(seed, p, d)
         theta, _ = directions(seed, d)
         for i in range(n_chunks(n0)):
+            checkpoint()  # large α0: many chunks; a cancelled request stops here
             x, xi = input_chunk(seed, Stream.STEP, i, d)
             x = x[: n0 - i * CHUNK_ROWS]
             y = labels(x, xi[: x.shape[0]], theta, problem.teacher, problem.noise)
@@ -118,7 +120,7 @@ class SampledOneStepBulk(GeneralisedMarchenkoPastur):
         with single_threaded_blas():
             eig, vecs = np.linalg.eigh(sigma)
         pt, pg = vecs.T @ batch.theta_hat, vecs.T @ batch.g_hat
-        self.batch = batch
+        self.sample = (batch.dimension, batch.seed)  # not the batch: its d × d matrices stay freeable
         self.width = problem.width
         self.eig = eig
         #: ``(θ̂θ̂, θ̂ĝ, ĝĝ)`` weights of every eigenvalue, one row each.

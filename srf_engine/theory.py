@@ -80,8 +80,11 @@ def law_applies(problem: Problem, bulk: BulkLaw) -> bool:
 
 class BulkSample:
     """The sampled first batch of bulk ``"one_step_sampled"`` (docs/theory.md §10.3): its dimension and
-    seed, and the batches drawn so far, one per ``(σ, σ*, Δ, α0, ψ_w)`` (``η̃`` only rescales ``Σ``), kept
-    for one grid: each holds two ``d × d`` matrices."""
+    seed, and the batches drawn last, one per ``(σ, σ*, Δ, α0, ψ_w)`` (``η̃`` only changes ``Σ``), kept for
+    one grid: each holds two ``d × d`` matrices, so only the ``capacity`` most recent are kept (a grid walks
+    η̃ innermost, so its lines of one batch come one after the other)."""
+
+    capacity = 2
 
     def __init__(self, dimension: int | None = None, seed: int | None = None) -> None:
         from .sampled_bulk import BULK_DIMENSION, BULK_SEED
@@ -95,9 +98,12 @@ class BulkSample:
         from .sampled_bulk import SampledOneStepBulk, first_batch
 
         key = (problem.student.name, problem.teacher.name, problem.noise, problem.alpha0, problem.width)
-        batch = self._batches.get(key)
+        batch = self._batches.pop(key, None)
         if batch is None:
-            batch = self._batches[key] = first_batch(problem, self.dimension, self.seed)
+            batch = first_batch(problem, self.dimension, self.seed)
+        self._batches[key] = batch  # most recently used last
+        while len(self._batches) > self.capacity:
+            del self._batches[next(iter(self._batches))]
         return SampledOneStepBulk(problem, batch)  # type: ignore[arg-type]
 
     def as_dict(self) -> dict[str, int]:
