@@ -64,6 +64,16 @@ EXTRA = [
 ]
 QUICK = [SUBSET[0], SUBSET[1]]
 THEORIES = (("paper", "marchenko_pastur"), ("corrected", "marchenko_pastur"), ("corrected", "one_step"))
+#: Columns with the row-norm channel of docs/theory.md §10.4 (``row_norm=True``); the others have none.
+ROW_NORM_THEORIES = (("corrected", "one_step"),)
+
+
+def column_name(mapping: str, bulk: str, row_norm: bool = False) -> str:
+    return f"{mapping}+{bulk}" + ("+row_norm" if row_norm else "")
+
+
+def theory_list() -> list[tuple[str, str, bool]]:
+    return [(m, b, False) for m, b in THEORIES] + [(m, b, True) for m, b in ROW_NORM_THEORIES]
 
 
 def full_cases() -> list[tuple[str, float, float, tuple[float, ...]]]:
@@ -78,9 +88,9 @@ def theory_columns(pair: str, alpha0: float, width: float, alphas) -> dict[str, 
     student, teacher = PAIRS[pair]
     problem = Problem(student, teacher, ETA, alpha0, width, 0.0)
     columns = {}
-    for m, b in THEORIES:
-        curve = theory_curve(problem, list(alphas), RIDGE, baseline=False, mapping=m, bulk=b)
-        columns[f"{m}+{b}"] = [
+    for m, b, rn in theory_list():
+        curve = theory_curve(problem, list(alphas), RIDGE, baseline=False, mapping=m, bulk=b, row_norm=rn)
+        columns[column_name(m, b, rn)] = [
             {"test": p.test_error, "train": p.train_error, "converged": p.converged} for p in curve.points
         ]
     return columns
@@ -148,19 +158,23 @@ def print_row(row: dict) -> None:
     cells = [f"{row['pair']:<19} α0={row['alpha0']:<4g} w={row['width']:<3g} α={row['alpha']:<4g}"]
     for key in ("test", "train"):
         cells.append(f"{key} net {net[key]:.4f}±{net[key + '_sem']:.4f}")
-        for m, b in THEORIES:
-            th = row[f"{m}+{b}"][key]
-            cells.append(f"{th:.4f} ({th / net[key] - 1:+.1%})")
+        for m, b, rn in theory_list():
+            th = row.get(column_name(m, b, rn))
+            if th is not None:
+                cells.append(f"{th[key]:.4f} ({th[key] / net[key] - 1:+.1%})")
     cells.append("ok" if verdict(row)[2] else "MISS")
     print(" | ".join(cells), flush=True)
 
 
 def markdown(rows: list[dict]) -> str:
     """The table as Markdown (docs/theory.md §10.5, README)."""
+    names = [column_name(*t) for t in theory_list() if all(column_name(*t) in r for r in rows)]
+    short = {"marchenko_pastur": "MP", "one_step": "one-step", "row_norm": "row-norm"}
+    titles = " | ".join("+".join(short.get(part, part) for part in n.split("+")) for n in names)
     head = (
-        "| case | α | network test ± sem | paper+MP | corrected+MP | corrected+one-step "
-        "| network train ± sem | paper+MP | corrected+MP | corrected+one-step |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        f"| case | α | network test ± sem | {titles} | network train ± sem | {titles} |\n"
+        + "| --- " * (4 + 2 * len(names))
+        + "|\n"
     )
     lines = []
     for row in rows:
@@ -168,11 +182,27 @@ def markdown(rows: list[dict]) -> str:
         cells = [f"{row['pair']}, α0 = {row['alpha0']:g}, width {row['width']:g}", f"{row['alpha']:g}"]
         for key in ("test", "train"):
             cells.append(f"{net[key]:.4f} ± {net[key + '_sem']:.4f}")
-            for m, b in THEORIES:
-                th = row[f"{m}+{b}"][key]
+            for name in names:
+                th = row[name][key]
                 cells.append(f"{th / net[key] - 1:+.1%}".replace("%", " %"))
         lines.append("| " + " | ".join(cells) + " |")
     return head + "\n".join(lines)
+
+
+def summary(rows: list[dict]) -> str:
+    """Per theory column: the worst test and training differences and the rows within the targets."""
+    out = []
+    for t in theory_list():
+        name = column_name(*t)
+        if not all(name in r for r in rows):
+            continue
+        v = [verdict(r, name) for r in rows]
+        out.append(
+            f"{name}: test {min(x[0] for x in v):+.1%} … {max(x[0] for x in v):+.1%}, train "
+            f"{min(x[1] for x in v):+.1%} … {max(x[1] for x in v):+.1%}; "
+            f"{sum(x[2] for x in v)}/{len(v)} rows within targets"
+        )
+    return "\n".join(out)
 
 
 def main() -> None:
@@ -191,14 +221,18 @@ def main() -> None:
     args = parser.parse_args()
     if args.markdown:
         saved = [row for path in args.markdown for row in json.loads(path.read_text())]
-        print(markdown(retheory(saved) if args.retheory else saved))
+        rows = retheory(saved) if args.retheory else saved
+        print(markdown(rows))
+        print()
+        print(summary(rows))
         return
     cases = QUICK if args.quick else (full_cases() if args.full else (EXTRA if args.extra else SUBSET))
     d = args.dimension or (800 if args.quick else 1500)
     seeds = args.seeds or (4 if args.quick else 8)
     print(
         f"η̃ = {ETA}, λ = {RIDGE}, d = {d}, {seeds} seeds; columns: network mean ± sem, then "
-        "paper+MP, corrected+MP, corrected+one-step (value and difference to the network)"
+        "paper+MP, corrected+MP, corrected+one-step, corrected+one-step+row-norm "
+        "(value and difference to the network)"
     )
     rows = json.loads(args.json.read_text()) if args.json and args.json.exists() else []
     done = {(r["pair"], r["alpha0"], r["width"], r["d"], r["seeds"]) for r in rows}

@@ -32,8 +32,10 @@ import numpy as np
 
 from .activations import Activation
 from .mapping import step_statistics
-from .problem import Problem
+from .problem import Problem, SRFParams
 from .quadrature import kappa_rule
+
+Array = np.ndarray
 
 _NODES = 400
 
@@ -147,6 +149,19 @@ def row_norm_spread(problem: Problem) -> RowNormSpread:
 
 
 def row_norm_weight(problem: Problem) -> float:
-    """``V_c`` (docs/theory.md §10.4); ``math.nan``-free: 0 without a step."""
+    """``V_c`` (docs/theory.md §10.4); 0 without a step or where its moments are not finite."""
     value = row_norm_spread(problem).V_c
     return value if math.isfinite(value) else 0.0
+
+
+def mu0_c(student: Activation, srf: SRFParams, kappa: Array, refine: int = 1) -> Array:
+    """``μ0c(κ) = ∂μ0/∂c = E_z[σ''(rκ + √c z)]/2`` (docs/theory.md §10.4), as a fourth-order difference
+    in ``c`` of the exact moment ``μ0 = E_z σ(rκ + √c z)`` (accurate to ~1e-10 for closed forms and
+    quadrature alike; kinked students need no second derivative)."""
+    h = 1e-3 * srf.c
+    mean = srf.r * np.asarray(kappa, dtype=float)
+    vals = [
+        student.gaussian_moments(mean, np.full_like(mean, math.sqrt(srf.c + j * h)), refine)[0]
+        for j in (-2, -1, 1, 2)
+    ]
+    return (8.0 * (vals[2] - vals[1]) - (vals[3] - vals[0])) / (12.0 * h)
