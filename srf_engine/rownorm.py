@@ -149,8 +149,11 @@ def row_norm_spread(problem: Problem) -> RowNormSpread:
 
 
 def row_norm_weight(problem: Problem) -> float:
-    """``V_c`` (docs/theory.md §10.4); 0 without a step or where its moments are not finite."""
-    value = row_norm_spread(problem).V_c
+    """The weight of the isotropic row-norm channel (docs/theory.md §10.4): ``V_c`` without its
+    teacher-overlap term, which is not isotropic (that part of ``dc_i`` is proportional to ``θ̂·w_i``, a
+    direction the spike's projections already carry); 0 without a step or where it is not finite."""
+    spread = row_norm_spread(problem)
+    value = spread.V_c - spread.overlap_term
     return value if math.isfinite(value) else 0.0
 
 
