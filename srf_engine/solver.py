@@ -195,11 +195,17 @@ class RowNormChannel:
     weight: float
 
 
-def _downstream(x: Array, k: _Kappa, sp: Bulk, alpha_p: float, lam: float, width: float) -> _Linear:
+def _downstream(
+    x: Array, k: _Kappa, sp: Bulk, alpha_p: float, lam: float, width: float, ch: RowNormChannel | None = None
+) -> _Linear:
     """§10.1 given ``V``: ``(t, m)`` from a 2×2 linear system, ``ψ`` explicit, ``q`` linear.
 
     ``t = ψ_w E[(t̂ F + ψ̂ C)/S]``, ``ψ = ψ_w E[(ψ̂ H + t̂ C)/S]`` and
     ``A = q̂1 D + q̂2 + ψ_w (t̂² F + ψ̂² H + 2 t̂ ψ̂ C)``; §5 is ``F ≡ c``, ``H ≡ D``, ``C ≡ 0``.
+    With the row-norm channel ``ch`` (docs/theory.md §10.4): ``ŷ = μ0 m + μ1 κ t + μ0c s``,
+    ``ŝ = α_p E_κ[μ0c (h − ŷ)/(1 + V)]``, ``s = V_c ŝ E[1/S]`` and ``A += V_c ŝ²`` (an isotropic channel of
+    weight ``F_c = V_c/ψ_w``); ``(t, m, s)`` then solve a 3×3 system. ``ch = None`` is the same arithmetic
+    as without the channel.
     """
     cm = k.cm
     w = cm.weights
@@ -217,48 +223,57 @@ def _downstream(x: Array, k: _Kappa, sp: Bulk, alpha_p: float, lam: float, width
     # t = ψ_w (t̂ E[F/S] + ψ̂ E[C/S]) with t̂ = α_p (a_h − a_0 m − a_1 t): linear in (t, m).
     beta = width * alpha_p * spk.b_f
     rhs = beta * a_h + width * spk.b_c * psi_hat
-    if k.mean_free or b_0 <= 0.0:
-        t = rhs / (1.0 + beta * a_1)
-        m = 0.0
+    if ch is None:
+        s = s_hat = 0.0
+        if k.mean_free or b_0 <= 0.0:
+            t = rhs / (1.0 + beta * a_1)
+            m = 0.0
+        else:
+            system = np.array([[1.0 + beta * a_1, beta * a_0], [a_0, b_0]])
+            t, m = np.linalg.solve(system, np.array([rhs, b_h]))
+        t_hat = alpha_p * (a_h - a_0 * m - a_1 * t)
+        y_hat = cm.mu0 * m + kmu1 * t
     else:
-        system = np.array([[1.0 + beta * a_1, beta * a_0], [a_0, b_0]])
-        t, m = np.linalg.solve(system, np.array([rhs, b_h]))
-    t_hat = alpha_p * (a_h - a_0 * m - a_1 * t)
+        t, m, s, t_hat, s_hat = _channel_overlaps(k, ch, w_om, f, alpha_p, beta, rhs, a_h, a_0, a_1, b_h, b_0)
+        y_hat = cm.mu0 * m + kmu1 * t + ch.mu0c * s
     psi = width * (psi_hat * spk.b_h + t_hat * spk.b_c)
-    y_hat = cm.mu0 * m + kmu1 * t
     e0 = cm.hh - 2.0 * y_hat * cm.h - 2.0 * cm.mu1 * psi * cm.h1 + y_hat * y_hat
     w_om2 = w_om * omega
     b = alpha_p * np.array([dot(w_om2 * k.mu1sq, e0), dot(w_om2 * k.mu2sq, e0)])
     e = width * (t_hat * t_hat * spk.g_f + psi_hat * psi_hat * spk.g_h + 2.0 * t_hat * psi_hat * spk.g_c)
+    if ch is not None:
+        e = e + ch.weight * s_hat * s_hat * k_mat[:, 1]
     q = np.linalg.solve(np.eye(2) - jac, dot(k_mat, b) + e)
     energy = e0 + k.mu1sq * q[0] + k.mu2sq * q[1]
-    return _Linear(q, float(t), float(psi), float(m), float(dot(w, energy)), float(dot(w_om2, energy)))
+    return _Linear(
+        q, float(t), float(psi), float(m), float(dot(w, energy)), float(dot(w_om2, energy)), float(s)
+    )
 
 
-def _downstream_channel(
-    x: Array, k: _Kappa, sp: Bulk, alpha_p: float, lam: float, width: float, ch: RowNormChannel
-) -> _Linear:
-    """:func:`_downstream` with the row-norm channel (docs/theory.md §10.4): ``ŷ = μ0 m + μ1 κ t + μ0c s``,
-    ``ŝ = α_p E_κ[μ0c (h − ŷ)/(1 + V)]``, ``s = V_c ŝ E[1/S]`` and ``A += V_c ŝ²`` (an isotropic channel
-    of weight ``F_c = V_c/ψ_w``); ``(t, m, s)`` solve a 3×3 linear system."""
-    cm = k.cm
-    w = cm.weights
-    f, jac, k_mat, vhat = _v_map(x, k, sp, alpha_p, lam)
-    spk = sp.spike_sums(lam + vhat[1], vhat[0], f, k_mat)
-    omega = 1.0 / (1.0 + k.mu1sq * x[0] + k.mu2sq * x[1])
-    w_om = w * omega
+def _channel_overlaps(
+    k: _Kappa,
+    ch: RowNormChannel,
+    w_om: Array,
+    f: Array,
+    alpha_p: float,
+    beta: float,
+    rhs: float,
+    a_h: float,
+    a_0: float,
+    a_1: float,
+    b_h: float,
+    b_0: float,
+) -> tuple[float, float, float, float, float]:
+    """``(t, m, s, t̂, ŝ)`` with the row-norm channel (docs/theory.md §10.4): the 3×3 system
+    ``t = β t̂/α_p + …``, ``m`` as in §5 with ``ŷ`` including ``μ0c s``, ``s = V_c E[1/S] ŝ``."""
+    cm, mc = k.cm, ch.mu0c
     kmu1 = cm.kappa * cm.mu1
-    mc = ch.mu0c
-    a_h, a_0, a_1, a_c = (dot(w_om, kmu1 * g) for g in (cm.h, cm.mu0, kmu1, mc))
-    b_h, b_0 = dot(w_om, cm.mu0 * cm.h), dot(w_om, cm.mu0 * cm.mu0)
+    a_c = dot(w_om, kmu1 * mc)
     c_h, c_0, c_c = (dot(w_om, mc * g) for g in (cm.h, cm.mu0, mc))
-    psi_hat = alpha_p * dot(w_om, cm.mu1 * cm.h1)
-    beta = width * alpha_p * spk.b_f
     gam = ch.weight * f[1] * alpha_p  # s = V_c E[1/S] ŝ, ŝ = α_p (c_h − c_0 m − a_c t − c_c s)
-    rhs_t = beta * a_h + width * spk.b_c * psi_hat
     if k.mean_free or b_0 <= 0.0:
         system = np.array([[1.0 + beta * a_1, beta * a_c], [gam * a_c, 1.0 + gam * c_c]])
-        t, s = np.linalg.solve(system, np.array([rhs_t, gam * c_h]))
+        t, s = np.linalg.solve(system, np.array([rhs, gam * c_h]))
         m = 0.0
     else:
         system = np.array(
@@ -268,21 +283,10 @@ def _downstream_channel(
                 [gam * a_c, gam * c_0, 1.0 + gam * c_c],
             ]
         )
-        t, m, s = np.linalg.solve(system, np.array([rhs_t, b_h, gam * c_h]))
+        t, m, s = np.linalg.solve(system, np.array([rhs, b_h, gam * c_h]))
     t_hat = alpha_p * (a_h - a_0 * m - a_1 * t - a_c * s)
     s_hat = alpha_p * (c_h - c_0 * m - a_c * t - c_c * s)
-    psi = width * (psi_hat * spk.b_h + t_hat * spk.b_c)
-    y_hat = cm.mu0 * m + kmu1 * t + mc * s
-    e0 = cm.hh - 2.0 * y_hat * cm.h - 2.0 * cm.mu1 * psi * cm.h1 + y_hat * y_hat
-    w_om2 = w_om * omega
-    b = alpha_p * np.array([dot(w_om2 * k.mu1sq, e0), dot(w_om2 * k.mu2sq, e0)])
-    e = width * (t_hat * t_hat * spk.g_f + psi_hat * psi_hat * spk.g_h + 2.0 * t_hat * psi_hat * spk.g_c)
-    e = e + ch.weight * s_hat * s_hat * k_mat[:, 1]
-    q = np.linalg.solve(np.eye(2) - jac, dot(k_mat, b) + e)
-    energy = e0 + k.mu1sq * q[0] + k.mu2sq * q[1]
-    return _Linear(
-        q, float(t), float(psi), float(m), float(dot(w, energy)), float(dot(w_om2, energy)), float(s)
-    )
+    return float(t), float(m), float(s), float(t_hat), float(s_hat)
 
 
 def full_residual(
@@ -429,10 +433,7 @@ def _solve(
         sp: Bulk = bulk
         try:
             x, iterations, ok = _solve_v(k, sp, alpha_p, lam, x0)
-            if channel is None:
-                lin = _downstream(x, k, sp, alpha_p, lam, width)
-            else:
-                lin = _downstream_channel(x, k, sp, alpha_p, lam, width, channel)
+            lin = _downstream(x, k, sp, alpha_p, lam, width, channel)
         except (ArithmeticError, ValueError, np.linalg.LinAlgError):
             # A bulk law that cannot be evaluated there (extreme steps): no fixed point is claimed.
             nan = math.nan
@@ -451,10 +452,7 @@ def _solve(
             if needed <= size:
                 break
             size, x0 = needed, x
-        if channel is None:
-            lin = _downstream(x, k, sp, alpha_p, lam, width)
-        else:
-            lin = _downstream_channel(x, k, sp, alpha_p, lam, width, channel)
+        lin = _downstream(x, k, sp, alpha_p, lam, width, channel)
     values = {
         "q1": float(lin.q[0]),
         "q2": float(lin.q[1]),
