@@ -23,7 +23,10 @@ OPERATIONS = {
     "get_result", "list_activations", "get_health", "get_version", "get_metrics",
 }  # fmt: skip
 ERROR_CODES = {"413", "422", "429", "503"}
-REQUEST_PARTS = {"HermiteActivation", "SRFSpec", "Activation", "ActivationName"}
+REQUEST_PARTS = {
+    "HermiteActivation", "SRFSpec", "Activation", "ActivationName",
+    "ProblemFields", "ProblemAxes", "TheoryChoices", "SimulationFields",
+}  # fmt: skip
 SHAPED = {"$ref", "items", "anyOf", "additionalProperties"}  # an object or list: its parts carry examples
 
 
@@ -44,6 +47,16 @@ def _walk(node: Any, path: str = ""):
             yield from _walk(item, f"{path}/{i}")
 
 
+def request_fields(schema: dict[str, Any], component: dict[str, Any] | str) -> dict[str, Any]:
+    """The properties of a request component: its own and those of every ``allOf`` branch."""
+    if isinstance(component, str):
+        component = schema["components"]["schemas"][component.rsplit("/", 1)[-1]]
+    fields: dict[str, Any] = {}
+    for part in component.get("allOf", []):
+        fields.update(request_fields(schema, part.get("$ref", part)))
+    return {**fields, **component.get("properties", {})}
+
+
 def test_operation_ids_read_as_method_names(schema) -> None:
     ids = {
         op["operationId"] for item in schema["paths"].values() for op in item.values() if "operationId" in op
@@ -56,7 +69,7 @@ def test_ranges_are_json_schema_keywords(schema) -> None:
     for path, node in _walk(schema):
         if "type" in node:
             assert not {"ge", "le", "gt", "lt"} & set(node), path
-    ridge = schema["components"]["schemas"]["SimulateRequest"]["properties"]["ridge"]
+    ridge = request_fields(schema, "SimulateRequest")["ridge"]
     number = next(n for _, n in _walk(ridge) if n.get("type") == "number")  # a number, or a list of them
     assert number["minimum"] == 0 and number["maximum"] == 1e6
 
@@ -64,7 +77,7 @@ def test_ranges_are_json_schema_keywords(schema) -> None:
 def test_the_servers_limits_bound_the_request_fields(tmp_path: Path) -> None:
     limits = {"max_dimension": 300, "max_seeds": 5, "max_alphas": 7, "max_test_samples": 900}
     served = create_app(Settings(cache_path=tmp_path / "c.sqlite3", **limits)).openapi()
-    fields = served["components"]["schemas"]["CompareRequest"]["properties"]
+    fields = request_fields(served, "CompareRequest")
     assert fields["dimension"]["maximum"] == 300 and "SRF_MAX_DIMENSION" in fields["dimension"]["description"]
     assert fields["alphas"]["maxItems"] == 7
     count, listed = fields["seeds"]["oneOf"]
@@ -76,9 +89,9 @@ def test_the_servers_limits_bound_the_request_fields(tmp_path: Path) -> None:
 def test_activation_is_one_shared_component(schema) -> None:
     components = schema["components"]["schemas"]
     assert {"Activation", "ActivationName", "HermiteActivation"} <= set(components)
-    for request in ("TheoryRequest", "SimulateRequest", "CompareRequest"):
+    for request in ("TheoryRequest", "SimulateRequest", "CompareRequest", "FunctionRequest"):
         for field in ("student", "teacher"):
-            assert components[request]["properties"][field]["$ref"] == "#/components/schemas/Activation"
+            assert request_fields(schema, request)[field]["$ref"] == "#/components/schemas/Activation"
     assert "ActivationName" not in json.dumps(schema["paths"])  # not inlined anywhere
 
 
