@@ -135,8 +135,36 @@ def run_case(
     return rows
 
 
+def extrapolate(rows: list[dict], smaller: list[dict]) -> list[dict]:
+    """Give each row a ``reference``: the network at d, or its 1/d extrapolation where it drifts.
+
+    With a run at a smaller d' (same case and α), ``E(∞) ≈ E(d) + (E(d) − E(d'))·d'/(d − d')`` (linear in
+    1/d through both sizes), used for an error whose drift ``E(d) − E(d')`` exceeds twice its standard
+    error; elsewhere the reference is the network at d. Its ``sem`` follows from both runs' sems.
+    """
+    by_case = {(r["pair"], r["alpha0"], r["width"], r["alpha"]): r for r in smaller}
+    for row in rows:
+        small = by_case.get((row["pair"], row["alpha0"], row["width"], row["alpha"]))
+        net = row["network"]
+        ref = dict(net, d_small=None, extrapolated={"test": False, "train": False})
+        if small is not None and small["d"] < row["d"]:
+            k = small["d"] / (row["d"] - small["d"])
+            ref["d_small"] = small["d"]
+            for key in ("test", "train"):
+                e, s1 = net[key], net[key + "_sem"]
+                e_small, s2 = small["network"][key], small["network"][key + "_sem"]
+                ref[key + "_small"] = e_small
+                if abs(e - e_small) > 2 * (s1**2 + s2**2) ** 0.5:
+                    ref[key] = e + (e - e_small) * k
+                    ref[key + "_sem"] = (((1 + k) * s1) ** 2 + (k * s2) ** 2) ** 0.5
+                    ref["extrapolated"][key] = True
+        row["reference"] = ref
+    return rows
+
+
 def verdict(row: dict, name: str = "corrected+one_step") -> tuple[float, float, bool]:
-    net, th = row["network"], row[name]
+    """Relative differences theory/reference − 1 (test, train) and whether both meet the targets."""
+    net, th = row.get("reference", row["network"]), row[name]
     dt, dr = th["test"] / net["test"] - 1, th["train"] / net["train"] - 1
     ok_test = abs(dt) <= TEST_TARGET or abs(th["test"] - net["test"]) <= 2 * net["test_sem"]
     ok_train = abs(dr) <= TRAIN_TARGET or abs(th["train"] - net["train"]) <= 2 * net["train_sem"]
@@ -155,24 +183,60 @@ def print_row(row: dict) -> None:
     print(" | ".join(cells), flush=True)
 
 
+def _network_cell(row: dict, key: str) -> str:
+    net, ref = row["network"], row.get("reference", row["network"])
+    cell = f"{net[key]:.4f} ± {net[key + '_sem']:.4f}"
+    if ref.get("extrapolated", {}).get(key):
+        cell += f" → **{ref[key]:.4f} ± {ref[key + '_sem']:.4f}**"
+    return cell
+
+
 def markdown(rows: list[dict]) -> str:
-    """The table as Markdown (docs/theory.md §10.5, README)."""
+    """The table as Markdown (docs/fidelity.md): differences are to the reference (see extrapolate)."""
+    names = " | ".join(f"{m}+{'MP' if b == 'marchenko_pastur' else b.replace('_', '-')}" for m, b in THEORIES)
     head = (
-        "| case | α | network test ± sem | paper+MP | corrected+MP | corrected+one-step "
-        "| network train ± sem | paper+MP | corrected+MP | corrected+one-step |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        f"| case | α | network test ± sem | {names} | network train ± sem | {names} | ok |\n"
+        "| --- | --- | --- | " + "--- | " * (2 * len(THEORIES) + 2) + "\n"
     )
     lines = []
     for row in rows:
-        net = row["network"]
+        ref = row.get("reference", row["network"])
         cells = [f"{row['pair']}, α0 = {row['alpha0']:g}, width {row['width']:g}", f"{row['alpha']:g}"]
         for key in ("test", "train"):
-            cells.append(f"{net[key]:.4f} ± {net[key + '_sem']:.4f}")
+            cells.append(_network_cell(row, key))
             for m, b in THEORIES:
                 th = row[f"{m}+{b}"][key]
-                cells.append(f"{th / net[key] - 1:+.1%}".replace("%", " %"))
+                cells.append(f"{th / ref[key] - 1:+.1%}".replace("%", " %"))
+        cells.append("yes" if verdict(row)[2] else "**no**")
         lines.append("| " + " | ".join(cells) + " |")
     return head + "\n".join(lines)
+
+
+def summary(rows: list[dict]) -> str:
+    """Per theory: the range of differences and how many rows meet the targets, by kind of student."""
+    kinds = {
+        "all": lambda r: True,
+        "E σ'' ≠ 0 (relu, relu_centered, hermite)": lambda r: r["pair"].split("/")[0] != "erf",
+        "odd student (erf)": lambda r: r["pair"].split("/")[0] == "erf",
+        "α < width": lambda r: r["alpha"] < r["width"],
+        "α ≥ width": lambda r: r["alpha"] >= r["width"],
+    }
+    out = ["| theory | rows | test min … max | train min … max | within targets |", "| --- " * 5 + "|"]
+    for m, b in THEORIES:
+        name = f"{m}+{b}"
+        for kind, keep in kinds.items():
+            chosen = [r for r in rows if keep(r)]
+            if not chosen:
+                continue
+            diffs = [verdict(r, name) for r in chosen]
+            t = [100 * x[0] for x in diffs]
+            tr = [100 * x[1] for x in diffs]
+            ok = sum(x[2] for x in diffs)
+            out.append(
+                f"| {name}, {kind} | {len(chosen)} | {min(t):+.1f} … {max(t):+.1f} % | "
+                f"{min(tr):+.1f} … {max(tr):+.1f} % | {ok}/{len(chosen)} |"
+            )
+    return "\n".join(out)
 
 
 def main() -> None:
@@ -187,11 +251,20 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--markdown", type=Path, nargs="+", help="print the table of saved --json runs")
     parser.add_argument("--retheory", action="store_true", help="with --markdown: recompute the theory")
+    parser.add_argument(
+        "--smaller",
+        type=Path,
+        nargs="*",
+        default=(),
+        help="with --markdown: saved runs at a smaller d (1/d fit)",
+    )
     parser.add_argument("--n-jobs", type=int, default=None, help="simulation threads (default: all cores)")
     args = parser.parse_args()
     if args.markdown:
         saved = [row for path in args.markdown for row in json.loads(path.read_text())]
-        print(markdown(retheory(saved) if args.retheory else saved))
+        smaller = [row for path in args.smaller for row in json.loads(path.read_text())]
+        rows = extrapolate(retheory(saved) if args.retheory else saved, smaller)
+        print(markdown(rows) + "\n\n" + summary(rows))
         return
     cases = QUICK if args.quick else (full_cases() if args.full else (EXTRA if args.extra else SUBSET))
     d = args.dimension or (800 if args.quick else 1500)

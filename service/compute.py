@@ -99,7 +99,13 @@ def run_function(
     """``POST /theory/function``: target, prediction after the step and at initialisation along κ."""
     normal = prepared.normal
     result = learned_function(
-        prepared.problem, normal["alphas"], normal["ridge"], normal["kappa"], progress=progress
+        prepared.problem,
+        normal["alphas"],
+        normal["ridge"],
+        normal["kappa"],
+        progress=progress,
+        mapping=normal["mapping"],
+        bulk=normal["bulk"],
     )
     return _result(prepared, result.as_dict())
 

@@ -84,6 +84,15 @@ def configure(level: str = "INFO") -> None:
     logger.addHandler(handler)
 
 
+def response_status(start: Message) -> tuple[int, str | None]:
+    """The status of an ASGI ``http.response.start`` message and its ``X-Cache`` header (hit/miss)."""
+    cache = None
+    for name, value in start.get("headers", ()):
+        if name.lower() == b"x-cache":
+            cache = value.decode("latin-1")
+    return start["status"], cache
+
+
 class AccessLogMiddleware:
     """Pure ASGI (no body buffering, ~µs overhead): logs after the response is sent, even on errors."""
 
@@ -105,10 +114,7 @@ class AccessLogMiddleware:
             nonlocal status, cache, response_started
             if message["type"] == "http.response.start":
                 response_started = True
-                status = message["status"]
-                for name, value in message.get("headers", ()):
-                    if name.lower() == b"x-cache":
-                        cache = value.decode("latin-1")
+                status, cache = response_status(message)
             await send(message)
 
         error: BaseException | None = None

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .cache import Store
 from .jobs import JobManager
+from .logs import response_status
 from .runner import Runner
 
 #: Latency buckets (seconds): a cache hit takes about a millisecond, a synchronous computation up to
@@ -117,10 +118,7 @@ class MetricsMiddleware:
         async def capture(message: Message) -> None:
             nonlocal status, cache
             if message["type"] == "http.response.start":
-                status = message["status"]
-                for name, value in message.get("headers", ()):
-                    if name.lower() == b"x-cache":
-                        cache = value.decode("latin-1")
+                status, cache = response_status(message)
             await send(message)
 
         try:

@@ -91,7 +91,7 @@ def normalise(req: Request) -> dict[str, Any]:
     """The normal form of ``req`` (a JSON-ready dict without endpoint or version)."""
     body = _problem(req)
     body["ridge"] = _axis(req.ridge)
-    if isinstance(req, TheoryRequest | CompareRequest):
+    if isinstance(req, TheoryRequest | CompareRequest | FunctionRequest):
         body.update(mapping=req.mapping, bulk=req.bulk)
     if isinstance(req, FunctionRequest):
         body["kappa"] = [_real(k) for k in (DEFAULT_KAPPA if req.kappa is None else req.kappa)]

@@ -223,7 +223,7 @@ class TheoryRequest(TheoryChoices, ProblemAxes, ProblemFields):
     )
 
 
-class FunctionRequest(ProblemFields):
+class FunctionRequest(TheoryChoices, ProblemFields):
     """``POST /theory/function``: what the trained readout expresses along the spike (docs/theory.md §4)."""
 
     model_config = ConfigDict(
@@ -500,6 +500,12 @@ class FunctionResponse(BaseModel):
     cached: bool
     engine_version: str
     request: RequestEcho = None
+    mapping: Literal["paper", "corrected"] = Field(
+        description="The mapping used after the step (docs/theory.md §3, §10.2).", examples=["corrected"]
+    )
+    bulk: Literal["marchenko_pastur", "one_step"] = Field(
+        description="The bulk law used after the step (docs/theory.md §5, §10.3).", examples=["one_step"]
+    )
     srf: SRFOut
     points: list[FunctionPointOut]
     warnings: list[str]

@@ -18,10 +18,10 @@ import numpy as np
 
 from .errors import InvalidParameterError
 from .grid import GridSpec
-from .mapping import map_to_srf, mapping_warnings
+from .mapping import Mapping, map_to_srf
 from .problem import Problem, SRFParams, check_alphas
 from .results import TheoryPoint
-from .theory import Ridge, check_ridge, theory_grid
+from .theory import DEFAULT_BULK, DEFAULT_MAPPING, BulkLaw, Ridge, check_ridge, theory_grid
 
 Array = np.ndarray
 
@@ -52,9 +52,13 @@ class LearnedFunction:
     srf: SRFParams
     points: list[FunctionPoint]
     warnings: list[str] = field(default_factory=list)
+    mapping: str = DEFAULT_MAPPING  # docs/theory.md §3 ("paper") or §10.2 ("corrected")
+    bulk: str = DEFAULT_BULK  # docs/theory.md §5 ("marchenko_pastur") or §10.3 ("one_step")
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "mapping": self.mapping,
+            "bulk": self.bulk,
             "srf": self.srf.as_dict(),
             "points": [
                 {name: list(v) if isinstance(v, tuple) else v for name, v in p.__dict__.items()}
@@ -99,15 +103,19 @@ def learned_function(
     kappa: Sequence[float] | None = None,
     *,
     progress: Callable[[float], None] | None = None,
+    mapping: Mapping = DEFAULT_MAPPING,
+    bulk: BulkLaw = DEFAULT_BULK,
 ) -> LearnedFunction:
-    """Target, mean prediction after the step and at initialisation along ``κ``, at each ``α``."""
+    """Target, mean prediction after the step and at initialisation along ``κ``, at each ``α``.
+
+    ``mapping`` and ``bulk`` choose the theory after the step as in :func:`theory_grid` (the fixed point
+    of §10.1 keeps ``ŷ(κ) = μ0(κ) m + μ1(κ) κ t``); at initialisation there is no step and both are moot.
+    """
     alphas = check_alphas(alphas)
     ridge = check_ridge(ridge)
     grid_kappa = np.asarray(check_kappa(kappa), dtype=float)
-    srf = map_to_srf(problem)
-    base_srf = SRFParams(c=1.0, r=0.0, gamma=srf.gamma)  # the baseline of theory_grid (γ does not enter)
 
-    def curve(given: SRFParams, share: float, start: float) -> Any:
+    def curve(given: SRFParams | None, share: float, start: float) -> Any:
         spec = GridSpec.build(
             width=problem.width,
             noise=problem.noise,
@@ -117,9 +125,20 @@ def learned_function(
             alphas=alphas,
         )
         report = None if progress is None else (lambda f: progress(start + share * f))
-        return theory_grid(problem.student, problem.teacher, spec, srf=given, baseline=False, progress=report)
+        return theory_grid(
+            problem.student,
+            problem.teacher,
+            spec,
+            srf=given,
+            baseline=False,
+            progress=report,
+            mapping=mapping,
+            bulk=bulk,
+        )
 
-    after = curve(srf, 0.5, 0.0)
+    after = curve(problem.srf, 0.5, 0.0)
+    srf = after.srf if after.srf is not None else map_to_srf(problem, mapping)
+    base_srf = SRFParams(c=1.0, r=0.0, gamma=srf.gamma)  # the baseline of theory_grid (γ does not enter)
     before = curve(base_srf, 0.5, 0.5)
     target, _, _ = problem.teacher.gaussian_moments(srf.gamma * grid_kappa, np.full_like(grid_kappa, srf.rho))
     points = []
@@ -139,5 +158,5 @@ def learned_function(
                 baseline_converged=b.converged,
             )
         )
-    warnings = list(dict.fromkeys(mapping_warnings(problem) + after.warnings + before.warnings))
-    return LearnedFunction(srf=srf, points=points, warnings=warnings)
+    warnings = list(dict.fromkeys(after.warnings + before.warnings))
+    return LearnedFunction(srf=srf, points=points, warnings=warnings, mapping=after.mapping, bulk=after.bulk)

@@ -106,3 +106,26 @@ def test_mean_prediction_along_kappa_matches_an_srf_simulation() -> None:
         np.testing.assert_allclose(simulated, expected, atol=0.06)
         assert np.corrcoef(simulated, expected)[0, 1] > 0.99
     assert np.max(np.abs(np.array(point.after_step) - np.array(point.at_initialisation))) > 0.2
+
+
+def test_the_function_follows_the_chosen_theory() -> None:
+    """A non-centred student: the corrected mapping and one-step bulk (the defaults) give the same test
+    error as /theory/curve's defaults, and differ from the paper's mapping."""
+    problem = Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.0)
+    default = learned_function(problem, [0.5, 2.0], 0.05, kappa=[-1.0, 0.0, 1.0])
+    paper = learned_function(
+        problem, [0.5, 2.0], 0.05, kappa=[-1.0, 0.0, 1.0], mapping="paper", bulk="marchenko_pastur"
+    )
+    curve = theory_curve(problem, [0.5, 2.0], 0.05)
+    assert (default.mapping, default.bulk) == ("corrected", "one_step")
+    assert (paper.mapping, paper.bulk) == ("paper", "marchenko_pastur")
+    assert default.as_dict()["mapping"] == "corrected"
+    for mine, theirs in zip(default.points, curve.points, strict=True):
+        assert mine.test_error == pytest.approx(theirs.test_error, rel=1e-10)
+    assert default.srf.c == pytest.approx(curve.srf.c) and default.srf.c < paper.srf.c - 0.1
+    shift = np.abs(np.array(default.points[0].after_step) - np.array(paper.points[0].after_step))
+    assert shift.max() > 1e-3
+    # at initialisation there is no step: a straight line in κ under either theory (its slope follows
+    # γ, the overlap of the spike direction with θ, which the two mappings give differently)
+    for f in (default, paper):
+        np.testing.assert_allclose(np.diff(f.points[0].at_initialisation, 2), 0.0, atol=1e-12)

@@ -385,7 +385,7 @@ def test_cancelled_from_progress_propagates_promptly_and_restores_blas_threads(n
     before = [info["num_threads"] for info in threadpool_info()]
     problem = Problem("tanh", "sin", 3.0, 20.0)
     full = estimate_cost(
-        model="network", dimension=600, width=1.0, alphas=[3.0], alpha0=20.0, seeds=4, test_samples=None
+        model="network", dimension=600, width=1.0, alphas=[3.0], alpha0=20.0, seeds=8, test_samples=None
     ).seconds
     calls: list[float] = []
 
@@ -394,11 +394,14 @@ def test_cancelled_from_progress_propagates_promptly_and_restores_blas_threads(n
         if fraction > 0.05:
             raise Cancelled("stop")
 
-    start = time.perf_counter()
+    # CPU time of this process (all its threads), the unit of the estimate: wall time on a loaded
+    # machine stretches without the simulation doing more work. Uncancelled, the run costs about
+    # `full` (3 s); cancelled after 5 %, about 0.4 s.
+    start = time.process_time()
     with pytest.raises(Cancelled):
-        simulate(problem, [3.0], 0.1, dimension=600, seeds=4, progress=progress, n_jobs=n_jobs)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 0.5 * full + 1.0
+        simulate(problem, [3.0], 0.1, dimension=600, seeds=8, progress=progress, n_jobs=n_jobs)
+    elapsed = time.process_time() - start
+    assert elapsed < 0.5 * full
     assert [info["num_threads"] for info in threadpool_info()] == before
     assert not [t for t in threading.enumerate() if t.name.startswith("srf-sim")]
 
