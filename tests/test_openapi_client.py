@@ -5,6 +5,7 @@ used against a live server for every endpoint, a figure and an error."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from test_service_support import COMPARE, SIMULATE, THEORY, LiveServer, wait_job
 
@@ -22,6 +24,7 @@ OPERATIONS = {
     "theory_curve", "theory_function", "simulate", "compare", "get_job", "cancel_job",
     "get_result", "list_activations", "get_health", "get_version", "get_metrics",
 }  # fmt: skip
+PROBLEM = {"student", "teacher", "learning_rate", "alpha0", "width", "noise", "ridge", "srf", "alphas"}
 ERROR_CODES = {"413", "422", "429", "503"}
 REQUEST_PARTS = {
     "HermiteActivation", "SRFSpec", "Activation", "ActivationName",
@@ -203,6 +206,19 @@ def test_generated_client_calls_every_endpoint(generated, tmp_path: Path) -> Non
         stored = get_result.sync(client=client, key=theory.key)
         assert isinstance(stored, models.TheoryResponse) and stored.key == theory.key
 
+        # the request classes: flat, with every problem field (from the shared components)
+        bodies = {"TheoryRequest": THEORY, "SimulateRequest": SIMULATE, "CompareRequest": COMPARE,
+                  "FunctionRequest": {**THEORY, "alphas": [1.0]}}  # fmt: skip
+        for name, body in bodies.items():
+            request_class = getattr(models, name)
+            assert {field.name for field in attrs.fields(request_class)} >= PROBLEM, name
+            assert request_class.from_dict(body).to_dict() == body, name
+        # an unknown field is kept (unevaluatedProperties, unlike additionalProperties: false, gives
+        # generated classes an additional_properties map) and sent: the server names it, never drops it
+        misspelt = models.TheoryRequest.from_dict({**THEORY, "nosie": 0.1})
+        refused = theory_curve.sync(client=client, body=misspelt)
+        assert isinstance(refused, models.ValidationErrorBody) and refused.detail[0].field == "nosie"
+
         # an error: the server's 422 body, parsed as documented
         bad = theory_curve.sync(client=client, body=models.TheoryRequest.from_dict({**THEORY, "width": -1}))
         assert isinstance(bad, models.ValidationErrorBody)
@@ -234,6 +250,13 @@ def test_generated_client_calls_every_endpoint(generated, tmp_path: Path) -> Non
 
         png = content(get_result_figure.sync(client=client, key=comparison.key))
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        # An operation answering JSON documents JSON only, so its generated function has no `format_`:
+        # it cannot ask for an answer it would parse as JSON (which crashed on a PNG or CSV). The
+        # HTTP behaviour is unchanged: the POST still answers the same figure when asked for it.
+        for module in (theory_curve, theory_function, simulate, compare, get_job, get_result):
+            assert set(inspect.signature(module.sync).parameters) & {"format_", "accept"} == set()
+        raw = client.get_httpx_client().post("/compare", params={"format": "png"}, json=COMPARE)
+        assert raw.headers["content-type"] == "image/png" and raw.content == png
         svg_format = models.GetResultFigureFormat("svg")
         assert b"<svg" in content(get_result_figure.sync(client=client, key=theory.key, format_=svg_format))
         lines = content(get_result_table.sync(client=client, key=theory.key)).decode().splitlines()
