@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import pprint
 import sys
 import time
 from pathlib import Path
@@ -212,6 +213,30 @@ def markdown(rows: list[dict]) -> str:
     return head + "\n".join(lines)
 
 
+def regime(row: dict) -> tuple[str, str]:
+    """The regime a row validates in ``srf_engine/fidelity.py``: (kind of student, α against the width)."""
+    kind = "odd" if row["pair"].split("/")[0] == "erf" else "curved"
+    return kind, "below_width" if row["alpha"] < row["width"] else "above_width"
+
+
+def ranges(rows: list[dict]) -> dict:
+    """Per theory and regime, the smallest and largest theory/reference − 1 in percent (test, train)."""
+    out: dict = {}
+    for m, b in THEORIES:
+        for row in rows:
+            dt, dr, _ = verdict(row, f"{m}+{b}")
+            entry = out.setdefault((m, b), {}).setdefault(regime(row), {"test": [], "train": []})
+            entry["test"].append(100 * dt)
+            entry["train"].append(100 * dr)
+    return {
+        theory: {
+            where: {key: (round(min(v), 1), round(max(v), 1)) for key, v in values.items()}
+            for where, values in by_regime.items()
+        }
+        for theory, by_regime in out.items()
+    }
+
+
 def summary(rows: list[dict]) -> str:
     """Per theory: the range of differences and how many rows meet the targets, by kind of student."""
     kinds = {
@@ -265,6 +290,8 @@ def main() -> None:
         smaller = [row for path in args.smaller for row in json.loads(path.read_text())]
         rows = extrapolate(retheory(saved) if args.retheory else saved, smaller)
         print(markdown(rows) + "\n\n" + summary(rows))
+        print("\nMeasured ranges by regime (srf_engine/fidelity.py):")
+        pprint.pprint(ranges(rows), width=110)
         return
     cases = QUICK if args.quick else (full_cases() if args.full else (EXTRA if args.extra else SUBSET))
     d = args.dimension or (800 if args.quick else 1500)
