@@ -247,18 +247,18 @@ OTHER_CONTENT: dict[str, Any] = {
     "application/pdf": {"schema": {"type": "string", "format": "binary"}},
 }
 FORMATS_TEXT = (
-    "JSON by default; `?format=csv|png|svg|pdf` (or the matching Accept) gives one CSV row per point "
-    "with its six coordinates, or a figure (options x, y, errors, dpi, size)."
+    "JSON, as documented here. `?format=csv|png|svg|pdf` (or the matching Accept) answers the same result "
+    "as CSV (one row per point) or as a figure (options x, y, errors, dpi, size, as on "
+    "GET /results/{key}/figure). Those formats are not listed in this operation because generated "
+    "clients parse its 200 as JSON: such a client reads them as bytes from GET /results/{key}/figure and "
+    "GET /results/{key}/table, with the `key` of the JSON answer (docs/api.md, Formats)."
 )
 
 
 def openapi_200(model: type, description: str, headers: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A 200 response documented in every format."""
-    out: dict[str, Any] = {
-        "model": model,
-        "description": f"{description} {FORMATS_TEXT}",
-        "content": OTHER_CONTENT,
-    }
+    """A 200 response of a route that also answers other formats, documented as JSON only (see
+    :data:`FORMATS_TEXT`): one media type per status is what generated clients parse correctly."""
+    out: dict[str, Any] = {"model": model, "description": f"{description} {FORMATS_TEXT}"}
     if headers:
         out["headers"] = dict(headers)
     return out
@@ -319,21 +319,19 @@ SizeQuery = Annotated[
 ]
 
 
+#: The format and figure options of a route answering JSON by default: honoured, but left out of its
+#: schema (see :data:`FORMATS_TEXT`), so a generated client cannot ask for what it cannot parse.
+_HIDDEN = {"include_in_schema": False}
+
+
 def output_query(
     request: Request,
-    format: Annotated[
-        str | None,
-        Query(
-            description="json (default), csv, png, svg or pdf; wins over the Accept header. "
-            "A format this endpoint cannot give is a 406.",
-            json_schema_extra={"enum": list(ALL_FORMATS)},
-        ),
-    ] = None,
-    x: XQuery = None,
-    y: YQuery = None,
-    errors: ErrorsQuery = None,
-    dpi: DpiQuery = None,
-    size: SizeQuery = None,
+    format: Annotated[str | None, Query(**_HIDDEN)] = None,
+    x: Annotated[AxisName | None, Query(**_HIDDEN)] = None,
+    y: Annotated[AxisName | None, Query(**_HIDDEN)] = None,
+    errors: Annotated[str | None, Query(max_length=20, **_HIDDEN)] = None,
+    dpi: Annotated[int | None, Query(**_HIDDEN)] = None,
+    size: Annotated[str | None, Query(max_length=20, **_HIDDEN)] = None,
 ) -> OutputQuery:
     return OutputQuery(format, request.headers.get("accept"), x, y, errors, dpi, size)
 

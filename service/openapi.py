@@ -6,6 +6,11 @@ FastAPI's schema is refined once, when first asked for:
   and a single allowed string is an ``enum`` (generators mis-read ``const`` inside a union);
 - an activation is one shared component, ``Activation`` (a name, ``ActivationName``, or Hermite
   coefficients), instead of the same union inlined in every request;
+- the fields several requests take alike are one component per group (``ProblemFields``,
+  ``ProblemAxes``, ``TheoryChoices``, ``SimulationFields``: ``schemas.SHARED_FIELDS``); a request is
+  ``allOf`` its groups and its own fields, closed by ``unevaluatedProperties: false`` (JSON Schema
+  2020-12: unlike ``additionalProperties``, it sees the properties of every ``allOf`` branch), so
+  the body stays flat and an unknown field is still invalid;
 - a job's ``result`` and a stored result are typed: one of the 200 bodies of the POST endpoints;
 - validation errors are documented as the server sends them (``ValidationErrorBody``, with ``field``
   and ``message``), not as FastAPI's default shape;
@@ -22,11 +27,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from .schemas import REQUEST_MODELS, SHARED_FIELDS
 from .settings import Settings
 
 _RANGES = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
 #: Keys whose values are data (examples, defaults) or names (properties), not schemas to rewrite.
 _DATA_KEYS = frozenset({"example", "examples", "default", "enum", "const"})
+#: Components that are parts of requests (documented by their models), not responses.
+_REQUEST_PARTS = frozenset({"HermiteActivation", "SRFSpec", *(group.__name__ for group in SHARED_FIELDS)})
 _NULL_NOTE = "null only if the engine produced a non-finite value"
 
 #: (description, unit, example) of each response field: ``"Model.field"`` first, then ``"field"``.
@@ -232,6 +240,51 @@ def _share_activation(schema: dict[str, Any]) -> None:
     }
 
 
+def _first_paragraph(text: str | None) -> str:
+    return " ".join((text or "").strip().split("\n\n")[0].split())
+
+
+def _fields_object(properties: dict[str, Any], required: list[str], **extra: Any) -> dict[str, Any]:
+    """An open object schema of these properties (the ones of ``required`` among them required)."""
+    needed = [name for name in required if name in properties]
+    return {**extra, "type": "object", "properties": properties, **({"required": needed} if needed else {})}
+
+
+def _compose_requests(schema: dict[str, Any]) -> None:
+    """Each request: ``allOf`` the components of its field groups and an object of its own fields,
+    closed with ``unevaluatedProperties: false``. A group's component is cut from the first request
+    that has it; every other request must carry exactly the same fields, or the component would not
+    describe it (ValueError). The own fields are an ``allOf`` branch, not sibling ``properties``:
+    openapi-python-client reads a schema whose ``allOf`` is a single ``$ref`` as that component alone
+    and drops its sibling properties."""
+    components = schema["components"]["schemas"]
+    for model in REQUEST_MODELS:
+        flat = components.get(model.__name__)
+        if flat is None:
+            continue
+        own = dict(flat.get("properties", {}))
+        required = flat.get("required", [])
+        parts: list[dict[str, Any]] = []
+        for group in (g for g in SHARED_FIELDS if issubclass(model, g)):
+            fields = {name: own.pop(name) for name in group.model_fields}
+            part = _fields_object(
+                fields, required, title=group.__name__, description=_first_paragraph(group.__doc__)
+            )
+            if components.setdefault(group.__name__, part) != part:
+                raise ValueError(f"{model.__name__} redefines a field of {group.__name__}")
+            parts.append({"$ref": f"#/components/schemas/{group.__name__}"})
+        named = {k: flat[k] for k in ("title", "description") if k in flat}
+        rest = {k: v for k, v in flat.items() if k not in {*named, "type", "properties", "required"}}
+        rest.pop("additionalProperties", None)  # sees only sibling properties: see the module's docstring
+        components[model.__name__] = {
+            **named,
+            "type": "object",
+            "allOf": [*parts, _fields_object(own, required)],
+            "unevaluatedProperties": False,
+            **rest,
+        }
+
+
 def _post_bodies(schema: dict[str, Any]) -> list[str]:
     """``$ref``s of the JSON 200 bodies of the POST operations, in path order."""
     refs: list[str] = []
@@ -287,7 +340,7 @@ def _describe_response_fields(schema: dict[str, Any]) -> None:
     the model already gives (other than the bare null note) is kept, and the unit added to it."""
     components = schema["components"]["schemas"]
     for model, component in components.items():
-        if model.endswith("Request") or model in {"HermiteActivation", "SRFSpec"}:
+        if model.endswith("Request") or model in _REQUEST_PARTS:
             continue  # requests are documented by their models
         for field, prop in component.get("properties", {}).items():
             docs = _docs(model, field)
@@ -355,6 +408,7 @@ def refine(schema: dict[str, Any], settings: Settings | None = None) -> dict[str
     _rewrite_ranges(schema)
     _const_to_enum(schema)
     _share_activation(schema)
+    _compose_requests(schema)
     _type_job_results(schema)
     _document_validation_errors(schema)
     _describe_response_fields(schema)

@@ -29,7 +29,6 @@ from .schemas import (
     CompareRequest,
     FunctionRequest,
     HermiteActivation,
-    ProblemFields,
     SimulateRequest,
     TheoryRequest,
 )
@@ -70,7 +69,7 @@ def _axis(value: float | list[float] | str) -> float | list[float] | str:
     return _real(value)
 
 
-def _problem(req: ProblemFields) -> dict[str, Any]:
+def _problem(req: Request) -> dict[str, Any]:
     return {
         "student": canonical_activation(req.student),
         "teacher": canonical_activation(req.teacher),

@@ -152,16 +152,31 @@ RidgeAxis = grid_axis({"ge": 0, "le": 1e6})
 
 
 class ProblemFields(BaseModel):
-    """The problem common to every POST body (docs/api.md, flat fields); five may be lists (a grid)."""
+    """The problem as every POST body states it: the two activations, the α's and, optionally, the sRF
+    parameters (flat fields, docs/api.md).
+
+    The other problem fields (learning_rate, alpha0, width, noise, ridge) accept different values on
+    different endpoints, so each request, or ProblemAxes, declares them.
+    """
 
     model_config = _REQUEST_CONFIG
 
     student: Activation
     teacher: Activation
-    learning_rate: LearningRateAxis = Field(
-        description="η̃ of the first step, ≥ 0 (at most 1e4); required (0 means no step)." + _LIST_NOTE,
-        examples=[3.0, [0.5, 1, 2, 4]],
+    srf: SRFSpec | None = Field(None, description="Skip the network → sRF mapping and use these parameters.")
+    alphas: list[Annotated[float, Field(gt=0, le=1e6)]] = Field(
+        min_length=1,
+        max_length=10_000,
+        description="Sample ratios α = n/d of the curve, each > 0 (at most 1e6); answered in this order.",
     )
+
+
+class ProblemAxes(BaseModel):
+    """alpha0, width and noise as /theory/curve, /simulate and /compare take them: a number, or a list
+    of them (an axis of the grid)."""
+
+    model_config = _REQUEST_CONFIG
+
     alpha0: Alpha0Axis = Field(
         description="n0/d of the first-step batch, ≥ 0 (at most 1e6); required (0 means no step: random "
         "features)." + _LIST_NOTE,
@@ -169,12 +184,6 @@ class ProblemFields(BaseModel):
     )
     width: WidthAxis = Field(1.0, description="p/d, > 0 (from 1e-6 to 100)." + _LIST_NOTE)
     noise: NoiseAxis = Field(0.0, description="Label-noise variance Δ ≥ 0." + _LIST_NOTE)
-    srf: SRFSpec | None = Field(None, description="Skip the network → sRF mapping and use these parameters.")
-    alphas: list[Annotated[float, Field(gt=0, le=1e6)]] = Field(
-        min_length=1,
-        max_length=10_000,
-        description="Sample ratios α = n/d of the curve, each > 0 (at most 1e6); answered in this order.",
-    )
 
 
 class TheoryChoices(BaseModel):
@@ -198,7 +207,7 @@ class TheoryChoices(BaseModel):
     )
 
 
-class TheoryRequest(TheoryChoices, ProblemFields):
+class TheoryRequest(TheoryChoices, ProblemAxes, ProblemFields):
     """``POST /theory/curve``: the high-dimensional limit (docs/theory.md §5, §10) and its baseline."""
 
     model_config = ConfigDict(**_REQUEST_CONFIG, json_schema_extra={"examples": [EXAMPLE_PROBLEM]})
@@ -308,13 +317,17 @@ class SimulationFields(BaseModel):
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
 
-class SimulateRequest(SimulationFields, ProblemFields):
+class SimulateRequest(SimulationFields, ProblemAxes, ProblemFields):
     """``POST /simulate``: statistics over seeds of the finite-size model."""
 
     model_config = ConfigDict(
         **_REQUEST_CONFIG, json_schema_extra={"examples": [{**EXAMPLE_PROBLEM, **EXAMPLE_SIMULATION}]}
     )
 
+    learning_rate: LearningRateAxis = Field(
+        description="η̃ of the first step, ≥ 0 (at most 1e4); required (0 means no step)." + _LIST_NOTE,
+        examples=[3.0, [0.5, 1, 2, 4]],
+    )
     ridge: RidgeAxis = Field(0.1, description="λ of the readout, a number ≥ 0 (at most 1e6)." + _LIST_NOTE)
 
 
@@ -359,6 +372,18 @@ class CompareRequest(TheoryChoices, SimulateRequest):
             else SimulateRequest.model_validate({**base.model_dump(), "dimension": d})
             for d in dims
         }
+
+
+#: Groups of request fields that several requests take alike. Each is one component of the OpenAPI
+#: schema, which every request deriving from it references (service/openapi.py); a request therefore
+#: never redefines a field of a group (the schema would no longer be its intersection).
+SHARED_FIELDS: tuple[type[BaseModel], ...] = (ProblemFields, ProblemAxes, TheoryChoices, SimulationFields)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    TheoryRequest,
+    FunctionRequest,
+    SimulateRequest,
+    CompareRequest,
+)
 
 
 # ---------------------------------------------------------------- responses (documentation + CLI)

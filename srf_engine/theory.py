@@ -34,7 +34,7 @@ from .grid import AXES, OPTIMAL, GridSpec, sorted_order
 from .mapping import Mapping, check_mapping, map_to_srf, mapping_warnings, step_statistics
 from .problem import Problem, SRFParams, check_nonnegative
 from .results import BaselinePoint, TheoryCurve, TheoryPoint
-from .solver import FixedPoint, solve_fixed_point
+from .solver import FixedPoint, RowNormChannel, solve_fixed_point
 
 Ridge = float | Literal["optimal"]
 BulkLaw = Literal["marchenko_pastur", "one_step", "one_step_sampled"]
@@ -42,6 +42,8 @@ BULKS: tuple[str, ...] = ("marchenko_pastur", "one_step", "one_step_sampled")
 #: The most accurate validated combination (benchmarks/fidelity.py; docs/theory.md §10.5).
 DEFAULT_MAPPING: Mapping = "corrected"
 DEFAULT_BULK: BulkLaw = "one_step"
+#: Whether the row-norm channel (docs/theory.md §10.4) joins the one-step bulk law by default.
+DEFAULT_ROW_NORM = False
 #: ``|η̃ b1|`` below this is an odd student's (``b1`` is a numerical derivative, ~1e-12 for erf).
 FLAT_SLOPE = 1e-6
 
@@ -121,6 +123,18 @@ def _check_sample(field: str, value: object, low: int) -> int:
     return int(value)
 
 
+def row_norm_weight(problem: Problem, law: Bulk | None, row_norm: bool) -> float:
+    """``V_c`` of docs/theory.md §10.4 where the channel applies: asked for, and the one-step bulk law in
+    use (a step, no given srf, ``E σ'' ≠ 0``); 0 elsewhere, which leaves the equations unchanged."""
+    if not row_norm or law is None:
+        return 0.0
+    if abs(problem.learning_rate * step_statistics(problem).b1) < FLAT_SLOPE:
+        return 0.0  # an odd student under "one_step_sampled": the channel was validated for E σ'' ≠ 0 only
+    from .rownorm import row_norm_weight as weight
+
+    return weight(problem)
+
+
 def _used(law: Bulk | None, bulk: BulkLaw) -> BulkLaw:
     return bulk if law is not None else "marchenko_pastur"
 
@@ -147,6 +161,7 @@ class _Model:
     width: float
     refine: int = 1
     bulk: Bulk | None = None
+    channel: RowNormChannel | None = None
 
     @classmethod
     def build(cls, problem: Problem, srf: SRFParams, refine: int = 1, bulk: Bulk | None = None) -> _Model:
@@ -163,6 +178,7 @@ class _Model:
             start=start,
             refine=self.refine,
             bulk=self.bulk,
+            channel=self.channel,
         )
 
     def optimal_ridge(self, alpha: float) -> tuple[float, FixedPoint]:
@@ -212,7 +228,10 @@ class _Moments:
         self.student, self.teacher, self.refine, self.capacity = student, teacher, refine, capacity
         self._cache: dict[tuple[float, float, float, float], ConditionalMoments] = {}
 
-    def model(self, srf: SRFParams, noise: float, width: float, bulk: Bulk | None = None) -> _Model:
+    def model(
+        self, srf: SRFParams, noise: float, width: float, bulk: Bulk | None = None, row_norm: float = 0.0
+    ) -> _Model:
+        """The model of one point; ``row_norm`` is the channel's weight ``V_c`` (0: no channel)."""
         key = (srf.c, srf.r, srf.gamma, noise)
         cm = self._cache.pop(key, None)
         if cm is None:
@@ -220,7 +239,12 @@ class _Moments:
         self._cache[key] = cm  # most recently used last
         while len(self._cache) > self.capacity:
             del self._cache[next(iter(self._cache))]
-        return _Model(cm, srf, width, self.refine, bulk)
+        channel = None
+        if row_norm > 0.0:
+            from .rownorm import mu0_c
+
+            channel = RowNormChannel(mu0_c(self.student, srf, cm.kappa, self.refine), row_norm)
+        return _Model(cm, srf, width, self.refine, bulk, channel)
 
 
 Start = tuple[float, float] | None
@@ -301,6 +325,7 @@ def _optimal_learning_rate(
     mapping: Mapping = "paper",
     bulk: BulkLaw = "marchenko_pastur",
     sample: BulkSample | None = None,
+    row_norm: bool = False,
 ) -> tuple[float, float, FixedPoint, SRFParams]:
     """``η̃* = argmin_{η̃ ≥ 0} ε_g(η̃)`` at one point (with the optimal λ at each η̃ if ``ridge`` is
     "optimal": the joint minimum). A geometric scan from well below the step's scale upwards, stopped
@@ -314,7 +339,8 @@ def _optimal_learning_rate(
         if eta not in cache:
             at = Problem(problem.student, problem.teacher, eta, problem.alpha0, problem.width, problem.noise)
             srf = map_to_srf(at, mapping)
-            model = moments.model(srf, problem.noise, problem.width, bulk_law(at, bulk, sample))
+            law = bulk_law(at, bulk, sample)
+            model = moments.model(srf, problem.noise, problem.width, law, row_norm_weight(at, law, row_norm))
             if ridge == OPTIMAL:
                 lam, fp = model.optimal_ridge(alpha)
             else:
@@ -376,6 +402,7 @@ def theory_grid(
     bulk: BulkLaw = DEFAULT_BULK,
     bulk_dimension: int | None = None,
     bulk_seed: int | None = None,
+    row_norm: bool = DEFAULT_ROW_NORM,
 ) -> TheoryCurve:
     """Test and training error of ridge on the readout at every point of ``spec``, and the baseline.
 
@@ -389,6 +416,7 @@ def theory_grid(
     step. Both are reported in the result (``bulk`` is ``"marchenko_pastur"`` when no point could use a
     one-step law: no step, or ``srf``; ``bulk_sample`` gives the batch's dimension and seed when sampled).
     Warnings say where the validation of docs/theory.md §10.5 found the chosen theory off the network.
+    ``row_norm`` adds the row-norm channel of §10.4 wherever the one-step bulk law is used.
     """
     mapping = check_mapping(mapping)
     bulk = check_bulk(bulk)
@@ -442,6 +470,7 @@ def theory_grid(
                     mapping,
                     bulk,  # type: ignore[arg-type]
                     sample,
+                    row_norm,
                 )
                 tick()
             line.points = [found[i] for i in range(len(alphas))]
@@ -464,7 +493,7 @@ def theory_grid(
                     further = starts[(*position[:back], position[back] - 2, *position[back + 1 :])]
                     neighbour = _extrapolated(neighbour, further)
             results = _solve_line(
-                moments.model(point_srf, n, w, law),
+                moments.model(point_srf, n, w, law, row_norm_weight(problem, law, row_norm)),
                 alphas,
                 orders["alpha"],
                 lam,
@@ -572,6 +601,7 @@ def theory_curve(
     bulk: BulkLaw = DEFAULT_BULK,
     bulk_dimension: int | None = None,
     bulk_seed: int | None = None,
+    row_norm: bool = DEFAULT_ROW_NORM,
 ) -> TheoryCurve:
     """Test and training error of ridge on the readout at each ``α``, with the baseline curve: the
     grid of one problem along ``alphas`` (see :func:`theory_grid`).
@@ -612,4 +642,5 @@ def theory_curve(
         bulk=bulk,
         bulk_dimension=bulk_dimension,
         bulk_seed=bulk_seed,
+        row_norm=row_norm,
     )

@@ -5,6 +5,7 @@ used against a live server for every endpoint, a figure and an error."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import shutil
 import subprocess
@@ -22,8 +23,12 @@ OPERATIONS = {
     "theory_curve", "theory_function", "simulate", "compare", "get_job", "cancel_job",
     "get_result", "list_activations", "get_health", "get_version", "get_metrics",
 }  # fmt: skip
+PROBLEM = {"student", "teacher", "learning_rate", "alpha0", "width", "noise", "ridge", "srf", "alphas"}
 ERROR_CODES = {"413", "422", "429", "503"}
-REQUEST_PARTS = {"HermiteActivation", "SRFSpec", "Activation", "ActivationName"}
+REQUEST_PARTS = {
+    "HermiteActivation", "SRFSpec", "Activation", "ActivationName",
+    "ProblemFields", "ProblemAxes", "TheoryChoices", "SimulationFields",
+}  # fmt: skip
 SHAPED = {"$ref", "items", "anyOf", "additionalProperties"}  # an object or list: its parts carry examples
 
 
@@ -44,6 +49,16 @@ def _walk(node: Any, path: str = ""):
             yield from _walk(item, f"{path}/{i}")
 
 
+def request_fields(schema: dict[str, Any], component: dict[str, Any] | str) -> dict[str, Any]:
+    """The properties of a request component: its own and those of every ``allOf`` branch."""
+    if isinstance(component, str):
+        component = schema["components"]["schemas"][component.rsplit("/", 1)[-1]]
+    fields: dict[str, Any] = {}
+    for part in component.get("allOf", []):
+        fields.update(request_fields(schema, part.get("$ref", part)))
+    return {**fields, **component.get("properties", {})}
+
+
 def test_operation_ids_read_as_method_names(schema) -> None:
     ids = {
         op["operationId"] for item in schema["paths"].values() for op in item.values() if "operationId" in op
@@ -56,7 +71,7 @@ def test_ranges_are_json_schema_keywords(schema) -> None:
     for path, node in _walk(schema):
         if "type" in node:
             assert not {"ge", "le", "gt", "lt"} & set(node), path
-    ridge = schema["components"]["schemas"]["SimulateRequest"]["properties"]["ridge"]
+    ridge = request_fields(schema, "SimulateRequest")["ridge"]
     number = next(n for _, n in _walk(ridge) if n.get("type") == "number")  # a number, or a list of them
     assert number["minimum"] == 0 and number["maximum"] == 1e6
 
@@ -64,7 +79,7 @@ def test_ranges_are_json_schema_keywords(schema) -> None:
 def test_the_servers_limits_bound_the_request_fields(tmp_path: Path) -> None:
     limits = {"max_dimension": 300, "max_seeds": 5, "max_alphas": 7, "max_test_samples": 900}
     served = create_app(Settings(cache_path=tmp_path / "c.sqlite3", **limits)).openapi()
-    fields = served["components"]["schemas"]["CompareRequest"]["properties"]
+    fields = request_fields(served, "CompareRequest")
     assert fields["dimension"]["maximum"] == 300 and "SRF_MAX_DIMENSION" in fields["dimension"]["description"]
     assert fields["alphas"]["maxItems"] == 7
     count, listed = fields["seeds"]["oneOf"]
@@ -76,9 +91,9 @@ def test_the_servers_limits_bound_the_request_fields(tmp_path: Path) -> None:
 def test_activation_is_one_shared_component(schema) -> None:
     components = schema["components"]["schemas"]
     assert {"Activation", "ActivationName", "HermiteActivation"} <= set(components)
-    for request in ("TheoryRequest", "SimulateRequest", "CompareRequest"):
+    for request in ("TheoryRequest", "SimulateRequest", "CompareRequest", "FunctionRequest"):
         for field in ("student", "teacher"):
-            assert components[request]["properties"][field]["$ref"] == "#/components/schemas/Activation"
+            assert request_fields(schema, request)[field]["$ref"] == "#/components/schemas/Activation"
     assert "ActivationName" not in json.dumps(schema["paths"])  # not inlined anywhere
 
 
@@ -190,6 +205,19 @@ def test_generated_client_calls_every_endpoint(generated, tmp_path: Path) -> Non
         stored = get_result.sync(client=client, key=theory.key)
         assert isinstance(stored, models.TheoryResponse) and stored.key == theory.key
 
+        # the request classes: flat, with every problem field (from the shared components)
+        bodies = {"TheoryRequest": THEORY, "SimulateRequest": SIMULATE, "CompareRequest": COMPARE,
+                  "FunctionRequest": {**THEORY, "alphas": [1.0]}}  # fmt: skip
+        for name, body in bodies.items():
+            request_class = getattr(models, name)
+            assert set(inspect.signature(request_class).parameters) >= PROBLEM, name
+            assert request_class.from_dict(body).to_dict() == body, name
+        # an unknown field is kept (unevaluatedProperties, unlike additionalProperties: false, gives
+        # generated classes an additional_properties map) and sent: the server names it, never drops it
+        misspelt = models.TheoryRequest.from_dict({**THEORY, "nosie": 0.1})
+        refused = theory_curve.sync(client=client, body=misspelt)
+        assert isinstance(refused, models.ValidationErrorBody) and refused.detail[0].field == "nosie"
+
         # an error: the server's 422 body, parsed as documented
         bad = theory_curve.sync(client=client, body=models.TheoryRequest.from_dict({**THEORY, "width": -1}))
         assert isinstance(bad, models.ValidationErrorBody)
@@ -221,6 +249,13 @@ def test_generated_client_calls_every_endpoint(generated, tmp_path: Path) -> Non
 
         png = content(get_result_figure.sync(client=client, key=comparison.key))
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        # An operation answering JSON documents JSON only, so its generated function has no `format_`:
+        # it cannot ask for an answer it would parse as JSON (which crashed on a PNG or CSV). The
+        # HTTP behaviour is unchanged: the POST still answers the same figure when asked for it.
+        for module in (theory_curve, theory_function, simulate, compare, get_job, get_result):
+            assert set(inspect.signature(module.sync).parameters) & {"format_", "accept"} == set()
+        raw = client.get_httpx_client().post("/compare", params={"format": "png"}, json=COMPARE)
+        assert raw.headers["content-type"] == "image/png" and raw.content == png
         svg_format = models.GetResultFigureFormat("svg")
         assert b"<svg" in content(get_result_figure.sync(client=client, key=theory.key, format_=svg_format))
         lines = content(get_result_table.sync(client=client, key=theory.key)).decode().splitlines()

@@ -256,7 +256,9 @@ def _field_help(info: Any, fallback: str, *, syntax: bool = False) -> str:
 def _add_request_options(parser: argparse._ActionsContainer, command: str) -> None:
     """One option per field of the service's request model, named as the API names it."""
     fields = getattr(request_model(command), "model_fields", {})
-    for field, info in fields.items():
+    # The order of KNOWN_FIELDS (the API docs' order), not the models' (which follows their field groups).
+    rank = {name: i for i, name in enumerate(KNOWN_FIELDS)}
+    for field, info in sorted(fields.items(), key=lambda item: rank.get(item[0], len(rank))):
         parse, metavar, fallback = KNOWN_FIELDS.get(field, (parse_any, field.upper(), field))
         required = info.is_required()
         help_text = _field_help(info, fallback)

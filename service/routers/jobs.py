@@ -31,10 +31,10 @@ def _found(job: dict[str, Any] | None, job_id: str) -> dict[str, Any]:
     summary="Status, progress and result of a job",
     response_model=None,
     responses={
-        200: openapi_200(JobOut, "The job; with a format other than JSON, its result in that format."),
+        200: openapi_200(JobOut, "The job; asked in another format (below), its result in that format."),
         202: {
             "model": JobOut,
-            "description": "A format other than JSON was asked and the job is not done yet.",
+            "description": "Another format was asked (?format= or Accept) and the job is not done yet.",
         },
         404: {"model": ErrorBody},
         406: openapi_406(ErrorBody),

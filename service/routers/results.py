@@ -41,7 +41,7 @@ NOT_STORED = {"model": ErrorBody, "description": "No result is stored under this
 
 @router.get(
     "/{key}",
-    summary="A stored result by its key (JSON, CSV or a figure)",
+    summary="A stored result by its key",
     response_model=None,
     responses={
         200: openapi_200(dict, "The body the POST answered, with `cached: true`."),

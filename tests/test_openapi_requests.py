@@ -1,0 +1,156 @@
+"""The request schemas of the served OpenAPI, checked with a JSON Schema 2020-12 validator.
+
+Each request is ``allOf`` shared components (``ProblemFields``, …) and its own fields, closed by
+``unevaluatedProperties: false``: the documented example bodies must be valid, a body with an
+unknown field invalid, and on every body the schema must agree with the server's own validation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel, ValidationError
+from starlette.testclient import TestClient
+from test_service_support import COMPARE, ROOT, SIMULATE, THEORY
+
+from service.app import create_app
+from service.schemas import REQUEST_MODELS, SHARED_FIELDS
+from service.settings import Settings
+
+PATHS = {
+    "/theory/curve": "TheoryRequest",
+    "/theory/function": "FunctionRequest",
+    "/simulate": "SimulateRequest",
+    "/compare": "CompareRequest",
+}
+MODELS: dict[str, type[BaseModel]] = {model.__name__: model for model in REQUEST_MODELS}
+#: A POST in the README: ``curl … 127.0.0.1:8000/<path>… -d '<body>'`` (not crossing another curl).
+CURL = re.compile(r"curl [^\n]*?:8000(?P<path>/[a-z/]+)(?:(?!curl ).)*?-d '(?P<body>\{.*?\})'", re.S)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return create_app(Settings(cache_path=tmp_path_factory.mktemp("requests") / "cache.sqlite3"))
+
+
+@pytest.fixture(scope="module")
+def schema(app) -> dict[str, Any]:
+    return app.openapi()
+
+
+def validator(schema: dict[str, Any], name: str) -> Draft202012Validator:
+    """A 2020-12 validator of one request component, its ``$ref``s resolved in the served schema."""
+    root = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": f"#/components/schemas/{name}",
+        "components": schema["components"],
+    }
+    Draft202012Validator.check_schema(root)
+    return Draft202012Validator(root)
+
+
+def accepted_by_server(name: str, body: dict[str, Any]) -> bool:
+    try:
+        MODELS[name].model_validate(body)
+    except ValidationError:
+        return False
+    return True
+
+
+def documented_examples(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(request, where, body) of every example body: the operations' and components' examples, and
+    the README's curl commands."""
+    found = []
+    for path, name in PATHS.items():
+        media = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        found += [(name, f"{path} {key}", e["value"]) for key, e in media.get("examples", {}).items()]
+        found += [(name, f"{name} example", e) for e in schema["components"]["schemas"][name]["examples"]]
+    readme = (Path(ROOT) / "README.md").read_text(encoding="utf-8")
+    for match in CURL.finditer(readme):
+        found.append((PATHS[match["path"]], f"README {match['path']}", json.loads(match["body"])))
+    return found
+
+
+def test_every_request_is_composed_of_the_shared_components(schema) -> None:
+    components = schema["components"]["schemas"]
+    problem = components["ProblemFields"]
+    assert {"student", "teacher", "alphas"} <= set(
+        problem["properties"]
+    ) and "additionalProperties" not in problem
+    for name, model in MODELS.items():
+        request = components[name]
+        assert request["unevaluatedProperties"] is False and "additionalProperties" not in request
+        refs = [part["$ref"].rsplit("/", 1)[-1] for part in request["allOf"] if "$ref" in part]
+        assert refs[0] == "ProblemFields" and set(refs) == {
+            g.__name__ for g in SHARED_FIELDS if issubclass(model, g)
+        }
+        fields, required = {}, set()
+        for part in request["allOf"]:
+            part = components[part["$ref"].rsplit("/", 1)[-1]] if "$ref" in part else part
+            assert not set(fields) & set(part["properties"]), (name, "a field defined twice")
+            fields.update(part["properties"])
+            required |= set(part.get("required", []))
+        # the flat body of the HTTP contract: the same fields, the same required ones
+        assert set(fields) == set(model.model_fields), name
+        assert required == {f for f, info in model.model_fields.items() if info.is_required()}, name
+
+
+def test_documented_examples_are_valid(schema) -> None:
+    examples = documented_examples(schema)
+    assert {where.split()[0] for _, where, _ in examples} >= {*PATHS, "README"}
+    assert sum(where.startswith("README") for _, where, _ in examples) >= 4
+    for name, where, body in examples:
+        errors = [e.message for e in validator(schema, name).iter_errors(body)]
+        assert not errors, (where, errors)
+        assert accepted_by_server(name, body), where
+
+
+def test_an_unknown_field_is_invalid_and_named(schema, app) -> None:
+    with TestClient(app) as http:
+        for path, name in PATHS.items():
+            body = {**THEORY, "alphas": [1.0], "nosie": 0.1}  # a misspelt noise
+            errors = list(validator(schema, name).iter_errors(body))
+            assert [e.validator for e in errors] == ["unevaluatedProperties"], (name, errors)
+            assert "'nosie'" in errors[0].message
+            answer = http.post(path, json=body)
+            assert answer.status_code == 422 and answer.json()["detail"][0]["field"] == "nosie"
+            nested = {**THEORY, "student": {"hermite": [0, 1], "x": 1}}  # inside a shared component
+            assert not validator(schema, name).is_valid(nested)
+
+
+#: Bodies near the edges of what each endpoint takes: the schema must judge them as the server does.
+VARIANTS: list[dict[str, Any]] = [
+    {},
+    {"learning_rate": "optimal"},
+    {"ridge": "optimal"},
+    {"alpha0": [0, 20]},
+    {"width": [0.5, 2], "noise": [0, 0.1]},
+    {"learning_rate": [1, 2], "ridge": [0.01, 0.1]},
+    {"width": 0},
+    {"alphas": []},
+    {"teacher": "cos"},
+    {"student": {"hermite": [0, 1, 0.5]}},
+    {"srf": {"c": 1.0, "r": 1.1, "gamma": 0.9}},
+    {"srf": {"c": 1.0, "r": 1.1}},
+    {"kappa": [-1, 0, 1]},
+    {"mapping": "paper", "bulk": "marchenko_pastur"},
+    {"z_threshold": 2, "extrapolate_dimensions": [50, 200]},
+    {"seeds": [3, 5]},
+    {"dimension": 1.5},
+]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: json.dumps(v)[:40])
+def test_the_schema_judges_bodies_as_the_server(schema, variant: dict[str, Any]) -> None:
+    for name, base in (("TheoryRequest", THEORY), ("FunctionRequest", THEORY), ("SimulateRequest", SIMULATE),
+                       ("CompareRequest", COMPARE)):  # fmt: skip
+        body = {**base, **variant}
+        valid = validator(schema, name).is_valid(body)
+        assert valid == accepted_by_server(name, body), (name, body)
+    missing = {k: v for k, v in THEORY.items() if k != "student"}  # required by the shared component
+    assert not validator(schema, "TheoryRequest").is_valid(missing)
