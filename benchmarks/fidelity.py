@@ -65,6 +65,22 @@ EXTRA = [
 ]
 QUICK = [SUBSET[0], SUBSET[1]]
 THEORIES = (("paper", "marchenko_pastur"), ("corrected", "marchenko_pastur"), ("corrected", "one_step"))
+#: Columns with the row-norm channel of docs/theory.md §10.4 (``row_norm=True``); the others have none.
+ROW_NORM_THEORIES = (("corrected", "one_step"),)
+
+
+def column_name(mapping: str, bulk: str, row_norm: bool = False) -> str:
+    return f"{mapping}+{bulk}" + ("+row_norm" if row_norm else "")
+
+
+def theory_list() -> list[tuple[str, str, bool]]:
+    """Every theory column: ``(mapping, bulk, row_norm)``."""
+    return [(m, b, False) for m, b in THEORIES] + [(m, b, True) for m, b in ROW_NORM_THEORIES]
+
+
+def _title(mapping: str, bulk: str, row_norm: bool) -> str:
+    short = "MP" if bulk == "marchenko_pastur" else bulk.replace("_", "-")
+    return f"{mapping}+{short}" + ("+row-norm" if row_norm else "")
 
 
 def full_cases() -> list[tuple[str, float, float, tuple[float, ...]]]:
@@ -79,9 +95,9 @@ def theory_columns(pair: str, alpha0: float, width: float, alphas) -> dict[str, 
     student, teacher = PAIRS[pair]
     problem = Problem(student, teacher, ETA, alpha0, width, 0.0)
     columns = {}
-    for m, b in THEORIES:
-        curve = theory_curve(problem, list(alphas), RIDGE, baseline=False, mapping=m, bulk=b)
-        columns[f"{m}+{b}"] = [
+    for m, b, rn in theory_list():
+        curve = theory_curve(problem, list(alphas), RIDGE, baseline=False, mapping=m, bulk=b, row_norm=rn)
+        columns[column_name(m, b, rn)] = [
             {"test": p.test_error, "train": p.train_error, "converged": p.converged} for p in curve.points
         ]
     return columns
@@ -177,8 +193,10 @@ def print_row(row: dict) -> None:
     cells = [f"{row['pair']:<19} α0={row['alpha0']:<4g} w={row['width']:<3g} α={row['alpha']:<4g}"]
     for key in ("test", "train"):
         cells.append(f"{key} net {net[key]:.4f}±{net[key + '_sem']:.4f}")
-        for m, b in THEORIES:
-            th = row[f"{m}+{b}"][key]
+        for t in theory_list():
+            if column_name(*t) not in row:
+                continue
+            th = row[column_name(*t)][key]
             cells.append(f"{th:.4f} ({th / net[key] - 1:+.1%})")
     cells.append("ok" if verdict(row)[2] else "MISS")
     print(" | ".join(cells), flush=True)
@@ -194,10 +212,11 @@ def _network_cell(row: dict, key: str) -> str:
 
 def markdown(rows: list[dict]) -> str:
     """The table as Markdown (docs/fidelity.md): differences are to the reference (see extrapolate)."""
-    names = " | ".join(f"{m}+{'MP' if b == 'marchenko_pastur' else b.replace('_', '-')}" for m, b in THEORIES)
+    shown = [t for t in theory_list() if all(column_name(*t) in r for r in rows)]
+    names = " | ".join(_title(*t) for t in shown)
     head = (
         f"| case | α | network test ± sem | {names} | network train ± sem | {names} | ok |\n"
-        "| --- | --- | --- | " + "--- | " * (2 * len(THEORIES) + 2) + "\n"
+        "| --- | --- | --- | " + "--- | " * (2 * len(shown) + 2) + "\n"
     )
     lines = []
     for row in rows:
@@ -205,8 +224,8 @@ def markdown(rows: list[dict]) -> str:
         cells = [f"{row['pair']}, α0 = {row['alpha0']:g}, width {row['width']:g}", f"{row['alpha']:g}"]
         for key in ("test", "train"):
             cells.append(_network_cell(row, key))
-            for m, b in THEORIES:
-                th = row[f"{m}+{b}"][key]
+            for t in shown:
+                th = row[column_name(*t)][key]
                 cells.append(f"{th / ref[key] - 1:+.1%}".replace("%", " %"))
         cells.append("yes" if verdict(row)[2] else "**no**")
         lines.append("| " + " | ".join(cells) + " |")
@@ -247,8 +266,10 @@ def summary(rows: list[dict]) -> str:
         "α ≥ width": lambda r: r["alpha"] >= r["width"],
     }
     out = ["| theory | rows | test min … max | train min … max | within targets |", "| --- " * 5 + "|"]
-    for m, b in THEORIES:
-        name = f"{m}+{b}"
+    for theory in theory_list():
+        name = column_name(*theory)
+        if not all(name in r for r in rows):
+            continue
         for kind, keep in kinds.items():
             chosen = [r for r in rows if keep(r)]
             if not chosen:

@@ -64,6 +64,8 @@ class FixedPoint:
     converged: bool
     iterations: int
     residual: float
+    #: The readout's overlap with the row-norm channel (docs/theory.md §10.4; 0 without it).
+    s: float = 0.0
 
     def overlaps(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in OVERLAP_NAMES}
@@ -181,13 +183,29 @@ class _Linear:
     m: float
     test_error: float
     train_error: float
+    s: float = 0.0
 
 
-def _downstream(x: Array, k: _Kappa, sp: Bulk, alpha_p: float, lam: float, width: float) -> _Linear:
+@dataclass(frozen=True)
+class RowNormChannel:
+    """The row-norm channel of docs/theory.md §10.4: ``μ0c(κ) = ∂μ0/∂c`` on the ``κ`` nodes of the
+    conditional moments, and its weight ``V_c = Σ_i dc_i²`` (``ψ_w F_c`` with ``F_c = V_c/ψ_w``)."""
+
+    mu0c: Array
+    weight: float
+
+
+def _downstream(
+    x: Array, k: _Kappa, sp: Bulk, alpha_p: float, lam: float, width: float, ch: RowNormChannel | None = None
+) -> _Linear:
     """§10.1 given ``V``: ``(t, m)`` from a 2×2 linear system, ``ψ`` explicit, ``q`` linear.
 
     ``t = ψ_w E[(t̂ F + ψ̂ C)/S]``, ``ψ = ψ_w E[(ψ̂ H + t̂ C)/S]`` and
     ``A = q̂1 D + q̂2 + ψ_w (t̂² F + ψ̂² H + 2 t̂ ψ̂ C)``; §5 is ``F ≡ c``, ``H ≡ D``, ``C ≡ 0``.
+    With the row-norm channel ``ch`` (docs/theory.md §10.4): ``ŷ = μ0 m + μ1 κ t + μ0c s``,
+    ``ŝ = α_p E_κ[μ0c (h − ŷ)/(1 + V)]``, ``s = V_c ŝ E[1/S]`` and ``A += V_c ŝ²`` (an isotropic channel of
+    weight ``F_c = V_c/ψ_w``); ``(t, m, s)`` then solve a 3×3 system. ``ch = None`` is the same arithmetic
+    as without the channel.
     """
     cm = k.cm
     w = cm.weights
@@ -205,35 +223,93 @@ def _downstream(x: Array, k: _Kappa, sp: Bulk, alpha_p: float, lam: float, width
     # t = ψ_w (t̂ E[F/S] + ψ̂ E[C/S]) with t̂ = α_p (a_h − a_0 m − a_1 t): linear in (t, m).
     beta = width * alpha_p * spk.b_f
     rhs = beta * a_h + width * spk.b_c * psi_hat
-    if k.mean_free or b_0 <= 0.0:
-        t = rhs / (1.0 + beta * a_1)
-        m = 0.0
+    if ch is None:
+        s = s_hat = 0.0
+        if k.mean_free or b_0 <= 0.0:
+            t = rhs / (1.0 + beta * a_1)
+            m = 0.0
+        else:
+            system = np.array([[1.0 + beta * a_1, beta * a_0], [a_0, b_0]])
+            t, m = np.linalg.solve(system, np.array([rhs, b_h]))
+        t_hat = alpha_p * (a_h - a_0 * m - a_1 * t)
+        y_hat = cm.mu0 * m + kmu1 * t
     else:
-        system = np.array([[1.0 + beta * a_1, beta * a_0], [a_0, b_0]])
-        t, m = np.linalg.solve(system, np.array([rhs, b_h]))
-    t_hat = alpha_p * (a_h - a_0 * m - a_1 * t)
+        t, m, s, t_hat, s_hat = _channel_overlaps(k, ch, w_om, f, alpha_p, beta, rhs, a_h, a_0, a_1, b_h, b_0)
+        y_hat = cm.mu0 * m + kmu1 * t + ch.mu0c * s
     psi = width * (psi_hat * spk.b_h + t_hat * spk.b_c)
-    y_hat = cm.mu0 * m + kmu1 * t
     e0 = cm.hh - 2.0 * y_hat * cm.h - 2.0 * cm.mu1 * psi * cm.h1 + y_hat * y_hat
     w_om2 = w_om * omega
     b = alpha_p * np.array([dot(w_om2 * k.mu1sq, e0), dot(w_om2 * k.mu2sq, e0)])
     e = width * (t_hat * t_hat * spk.g_f + psi_hat * psi_hat * spk.g_h + 2.0 * t_hat * psi_hat * spk.g_c)
+    if ch is not None:
+        e = e + ch.weight * s_hat * s_hat * k_mat[:, 1]
     q = np.linalg.solve(np.eye(2) - jac, dot(k_mat, b) + e)
     energy = e0 + k.mu1sq * q[0] + k.mu2sq * q[1]
-    return _Linear(q, float(t), float(psi), float(m), float(dot(w, energy)), float(dot(w_om2, energy)))
+    return _Linear(
+        q, float(t), float(psi), float(m), float(dot(w, energy)), float(dot(w_om2, energy)), float(s)
+    )
+
+
+def _channel_overlaps(
+    k: _Kappa,
+    ch: RowNormChannel,
+    w_om: Array,
+    f: Array,
+    alpha_p: float,
+    beta: float,
+    rhs: float,
+    a_h: float,
+    a_0: float,
+    a_1: float,
+    b_h: float,
+    b_0: float,
+) -> tuple[float, float, float, float, float]:
+    """``(t, m, s, t̂, ŝ)`` with the row-norm channel (docs/theory.md §10.4): the 3×3 system
+    ``t = β t̂/α_p + …``, ``m`` as in §5 with ``ŷ`` including ``μ0c s``, ``s = V_c E[1/S] ŝ``."""
+    cm, mc = k.cm, ch.mu0c
+    kmu1 = cm.kappa * cm.mu1
+    a_c = dot(w_om, kmu1 * mc)
+    c_h, c_0, c_c = (dot(w_om, mc * g) for g in (cm.h, cm.mu0, mc))
+    gam = ch.weight * f[1] * alpha_p  # s = V_c E[1/S] ŝ, ŝ = α_p (c_h − c_0 m − a_c t − c_c s)
+    if k.mean_free or b_0 <= 0.0:
+        system = np.array([[1.0 + beta * a_1, beta * a_c], [gam * a_c, 1.0 + gam * c_c]])
+        t, s = np.linalg.solve(system, np.array([rhs, gam * c_h]))
+        m = 0.0
+    else:
+        system = np.array(
+            [
+                [1.0 + beta * a_1, beta * a_0, beta * a_c],
+                [a_0, b_0, c_0],
+                [gam * a_c, gam * c_0, 1.0 + gam * c_c],
+            ]
+        )
+        t, m, s = np.linalg.solve(system, np.array([rhs, b_h, gam * c_h]))
+    t_hat = alpha_p * (a_h - a_0 * m - a_1 * t - a_c * s)
+    s_hat = alpha_p * (c_h - c_0 * m - a_c * t - c_c * s)
+    return float(t), float(m), float(s), float(t_hat), float(s_hat)
 
 
 def full_residual(
-    cm: ConditionalMoments, bulk: Bulk, width: float, alpha_p: float, lam: float, values: dict[str, float]
+    cm: ConditionalMoments,
+    bulk: Bulk,
+    width: float,
+    alpha_p: float,
+    lam: float,
+    values: dict[str, float],
+    channel: RowNormChannel | None = None,
 ) -> float:
-    """``max |F(x) − x| / (1 + |x|)`` of the seven-variable map of §10.1 (§5 for the isotropic bulk).
+    """``max |F(x) − x| / (1 + |x|)`` of the seven-variable map of §10.1 (§5 for the isotropic bulk);
+    with the row-norm ``channel`` (§10.4) the eighth variable ``s`` (``values["s"]``) too.
 
     On a bulk with nodes the map is written literally, node by node; otherwise through the bulk's sums.
     """
     q1, q2, V1, V2, t, psi, m = (values[n] for n in OVERLAP_NAMES)
+    s = values.get("s", 0.0) if channel is not None else 0.0
     w = cm.weights
     V = cm.mu1**2 * V1 + cm.mu2**2 * V2
     y_hat = cm.mu0 * m + cm.mu1 * cm.kappa * t
+    if channel is not None:
+        y_hat = y_hat + channel.mu0c * s
     energy = cm.hh - 2 * y_hat * cm.h - 2 * cm.mu1 * psi * cm.h1 + y_hat**2 + cm.mu1**2 * q1 + cm.mu2**2 * q2
     one_v = 1.0 + V
     q1h = alpha_p * dot(w, cm.mu1**2 * energy / one_v**2)
@@ -242,11 +318,16 @@ def full_residual(
     V2h = alpha_p * dot(w, cm.mu2**2 / one_v)
     th = alpha_p * dot(w, cm.kappa * cm.mu1 * (cm.h - y_hat) / one_v)
     psih = alpha_p * dot(w, cm.mu1 * cm.h1 / one_v)
+    sh = alpha_p * dot(w, channel.mu0c * (cm.h - y_hat) / one_v) if channel is not None else 0.0
+    vc = channel.weight if channel is not None else 0.0
     nodes = getattr(bulk, "nodes", None)
     if nodes is not None:
         D, u, F, H, C = nodes()
         S = lam + V1h * D + V2h
         A = q1h * D + q2h + width * (th**2 * F + psih**2 * H + 2 * th * psih * C)
+        if channel is not None:
+            A = A + vc * sh * sh
+            s_new = vc * sh * dot(u, 1 / S)
         new = {
             "q1": dot(u, D * A / S**2),
             "q2": dot(u, A / S**2),
@@ -260,6 +341,9 @@ def full_residual(
         spk = bulk.spike_sums(lam + V2h, V1h, f, k_mat)
         a_vec = q1h * k_mat[:, 0] + q2h * k_mat[:, 1]
         a_vec = a_vec + width * (th**2 * spk.g_f + psih**2 * spk.g_h + 2 * th * psih * spk.g_c)
+        if channel is not None:
+            a_vec = a_vec + vc * sh * sh * k_mat[:, 1]
+            s_new = vc * sh * f[1]
         new = {
             "q1": a_vec[0],
             "q2": a_vec[1],
@@ -271,8 +355,13 @@ def full_residual(
     if _Kappa(cm).mean_free:
         new["m"] = 0.0
     else:
-        new["m"] = dot(w, cm.mu0 * (cm.h - cm.mu1 * cm.kappa * t) / one_v) / dot(w, cm.mu0**2 / one_v)
-    return max(abs(new[n] - values[n]) / (1.0 + abs(values[n])) for n in OVERLAP_NAMES)
+        rest = cm.h - cm.mu1 * cm.kappa * t - (channel.mu0c * s if channel is not None else 0.0)
+        new["m"] = dot(w, cm.mu0 * rest / one_v) / dot(w, cm.mu0**2 / one_v)
+    names = OVERLAP_NAMES
+    if channel is not None:
+        new["s"] = s_new
+        names = (*OVERLAP_NAMES, "s")
+    return max(abs(new[n] - values[n]) / (1.0 + abs(values[n])) for n in names)
 
 
 def solve_fixed_point(
@@ -285,15 +374,19 @@ def solve_fixed_point(
     start: tuple[float, float] | None = None,
     refine: int = 1,
     bulk: Bulk | None = None,
+    channel: RowNormChannel | None = None,
 ) -> FixedPoint:
     """Solve §5 at sample ratio ``α``, ridge ``λ``, width ``ψ_w = p/d`` and bulk scale ``c``.
 
     ``bulk`` replaces the isotropic Marchenko–Pastur bulk ``c·MP(ψ_w)`` by any law of §10.1 (``c`` is
     then unused). ``start`` is a warm start for ``(V1, V2)``, e.g. the previous point of a sweep;
-    ``refine`` multiplies the spectral nodes of the isotropic bulk (convergence checks).
+    ``refine`` multiplies the spectral nodes of the isotropic bulk (convergence checks). ``channel``
+    adds the row-norm channel of §10.4 (``None``: the equations without it, unchanged).
     """
     solve = _ridgeless if ridge == 0.0 else _solve
-    return solve(cm, alpha=alpha, ridge=ridge, width=width, c=c, start=start, refine=refine, bulk=bulk)
+    return solve(
+        cm, alpha=alpha, ridge=ridge, width=width, c=c, start=start, refine=refine, bulk=bulk, channel=channel
+    )
 
 
 def _ridgeless(
@@ -306,11 +399,12 @@ def _ridgeless(
     start: tuple[float, float] | None,
     refine: int,
     bulk: Bulk | None,
+    channel: RowNormChannel | None = None,
 ) -> FixedPoint:
     """``λ → 0⁺``: solved at ``λ = RIDGELESS`` and checked at ``4 λ``; a limit that still moves
     (the interpolation peak, where ``ε_g → ∞``) is reported as not converged."""
     del ridge
-    kw = {"alpha": alpha, "width": width, "c": c, "refine": refine, "bulk": bulk}
+    kw = {"alpha": alpha, "width": width, "c": c, "refine": refine, "bulk": bulk, "channel": channel}
     fp = _solve(cm, ridge=RIDGELESS, start=start, **kw)  # type: ignore[arg-type]
     check = _solve(cm, ridge=4.0 * RIDGELESS, start=fp.V, **kw)  # type: ignore[arg-type]
     if abs(check.test_error - fp.test_error) > 1e-8 * abs(fp.test_error):
@@ -328,6 +422,7 @@ def _solve(
     start: tuple[float, float] | None,
     refine: int,
     bulk: Bulk | None,
+    channel: RowNormChannel | None = None,
 ) -> FixedPoint:
     alpha_p = alpha / width
     lam = ridge
@@ -338,7 +433,7 @@ def _solve(
         sp: Bulk = bulk
         try:
             x, iterations, ok = _solve_v(k, sp, alpha_p, lam, x0)
-            lin = _downstream(x, k, sp, alpha_p, lam, width)
+            lin = _downstream(x, k, sp, alpha_p, lam, width, channel)
         except (ArithmeticError, ValueError, np.linalg.LinAlgError):
             # A bulk law that cannot be evaluated there (extreme steps): no fixed point is claimed.
             nan = math.nan
@@ -357,7 +452,7 @@ def _solve(
             if needed <= size:
                 break
             size, x0 = needed, x
-        lin = _downstream(x, k, sp, alpha_p, lam, width)
+        lin = _downstream(x, k, sp, alpha_p, lam, width, channel)
     values = {
         "q1": float(lin.q[0]),
         "q2": float(lin.q[1]),
@@ -367,13 +462,15 @@ def _solve(
         "psi": lin.psi,
         "m": lin.m,
     }
+    if channel is not None:
+        values["s"] = lin.s
     finite = all(math.isfinite(v) for v in (*values.values(), lin.test_error, lin.train_error))
-    residual = full_residual(cm, sp, width, alpha_p, lam, values) if finite else math.inf
+    residual = full_residual(cm, sp, width, alpha_p, lam, values, channel) if finite else math.inf
     converged = ok and finite and math.isfinite(residual) and residual <= ACCEPTED_RESIDUAL
     # Errors are means of squares: a negative one is cancellation, never a solution.
     converged = converged and lin.test_error >= 0.0 and lin.train_error >= 0.0
     return FixedPoint(
-        **values,
+        **values,  # "s" only with the channel (the field defaults to 0)
         test_error=lin.test_error,
         train_error=lin.train_error,
         converged=bool(converged),

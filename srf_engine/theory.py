@@ -34,7 +34,7 @@ from .grid import AXES, OPTIMAL, GridSpec, sorted_order
 from .mapping import Mapping, check_mapping, map_to_srf, mapping_warnings, step_statistics
 from .problem import Problem, SRFParams, check_nonnegative
 from .results import BaselinePoint, TheoryCurve, TheoryPoint
-from .solver import FixedPoint, solve_fixed_point
+from .solver import FixedPoint, RowNormChannel, solve_fixed_point
 
 Ridge = float | Literal["optimal"]
 BulkLaw = Literal["marchenko_pastur", "one_step"]
@@ -42,6 +42,8 @@ BULKS: tuple[str, ...] = ("marchenko_pastur", "one_step")
 #: The most accurate validated combination (benchmarks/fidelity.py; docs/theory.md §10.5).
 DEFAULT_MAPPING: Mapping = "corrected"
 DEFAULT_BULK: BulkLaw = "one_step"
+#: Whether the row-norm channel (docs/theory.md §10.4) joins the one-step bulk law by default.
+DEFAULT_ROW_NORM = False
 #: ``|η̃ b1|`` below this is an odd student's (``b1`` is a numerical derivative, ~1e-12 for erf).
 FLAT_SLOPE = 1e-6
 
@@ -65,6 +67,16 @@ def bulk_law(problem: Problem, bulk: BulkLaw) -> Bulk | None:
     if st.spike_norm == 0 or abs(problem.learning_rate * st.b1) < FLAT_SLOPE:
         return None
     return OneStepBulk(problem)
+
+
+def row_norm_weight(problem: Problem, law: Bulk | None, row_norm: bool) -> float:
+    """``V_c`` of docs/theory.md §10.4 where the channel applies: asked for, and the one-step bulk law in
+    use (a step, no given srf, ``E σ'' ≠ 0``); 0 elsewhere, which leaves the equations unchanged."""
+    if not row_norm or law is None:
+        return 0.0
+    from .rownorm import row_norm_weight as weight
+
+    return weight(problem)
 
 
 def _used(law: Bulk | None) -> BulkLaw:
@@ -93,6 +105,7 @@ class _Model:
     width: float
     refine: int = 1
     bulk: Bulk | None = None
+    channel: RowNormChannel | None = None
 
     @classmethod
     def build(cls, problem: Problem, srf: SRFParams, refine: int = 1, bulk: Bulk | None = None) -> _Model:
@@ -109,6 +122,7 @@ class _Model:
             start=start,
             refine=self.refine,
             bulk=self.bulk,
+            channel=self.channel,
         )
 
     def optimal_ridge(self, alpha: float) -> tuple[float, FixedPoint]:
@@ -158,7 +172,10 @@ class _Moments:
         self.student, self.teacher, self.refine, self.capacity = student, teacher, refine, capacity
         self._cache: dict[tuple[float, float, float, float], ConditionalMoments] = {}
 
-    def model(self, srf: SRFParams, noise: float, width: float, bulk: Bulk | None = None) -> _Model:
+    def model(
+        self, srf: SRFParams, noise: float, width: float, bulk: Bulk | None = None, row_norm: float = 0.0
+    ) -> _Model:
+        """The model of one point; ``row_norm`` is the channel's weight ``V_c`` (0: no channel)."""
         key = (srf.c, srf.r, srf.gamma, noise)
         cm = self._cache.pop(key, None)
         if cm is None:
@@ -166,7 +183,12 @@ class _Moments:
         self._cache[key] = cm  # most recently used last
         while len(self._cache) > self.capacity:
             del self._cache[next(iter(self._cache))]
-        return _Model(cm, srf, width, self.refine, bulk)
+        channel = None
+        if row_norm > 0.0:
+            from .rownorm import mu0_c
+
+            channel = RowNormChannel(mu0_c(self.student, srf, cm.kappa, self.refine), row_norm)
+        return _Model(cm, srf, width, self.refine, bulk, channel)
 
 
 Start = tuple[float, float] | None
@@ -246,6 +268,7 @@ def _optimal_learning_rate(
     ridge: Ridge,
     mapping: Mapping = "paper",
     bulk: BulkLaw = "marchenko_pastur",
+    row_norm: bool = False,
 ) -> tuple[float, float, FixedPoint, SRFParams]:
     """``η̃* = argmin_{η̃ ≥ 0} ε_g(η̃)`` at one point (with the optimal λ at each η̃ if ``ridge`` is
     "optimal": the joint minimum). A geometric scan from well below the step's scale upwards, stopped
@@ -259,7 +282,8 @@ def _optimal_learning_rate(
         if eta not in cache:
             at = Problem(problem.student, problem.teacher, eta, problem.alpha0, problem.width, problem.noise)
             srf = map_to_srf(at, mapping)
-            model = moments.model(srf, problem.noise, problem.width, bulk_law(at, bulk))
+            law = bulk_law(at, bulk)
+            model = moments.model(srf, problem.noise, problem.width, law, row_norm_weight(at, law, row_norm))
             if ridge == OPTIMAL:
                 lam, fp = model.optimal_ridge(alpha)
             else:
@@ -319,6 +343,7 @@ def theory_grid(
     refine: int = 1,
     mapping: Mapping = DEFAULT_MAPPING,
     bulk: BulkLaw = DEFAULT_BULK,
+    row_norm: bool = DEFAULT_ROW_NORM,
 ) -> TheoryCurve:
     """Test and training error of ridge on the readout at every point of ``spec``, and the baseline.
 
@@ -330,6 +355,7 @@ def theory_grid(
     ``"one_step"``, §10.3) the bulk law of each point with a step. Both are reported in the result
     (``bulk`` is ``"marchenko_pastur"`` when no point could use the one-step law: no step, or ``srf``).
     Warnings say where the validation of docs/theory.md §10.5 found the chosen theory off the network.
+    ``row_norm`` adds the row-norm channel of §10.4 wherever the one-step bulk law is used.
     """
     mapping = check_mapping(mapping)
     bulk = check_bulk(bulk)
@@ -381,6 +407,7 @@ def theory_grid(
                     lam,
                     mapping,
                     bulk,  # type: ignore[arg-type]
+                    row_norm,
                 )
                 tick()
             line.points = [found[i] for i in range(len(alphas))]
@@ -403,7 +430,7 @@ def theory_grid(
                     further = starts[(*position[:back], position[back] - 2, *position[back + 1 :])]
                     neighbour = _extrapolated(neighbour, further)
             results = _solve_line(
-                moments.model(point_srf, n, w, law),
+                moments.model(point_srf, n, w, law, row_norm_weight(problem, law, row_norm)),
                 alphas,
                 orders["alpha"],
                 lam,
@@ -508,6 +535,7 @@ def theory_curve(
     refine: int = 1,
     mapping: Mapping = DEFAULT_MAPPING,
     bulk: BulkLaw = DEFAULT_BULK,
+    row_norm: bool = DEFAULT_ROW_NORM,
 ) -> TheoryCurve:
     """Test and training error of ridge on the readout at each ``α``, with the baseline curve: the
     grid of one problem along ``alphas`` (see :func:`theory_grid`).
@@ -545,4 +573,5 @@ def theory_curve(
         refine=refine,
         mapping=mapping,
         bulk=bulk,
+        row_norm=row_norm,
     )
