@@ -251,7 +251,7 @@ FORMATS_TEXT = (
     "as CSV (one row per point) or as a figure (options x, y, errors, dpi, size, as on "
     "GET /results/{key}/figure). Those formats are not listed in this operation because generated "
     "clients parse its 200 as JSON: such a client reads them as bytes from GET /results/{key}/figure and "
-    "GET /results/{key}/table, with the `key` of the JSON answer (docs/api.md, Formats)."
+    "GET /results/{key}/table, with the `key` of the JSON answer (docs/api.md, The OpenAPI schema)."
 )
 
 

@@ -154,3 +154,15 @@ def test_the_schema_judges_bodies_as_the_server(schema, variant: dict[str, Any])
         assert valid == accepted_by_server(name, body), (name, body)
     missing = {k: v for k, v in THEORY.items() if k != "student"}  # required by the shared component
     assert not validator(schema, "TheoryRequest").is_valid(missing)
+
+
+def test_a_request_redefining_a_shared_field_is_refused(app) -> None:
+    from fastapi.openapi.utils import get_openapi
+
+    from service.openapi import refine
+
+    flat = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    refine(json.loads(json.dumps(flat)))  # as served: composes
+    flat["components"]["schemas"]["FunctionRequest"]["properties"]["alphas"]["maxItems"] = 3
+    with pytest.raises(ValueError, match="FunctionRequest redefines a field of ProblemFields"):
+        refine(flat)
