@@ -17,8 +17,9 @@ Range = tuple[float, float]
 #: Students with E σ'' ≠ 0 (relu, relu_centered, the Hermite student): their rows are reshaped by M.
 CURVED: dict[tuple[str, str], dict[str, Range]] = {
     ("corrected", "one_step"): {"test": (-3.3, 4.6), "train": (-8.0, 8.6)},
-    # 38 rows of the full grid (α0 ∈ {1, 2, 5, 20}, widths 0.5–2), first batch d = 1000, seed 0
-    ("corrected", "one_step_sampled"): {"test": (-3.7, 4.2), "train": (-8.3, 8.3)},
+    # 96 rows of the full grid (α0 ∈ {1, 2, 5, 20}, widths 0.5–2), first batch d = 1000, seed 0; the
+    # analytic one_step has −5.6 … +4.6 % (test) and −8.0 … +8.6 % (train) on the same rows
+    ("corrected", "one_step_sampled"): {"test": (-5.6, 4.2), "train": (-8.3, 8.9)},
     ("corrected", "marchenko_pastur"): {"test": (-3.0, 7.3), "train": (-10.1, 4.0)},
     ("paper", "marchenko_pastur"): {"test": (-2.2, -0.6), "train": (-7.7, -0.6)},  # centred students only
 }
@@ -27,7 +28,7 @@ CURVED: dict[tuple[str, str], dict[str, Range]] = {
 #: an O(1/α0) effect (2e-5 at α0 = 20 for docs/theory.md §7's problem): above ``FLAT_ALPHA0`` no warning.
 FLAT: dict[str, dict[str, Range]] = {
     "one_step": {"test": (-1.2, 0.3), "train": (0.1, 0.6)},
-    "one_step_sampled": {"test": (-1.3, 0.1), "train": (0.0, 1.1)},  # the sampled M2 is applied to them
+    "one_step_sampled": {"test": (-1.3, 0.3), "train": (-0.3, 1.1)},  # the sampled M2 is applied to them
     "marchenko_pastur": {"test": (-3.8, -2.0), "train": (-2.5, -1.4)},
 }
 FLAT_ALPHA0 = 2.0
