@@ -15,6 +15,12 @@ targets (2 % test, 3 % train) or within 2 sem, ``MISS`` otherwise.
     python benchmarks/fidelity.py --full         # every student/teacher × α0 ∈ {1,2,5,20} × width 0.5/1/2
     python benchmarks/fidelity.py --json out.json    # save rows; an existing file is resumed
     python benchmarks/fidelity.py --markdown a.json --retheory   # table of saved runs, new theory
+    python benchmarks/fidelity.py --case relu/tanh:2:1 --first-seed 8 --seeds 16 --json b.json
+                                                 # one case, seeds 8…23 (fresh streams)
+
+Saved rows of the same case and dimension with disjoint seed ranges (``--first-seed``) are pooled by
+``--markdown`` into one row over all their seeds: every case of a run uses the same seeds, so the inputs,
+teacher and initial layer of seed ``s`` are shared by all rows and a few seeds move every row together.
 
 Finite size: at d = 1500 the network is not extrapolated in 1/d; the §9 drift at this size is about 1 %.
 """
@@ -118,7 +124,14 @@ def retheory(rows: list[dict]) -> list[dict]:
 
 
 def run_case(
-    pair: str, alpha0: float, width: float, alphas, d: int, seeds: int, n_jobs: int | None = None
+    pair: str,
+    alpha0: float,
+    width: float,
+    alphas,
+    d: int,
+    seeds: int,
+    n_jobs: int | None = None,
+    first_seed: int = 0,
 ) -> list[dict]:
     student, teacher = PAIRS[pair]
     problem = Problem(student, teacher, ETA, alpha0, width, 0.0)
@@ -129,7 +142,7 @@ def run_case(
         RIDGE,
         model="network",
         dimension=d,
-        seeds=seeds,
+        seeds=list(range(first_seed, first_seed + seeds)),
         test_samples=max(6000, 4 * d),
         n_jobs=n_jobs,
     )
@@ -144,6 +157,7 @@ def run_case(
             "alpha": point.alpha,
             "d": d,
             "seeds": seeds,
+            "first_seed": first_seed,
             "network": {
                 "test": point.test_error.mean,
                 "test_sem": point.test_error.sem,
@@ -156,6 +170,41 @@ def run_case(
             row[name] = values[i]
         rows.append(row)
     return rows
+
+
+def pool(rows: list[dict]) -> list[dict]:
+    """One row per (case, α, d): rows with disjoint seed ranges merged into their mean over all seeds.
+
+    With ``n_i`` seeds, means ``m_i`` and sems ``s_i`` (seed variance ``n_i s_i²``): the pooled mean is
+    ``Σ n_i m_i / N`` and its sem ``√(V/N)`` with ``V = (Σ (n_i − 1) n_i s_i² + Σ n_i (m_i − m)²)/(N − 1)``.
+    A row whose seeds overlap an earlier one's is dropped. Theory columns are the first row's.
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        key = (row["pair"], row["alpha0"], row["width"], row["alpha"], row["d"])
+        group = groups.setdefault(key, [])
+        first = row.get("first_seed", 0)
+        taken = [(r.get("first_seed", 0), r.get("first_seed", 0) + r["seeds"]) for r in group]
+        if all(first + row["seeds"] <= lo or first >= hi for lo, hi in taken):
+            group.append(row)
+    out = []
+    for group in groups.values():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        counts = [r["seeds"] for r in group]
+        total = sum(counts)
+        net = {}
+        for key in ("test", "train"):
+            means = [r["network"][key] for r in group]
+            mean = sum(n * m for n, m in zip(counts, means, strict=True)) / total
+            sems = [r["network"][key + "_sem"] for r in group]
+            within = sum((n - 1) * n * s**2 for n, s in zip(counts, sems, strict=True))
+            between = sum(n * (m - mean) ** 2 for n, m in zip(counts, means, strict=True))
+            net[key], net[key + "_sem"] = mean, ((within + between) / (total - 1) / total) ** 0.5
+        ranges = sorted((r.get("first_seed", 0), r["seeds"]) for r in group)
+        out.append(dict(group[0], seeds=total, seed_ranges=ranges, network=net))
+    return out
 
 
 def extrapolate(rows: list[dict], smaller: list[dict]) -> list[dict]:
@@ -318,6 +367,14 @@ def main() -> None:
     parser.add_argument("--extra", action="store_true", help="the cases beyond the default subset")
     parser.add_argument("--dimension", type=int, default=None)
     parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first…first+seeds−1 (default 0)")
+    parser.add_argument(
+        "--case",
+        action="append",
+        default=None,
+        metavar="PAIR:ALPHA0:WIDTH",
+        help="run only this case (repeatable), e.g. relu/tanh:2:1, at α = 0.5 and 2",
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--markdown", type=Path, nargs="+", help="print the table of saved --json runs")
     parser.add_argument("--retheory", action="store_true", help="with --markdown: recompute the theory")
@@ -331,8 +388,8 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=None, help="simulation threads (default: all cores)")
     args = parser.parse_args()
     if args.markdown:
-        saved = [row for path in args.markdown for row in json.loads(path.read_text())]
-        smaller = [row for path in args.smaller for row in json.loads(path.read_text())]
+        saved = pool([row for path in args.markdown for row in json.loads(path.read_text())])
+        smaller = pool([row for path in args.smaller for row in json.loads(path.read_text())])
         rows = extrapolate(retheory(saved) if args.retheory else saved, smaller)
         print(markdown(rows) + "\n\n" + summary(rows))
         print("\nMeasured ranges by regime (srf_engine/fidelity.py):")
@@ -340,6 +397,8 @@ def main() -> None:
         print(head_to_head(rows, "corrected+one_step_sampled", "corrected+one_step"))
         return
     cases = QUICK if args.quick else (full_cases() if args.full else (EXTRA if args.extra else SUBSET))
+    if args.case:
+        cases = [(pair, float(a0), float(w), (0.5, 2.0)) for pair, a0, w in (c.split(":") for c in args.case)]
     d = args.dimension or (800 if args.quick else 1500)
     seeds = args.seeds or (4 if args.quick else 8)
     print(
@@ -347,11 +406,11 @@ def main() -> None:
         f"{', '.join(_title(*t) for t in theory_list())} (value and difference to the network)"
     )
     rows = json.loads(args.json.read_text()) if args.json and args.json.exists() else []
-    done = {(r["pair"], r["alpha0"], r["width"], r["d"], r["seeds"]) for r in rows}
+    done = {(r["pair"], r["alpha0"], r["width"], r["d"], r["seeds"], r.get("first_seed", 0)) for r in rows}
     for case in cases:
-        if (case[0], case[1], case[2], d, seeds) in done:
+        if (case[0], case[1], case[2], d, seeds, args.first_seed) in done:
             continue
-        new = run_case(*case, d=d, seeds=seeds, n_jobs=args.n_jobs)
+        new = run_case(*case, d=d, seeds=seeds, n_jobs=args.n_jobs, first_seed=args.first_seed)
         for row in new:
             print_row(row)
         rows += new
