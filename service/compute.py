@@ -84,6 +84,7 @@ def run_theory(
         progress=progress,
         mapping=normal["mapping"],
         bulk=normal["bulk"],
+        row_norm=normal["row_norm"],
     )
     return _result(prepared, curve.as_dict())
 
@@ -106,6 +107,7 @@ def run_function(
         progress=progress,
         mapping=normal["mapping"],
         bulk=normal["bulk"],
+        row_norm=normal["row_norm"],
     )
     return _result(prepared, result.as_dict())
 

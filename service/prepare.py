@@ -92,7 +92,7 @@ def normalise(req: Request) -> dict[str, Any]:
     body = _problem(req)
     body["ridge"] = _axis(req.ridge)
     if isinstance(req, TheoryRequest | CompareRequest | FunctionRequest):
-        body.update(mapping=req.mapping, bulk=req.bulk)
+        body.update(mapping=req.mapping, bulk=req.bulk, row_norm=bool(req.row_norm))
     if isinstance(req, FunctionRequest):
         body["kappa"] = [_real(k) for k in (DEFAULT_KAPPA if req.kappa is None else req.kappa)]
     if isinstance(req, SimulateRequest):

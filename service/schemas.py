@@ -24,7 +24,7 @@ from pydantic import (
 
 from srf_engine import ACTIVATION_NAMES, ACTIVATIONS
 from srf_engine.activations import MAX_HERMITE_COEFFICIENTS
-from srf_engine.theory import DEFAULT_BULK, DEFAULT_MAPPING
+from srf_engine.theory import DEFAULT_BULK, DEFAULT_MAPPING, DEFAULT_ROW_NORM
 
 #: docs/theory.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1, ψ_w = 1, Δ = 0.
 EXAMPLE_PROBLEM: dict[str, Any] = {
@@ -204,6 +204,12 @@ class TheoryChoices(BaseModel):
         "builds, and the spike's projections on it) or \"one_step_sampled\" (§10.3 with that covariance "
         "from one sampled first batch, dimension 1000, seed 0: deterministic, about 1 s more per curve). "
         "Used only with a first step and no `srf`.",
+    )
+    row_norm: bool = Field(
+        DEFAULT_ROW_NORM,
+        description="Add the row-norm channel (§10.4: the first layer's rows have unequal norms, which gives "
+        "the readout one more function of κ; its weight V_c is derived from the first step). Used only with "
+        'a one-step bulk law and E σ\'\' ≠ 0.',
     )
 
 
@@ -435,7 +441,8 @@ class TheoryPointOut(Coordinates):
     iterations: int
     residual: Num = None
     overlaps: dict[str, Num] = Field(
-        description="Order parameters at the fixed point: q1, q2, V1, V2, t, psi, m."
+        description="Order parameters at the fixed point: q1, q2, V1, V2, t, psi, m; and s, the readout's "
+        "weight on the row-norm channel, where it entered (docs/theory.md §10.4)."
     )
 
 
@@ -486,6 +493,11 @@ class TheoryResponse(BaseModel):
     bulk_sample: BulkSampleOut | None = Field(
         None, description='With bulk "one_step_sampled": the first batch the law was computed from.'
     )
+    row_norm: bool = Field(
+        False,
+        description="Whether the row-norm channel (docs/theory.md §10.4) entered some point.",
+        examples=[False],
+    )
     srf: SRFOut | None = _SRF
     grid: GridOut = _GRID
     points: list[TheoryPointOut]
@@ -523,6 +535,14 @@ class FunctionResponse(BaseModel):
     )
     bulk: Literal["marchenko_pastur", "one_step", "one_step_sampled"] = Field(
         description="The bulk law used after the step (docs/theory.md §5, §10.3).", examples=["one_step"]
+    )
+    bulk_sample: BulkSampleOut | None = Field(
+        None, description='With bulk "one_step_sampled": the first batch the law was computed from.'
+    )
+    row_norm: bool = Field(
+        False,
+        description="Whether the row-norm channel (docs/theory.md §10.4) entered after the step.",
+        examples=[False],
     )
     srf: SRFOut
     points: list[FunctionPointOut]

@@ -21,7 +21,8 @@ from .grid import GridSpec
 from .mapping import Mapping, map_to_srf
 from .problem import Problem, SRFParams, check_alphas
 from .results import TheoryPoint
-from .theory import DEFAULT_BULK, DEFAULT_MAPPING, BulkLaw, Ridge, check_ridge, theory_grid
+from .rownorm import mu0_c
+from .theory import DEFAULT_BULK, DEFAULT_MAPPING, DEFAULT_ROW_NORM, BulkLaw, Ridge, check_ridge, theory_grid
 
 Array = np.ndarray
 
@@ -53,12 +54,17 @@ class LearnedFunction:
     points: list[FunctionPoint]
     warnings: list[str] = field(default_factory=list)
     mapping: str = DEFAULT_MAPPING  # docs/theory.md §3 ("paper") or §10.2 ("corrected")
-    bulk: str = DEFAULT_BULK  # docs/theory.md §5 ("marchenko_pastur") or §10.3 ("one_step")
+    bulk: str = DEFAULT_BULK  # docs/theory.md §5 ("marchenko_pastur") or §10.3 ("one_step", …)
+    bulk_sample: dict[str, int] | None = None  # the first batch of bulk "one_step_sampled"
+    row_norm: bool = False  # whether docs/theory.md §10.4's row-norm channel entered
 
     def as_dict(self) -> dict[str, Any]:
+        sample = {} if self.bulk_sample is None else {"bulk_sample": dict(self.bulk_sample)}
         return {
             "mapping": self.mapping,
             "bulk": self.bulk,
+            **sample,
+            "row_norm": self.row_norm,
             "srf": self.srf.as_dict(),
             "points": [
                 {name: list(v) if isinstance(v, tuple) else v for name, v in p.__dict__.items()}
@@ -83,10 +89,14 @@ def check_kappa(kappa: Any) -> tuple[float, ...]:
 
 
 def mean_prediction(problem: Problem, srf: SRFParams, point: TheoryPoint, kappa: Array) -> Array:
-    """``ŷ(κ) = μ0(κ) m + μ1(κ) κ t`` with ``μ0 = E_z σ(rκ + √c z)``, ``μ1 = E_z[z σ(rκ + √c z)]/√c``."""
+    """``ŷ(κ) = μ0(κ) m + μ1(κ) κ t`` with ``μ0 = E_z σ(rκ + √c z)``, ``μ1 = E_z[z σ(rκ + √c z)]/√c``,
+    plus ``μ0c(κ) s`` where the row-norm channel of docs/theory.md §10.4 entered the fixed point."""
     sqrt_c = math.sqrt(srf.c)
     mu0, mz, _ = problem.student.gaussian_moments(srf.r * kappa, np.full_like(kappa, sqrt_c))
-    return mu0 * point.overlaps["m"] + (mz / sqrt_c) * kappa * point.overlaps["t"]
+    out = mu0 * point.overlaps["m"] + (mz / sqrt_c) * kappa * point.overlaps["t"]
+    if point.overlaps.get("s", 0.0) != 0.0:
+        out = out + mu0_c(problem.student, srf, kappa) * point.overlaps["s"]
+    return out
 
 
 def _along(problem: Problem, srf: SRFParams, point: TheoryPoint, kappa: Array) -> tuple[float, ...] | None:
@@ -105,11 +115,13 @@ def learned_function(
     progress: Callable[[float], None] | None = None,
     mapping: Mapping = DEFAULT_MAPPING,
     bulk: BulkLaw = DEFAULT_BULK,
+    row_norm: bool = DEFAULT_ROW_NORM,
 ) -> LearnedFunction:
     """Target, mean prediction after the step and at initialisation along ``κ``, at each ``α``.
 
-    ``mapping`` and ``bulk`` choose the theory after the step as in :func:`theory_grid` (the fixed point
-    of §10.1 keeps ``ŷ(κ) = μ0(κ) m + μ1(κ) κ t``); at initialisation there is no step and both are moot.
+    ``mapping``, ``bulk`` and ``row_norm`` choose the theory after the step as in :func:`theory_grid`
+    (the fixed point of §10.1 keeps ``ŷ(κ) = μ0(κ) m + μ1(κ) κ t``, plus ``μ0c(κ) s`` with the row-norm
+    channel of §10.4); at initialisation there is no step and they are moot.
     """
     alphas = check_alphas(alphas)
     ridge = check_ridge(ridge)
@@ -134,6 +146,7 @@ def learned_function(
             progress=report,
             mapping=mapping,
             bulk=bulk,
+            row_norm=row_norm,
         )
 
     after = curve(problem.srf, 0.5, 0.0)
@@ -159,4 +172,12 @@ def learned_function(
             )
         )
     warnings = list(dict.fromkeys(after.warnings + before.warnings))
-    return LearnedFunction(srf=srf, points=points, warnings=warnings, mapping=after.mapping, bulk=after.bulk)
+    return LearnedFunction(
+        srf=srf,
+        points=points,
+        warnings=warnings,
+        mapping=after.mapping,
+        bulk=after.bulk,
+        bulk_sample=after.bulk_sample,
+        row_norm=after.row_norm,
+    )

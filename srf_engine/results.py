@@ -73,10 +73,11 @@ class TheoryCurve:
     bulk: str = "marchenko_pastur"  # docs/theory.md §5 ("marchenko_pastur") or §10.3 ("one_step", …)
     #: ``{"dimension", "seed"}`` of the first batch of bulk ``"one_step_sampled"`` (else ``None``).
     bulk_sample: dict[str, int] | None = None
+    row_norm: bool = False  # whether docs/theory.md §10.4's row-norm channel entered some point
 
     def as_dict(self) -> dict[str, Any]:
         varies = self.srf is None
-        out: dict[str, Any] = {"mapping": self.mapping, "bulk": self.bulk}
+        out: dict[str, Any] = {"mapping": self.mapping, "bulk": self.bulk, "row_norm": self.row_norm}
         if self.bulk_sample is not None:
             out["bulk_sample"] = dict(self.bulk_sample)
         return out | {

@@ -68,7 +68,11 @@ class FixedPoint:
     s: float = 0.0
 
     def overlaps(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in OVERLAP_NAMES}
+        """The seven overlaps of §5, and ``s`` where the row-norm channel made it non-zero."""
+        out = {name: getattr(self, name) for name in OVERLAP_NAMES}
+        if self.s != 0.0:
+            out["s"] = self.s
+        return out
 
     @property
     def V(self) -> tuple[float, float]:

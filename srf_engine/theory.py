@@ -123,12 +123,17 @@ def _check_sample(field: str, value: object, low: int) -> int:
     return int(value)
 
 
+def _curved(problem: Problem) -> bool:
+    """Whether the step reshapes the rows through ``η̃ E σ''`` (docs/theory.md §10.2–§10.4)."""
+    return abs(problem.learning_rate * step_statistics(problem).b1) >= FLAT_SLOPE
+
+
 def row_norm_weight(problem: Problem, law: Bulk | None, row_norm: bool) -> float:
     """``V_c`` of docs/theory.md §10.4 where the channel applies: asked for, and the one-step bulk law in
     use (a step, no given srf, ``E σ'' ≠ 0``); 0 elsewhere, which leaves the equations unchanged."""
     if not row_norm or law is None:
         return 0.0
-    if abs(problem.learning_rate * step_statistics(problem).b1) < FLAT_SLOPE:
+    if not _curved(problem):
         return 0.0  # an odd student under "one_step_sampled": the channel was validated for E σ'' ≠ 0 only
     from .rownorm import row_norm_weight as weight
 
@@ -453,6 +458,7 @@ def theory_grid(
 
     warnings: list[str] = []
     law_used = False
+    channel_used = False  # the row-norm channel entered some point
     solved: dict[tuple[int, ...], _Solved] = {}  # by original line index
     starts: dict[tuple[int, ...], list[Start]] = {}  # by sorted position
     for position in itertools.product(*(range(len(spec.values(a))) for a in line_axes)):
@@ -477,6 +483,7 @@ def theory_grid(
             stepped = problem_at(w, n, a0, 1.0)  # type: ignore[arg-type]
             warnings += mapping_warnings(stepped, mapping)
             law_used |= law_applies(stepped, bulk)
+            channel_used |= row_norm and law_applies(stepped, bulk) and _curved(stepped)
             warnings += fidelity_warnings(stepped, mapping, bulk if law_used else "marchenko_pastur")
         else:
             problem = problem_at(w, n, a0, eta)  # type: ignore[arg-type]
@@ -492,8 +499,10 @@ def theory_grid(
                 if position[back] >= 2:  # two lines back along the same axis: extrapolate linearly
                     further = starts[(*position[:back], position[back] - 2, *position[back + 1 :])]
                     neighbour = _extrapolated(neighbour, further)
+            channel = row_norm_weight(problem, law, row_norm)
+            channel_used |= channel > 0.0
             results = _solve_line(
-                moments.model(point_srf, n, w, law, row_norm_weight(problem, law, row_norm)),
+                moments.model(point_srf, n, w, law, channel),
                 alphas,
                 orders["alpha"],
                 lam,
@@ -563,6 +572,7 @@ def theory_grid(
         mapping=mapping,
         bulk=bulk if law_used else "marchenko_pastur",
         bulk_sample=sample.as_dict() if law_used and bulk == "one_step_sampled" else None,
+        row_norm=channel_used,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +143,41 @@ def test_predicted_row_norm_spread_against_sampled_first_layers(student, alpha0,
     # the first layer's own V_c adds only the 1/d part of the mean row and Π
     v_c = np.mean([r["V_c"] for r in runs])
     assert abs(v_c - measured.mean()) <= 0.1 * predicted
+
+
+def test_row_norm_over_http_and_in_the_learned_function(tmp_path: Path) -> None:
+    """`row_norm` is a request field: it changes a non-centred student's curve, is reported, changes the
+    cache key, and the learned function then carries μ0c(κ)·s (docs/theory.md §10.4)."""
+    from test_service_support import client
+
+    from srf_engine.function import learned_function, mean_prediction
+
+    body = {
+        "student": "relu",
+        "teacher": "tanh",
+        "learning_rate": 2.0,
+        "alpha0": 2.0,
+        "ridge": 0.05,
+        "alphas": [0.5, 2.0],
+    }
+    with client(tmp_path) as http:
+        plain = http.post("/theory/curve", json={**body, "row_norm": False}).json()
+        channel = http.post("/theory/curve", json={**body, "row_norm": True}).json()
+        odd = http.post("/theory/curve", json={**body, "student": "erf", "row_norm": True}).json()
+        bad = http.post("/theory/curve", json={**body, "row_norm": "yes please"})
+    assert (plain["row_norm"], channel["row_norm"], odd["row_norm"]) == (False, True, False)
+    assert plain["key"] != channel["key"]
+    assert "s" in channel["points"][0]["overlaps"] and "s" not in plain["points"][0]["overlaps"]
+    assert abs(channel["points"][0]["test_error"] / plain["points"][0]["test_error"] - 1) > 1e-3
+    assert bad.status_code == 422 and "row_norm" in bad.text
+
+    problem = Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.0)
+    kappa = np.linspace(-2.0, 2.0, 9)
+    f = learned_function(problem, [0.5], 0.05, kappa=list(kappa), row_norm=True)
+    point = theory_curve(problem, [0.5], 0.05, row_norm=True).points[0]
+    assert f.row_norm and point.overlaps["s"] != 0.0
+    without_s = mean_prediction(problem, f.srf, replace(point, overlaps=point.overlaps | {"s": 0.0}), kappa)
+    np.testing.assert_allclose(
+        np.array(f.points[0].after_step) - without_s,
+        mu0_c(problem.student, f.srf, kappa) * point.overlaps["s"],
+    )
