@@ -38,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from srf_engine import Problem, simulate
+from srf_engine.fidelity import ODD_SMALL_ALPHA0
 from srf_engine.theory import theory_curve
 
 ETA, RIDGE = 2.0, 0.05
@@ -78,7 +79,7 @@ THEORIES = (
     ("corrected", "one_step_sampled"),  # docs/theory.md §10.3 with one sampled first batch (d = 1000, seed 0)
 )
 #: Columns with the row-norm channel of docs/theory.md §10.4 (``row_norm=True``); the others have none.
-ROW_NORM_THEORIES = (("corrected", "one_step"),)
+ROW_NORM_THEORIES = (("corrected", "one_step"), ("corrected", "one_step_sampled"))
 
 
 def column_name(mapping: str, bulk: str, row_norm: bool = False) -> str:
@@ -304,26 +305,36 @@ def head_to_head(rows: list[dict], first: str, second: str) -> str:
 
 
 def regime(row: dict) -> tuple[str, str]:
-    """The regime a row validates in ``srf_engine/fidelity.py``: (kind of student, α against the width)."""
-    kind = "odd" if row["pair"].split("/")[0] == "erf" else "curved"
+    """The regime a row validates in ``srf_engine/fidelity.py``: (kind of student, α against the width).
+
+    Kinds: ``curved`` (E σ'' ≠ 0), ``odd`` (E σ'' = 0) at α0 ≥ ``ODD_SMALL_ALPHA0``, ``odd_small_alpha0``
+    below it."""
+    kind = "curved"
+    if row["pair"].split("/")[0] == "erf":
+        kind = "odd" if row["alpha0"] >= ODD_SMALL_ALPHA0 else "odd_small_alpha0"
     return kind, "below_width" if row["alpha"] < row["width"] else "above_width"
 
 
 def ranges(rows: list[dict]) -> dict:
-    """Per theory and regime, the smallest and largest theory/reference − 1 in percent (test, train)."""
+    """Per theory ``(mapping, bulk, row_norm)`` and regime, the smallest and largest theory/reference − 1
+    in percent (test, train). The paper's mapping is measured on centred students only (for the others
+    the mapping itself warns)."""
     out: dict = {}
-    for m, b in THEORIES:
+    for m, b, rn in theory_list():
+        name = column_name(m, b, rn)
         for row in rows:
-            if f"{m}+{b}" not in row:  # saved before that theory existed (run --retheory)
+            if name not in row:  # saved before that theory existed (run --retheory)
                 continue
-            dt, dr, _ = verdict(row, f"{m}+{b}")
-            entry = out.setdefault((m, b), {}).setdefault(regime(row), {"test": [], "train": []})
+            if m == "paper" and row["pair"].split("/")[0] not in ("relu_centered", "erf"):
+                continue
+            dt, dr, _ = verdict(row, name)
+            entry = out.setdefault((m, b, rn), {}).setdefault(regime(row), {"test": [], "train": []})
             entry["test"].append(100 * dt)
             entry["train"].append(100 * dr)
     return {
         theory: {
-            where: {key: (round(min(v), 1), round(max(v), 1)) for key, v in values.items()}
-            for where, values in by_regime.items()
+            where: {key: (round(min(v), 1), round(max(v), 1)) for key, v in sorted(values.items())}
+            for where, values in sorted(by_regime.items())
         }
         for theory, by_regime in out.items()
     }

@@ -43,7 +43,7 @@ BULKS: tuple[str, ...] = ("marchenko_pastur", "one_step", "one_step_sampled")
 DEFAULT_MAPPING: Mapping = "corrected"
 DEFAULT_BULK: BulkLaw = "one_step"
 #: Whether the row-norm channel (docs/theory.md §10.4) joins the one-step bulk law by default.
-DEFAULT_ROW_NORM = False
+DEFAULT_ROW_NORM = True
 #: ``|η̃ b1|`` below this is an odd student's (``b1`` is a numerical derivative, ~1e-12 for erf).
 FLAT_SLOPE = 1e-6
 
@@ -482,16 +482,22 @@ def theory_grid(
             line.points = [found[i] for i in range(len(alphas))]
             stepped = problem_at(w, n, a0, 1.0)  # type: ignore[arg-type]
             warnings += mapping_warnings(stepped, mapping)
-            law_used |= law_applies(stepped, bulk)
-            channel_used |= row_norm and law_applies(stepped, bulk) and _curved(stepped)
-            warnings += fidelity_warnings(stepped, mapping, bulk if law_used else "marchenko_pastur")
+            applies = law_applies(stepped, bulk)
+            law_used |= applies
+            line_channel = row_norm and applies and _curved(stepped)
+            channel_used |= line_channel
+            warnings += fidelity_warnings(
+                stepped, mapping, bulk if applies else "marchenko_pastur", alphas, line_channel
+            )
         else:
             problem = problem_at(w, n, a0, eta)  # type: ignore[arg-type]
             point_srf = map_to_srf(problem, mapping)
             law = bulk_law(problem, bulk, sample)
             law_used |= law is not None
             warnings += mapping_warnings(problem, mapping)
-            warnings += fidelity_warnings(problem, mapping, _used(law, bulk))
+            channel = row_norm_weight(problem, law, row_norm)
+            channel_used |= channel > 0.0
+            warnings += fidelity_warnings(problem, mapping, _used(law, bulk), alphas, channel > 0.0)
             back = next((k for k in reversed(range(len(position))) if position[k] > 0), None)
             neighbour = None
             if back is not None:
@@ -499,8 +505,6 @@ def theory_grid(
                 if position[back] >= 2:  # two lines back along the same axis: extrapolate linearly
                     further = starts[(*position[:back], position[back] - 2, *position[back + 1 :])]
                     neighbour = _extrapolated(neighbour, further)
-            channel = row_norm_weight(problem, law, row_norm)
-            channel_used |= channel > 0.0
             results = _solve_line(
                 moments.model(point_srf, n, w, law, channel),
                 alphas,

@@ -92,19 +92,38 @@ def test_curves_say_which_mapping_and_bulk_they_used() -> None:
     assert a.points[0].test_error == b.points[0].test_error and a.bulk == "marchenko_pastur"
 
 def test_warnings_follow_the_validation_table() -> None:
-    def warnings(student: str, mapping: str, bulk: str, alpha0: float = 2.0) -> list[str]:
-        problem = Problem(student, "tanh", 2.0, alpha0, 1.0)
-        return theory_curve(problem, [1.0], 0.05, baseline=False, mapping=mapping, bulk=bulk).warnings
+    from srf_engine.fidelity import MEASURED, TARGETS, _off, _span
+    from srf_engine.theory import DEFAULT_BULK, DEFAULT_MAPPING, DEFAULT_ROW_NORM
 
-    # odd students: Σ ∝ I, the §5 theory holds as validated, nothing to say
-    assert warnings("tanh", "corrected", "one_step") == []
-    assert warnings("erf", "paper", "marchenko_pastur", 20.0) == []
-    # every other combination says by how much it was measured to be off
-    assert any("training errors" in w and "%" in w for w in warnings("relu", "corrected", "one_step"))
-    assert any("'marchenko_pastur'" in w for w in warnings("relu", "corrected", "marchenko_pastur"))
-    assert any("'marchenko_pastur'" in w for w in warnings("relu_centered", "paper", "marchenko_pastur"))
-    assert any("odd students" in w for w in warnings("erf", "paper", "marchenko_pastur", 1.0))
-    assert any("below the validated range" in w for w in warnings("relu", "corrected", "one_step", 0.5))
+    def warnings(student: str, alphas: list[float], alpha0: float = 2.0, **theory) -> list[str]:
+        problem = Problem(student, "tanh", 2.0, alpha0, 1.0)
+        return theory_curve(problem, alphas, 0.05, baseline=False, **theory).warnings
+
+    def fits(theory: tuple, regime: tuple) -> bool:
+        return not _off(MEASURED[theory][regime])
+
+    # every theory the validation measured has both sides of the width for students with E σ'' ≠ 0
+    for theory in (("corrected", "one_step", False), ("corrected", "marchenko_pastur", False)):
+        assert {("curved", "below_width"), ("curved", "above_width")} <= set(MEASURED[theory])
+    # a warning quotes the measured range of the regime it is about, and only where it leaves a target
+    default = (DEFAULT_MAPPING, DEFAULT_BULK, DEFAULT_ROW_NORM)
+    for alphas, side in (([0.5], "below_width"), ([2.0], "above_width")):
+        said = " ".join(warnings("relu", alphas))
+        ranges = MEASURED[default][("curved", side)]
+        assert ("against the network" in said) == (not fits(default, ("curved", side)))
+        for key, bounds in ranges.items():
+            if max(map(abs, bounds)) > TARGETS[key]:
+                assert _span(bounds) in said
+    # odd students at large α0: the §5 theory, within the targets where validated
+    if fits(("corrected", "marchenko_pastur", False), ("odd", "above_width")):
+        assert not [w for w in warnings("tanh", [2.0], 20.0) if "against the network" in w]
+    # a combination that was not validated says so
+    said = warnings("relu", [2.0], bulk="one_step_sampled", row_norm=True)
+    if ("corrected", "one_step_sampled", True) not in MEASURED:
+        assert any("not validated" in w for w in said)
+    # the paper's mapping for a non-centred student: the mapping's own warning, not this one
+    assert not [w for w in warnings("relu", [2.0], mapping="paper") if "against the network" in w]
+    assert any("below the validated range" in w for w in warnings("relu", [1.0], 0.5))
 
 
 @pytest.mark.slow

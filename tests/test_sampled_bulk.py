@@ -209,15 +209,26 @@ def test_sampled_bulk_matches_a_network_first_layer(student: str, width: float) 
 
 
 def test_sampled_bulk_warnings_follow_its_validation_rows() -> None:
-    def warnings(student: str, alpha0: float, bulk: str) -> list[str]:
-        problem = Problem(student, "tanh", 2.0, alpha0, 0.5)
-        return theory_curve(problem, [1.0], 0.05, baseline=False, bulk=bulk, bulk_dimension=100).warnings
+    from srf_engine.fidelity import MEASURED, _off
 
-    relu = warnings("relu", 2.0, "one_step_sampled")
-    assert any("'one_step_sampled'" in w and "training errors -8.3 … +8.9 %" in w for w in relu)
-    # the odd student at α0 = 1: within the targets with the sampled M2, not with §5's bulk
-    assert warnings("erf", 1.0, "one_step_sampled") == []
-    assert any("'one_step_sampled' is closer" in w for w in warnings("erf", 1.0, "marchenko_pastur"))
+    def warnings(student: str, alpha0: float, bulk: str, **kw) -> list[str]:
+        problem = Problem(student, "tanh", 2.0, alpha0, 0.5)
+        curve = theory_curve(problem, [1.0], 0.05, baseline=False, bulk=bulk, bulk_dimension=100, **kw)
+        return curve.warnings
+
+    # the odd student at α0 = 1 (α = 1 ≥ width 0.5): the sampled M2 is measured closer than §5's bulk
+    sampled = MEASURED[("corrected", "one_step_sampled", False)][("odd_small_alpha0", "above_width")]
+    flat = MEASURED[("corrected", "marchenko_pastur", False)][("odd_small_alpha0", "above_width")]
+    assert max(map(abs, sampled["test"])) < max(map(abs, flat["test"]))
+    said = " ".join(warnings("erf", 1.0, "marchenko_pastur"))
+    assert "'marchenko_pastur'" in said
+    assert "closest measured there is mapping 'corrected', bulk 'one_step_sampled'" in said
+    assert ("'one_step_sampled'" in " ".join(warnings("erf", 1.0, "one_step_sampled"))) == bool(_off(sampled))
+    # a student with E σ'' ≠ 0: the sampled law's own measured range, with or without the channel
+    for row_norm in (False, True):
+        ranges = MEASURED[("corrected", "one_step_sampled", row_norm)][("curved", "above_width")]
+        said = " ".join(warnings("relu", 2.0, "one_step_sampled", row_norm=row_norm))
+        assert bool(_off(ranges)) == ("'one_step_sampled'" in said)
 
 
 def test_time_model_prices_the_batch_and_its_eigendecomposition() -> None:
