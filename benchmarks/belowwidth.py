@@ -12,9 +12,9 @@ test samples:
 - ``GE per neuron``: features of ``W1`` replaced by their conditional Gaussian equivalent (§4) neuron by
   neuron, ``μ0(a_i κ; c_i) + μ1 (Πw_i·x) + μ2 ξ_i`` with the row's own spike weight ``a_i`` and norm ``c_i``.
 
-Prints mean ± sem over seeds, the paired difference to the network, and the default theory (corrected +
-one-step). ``--replicas R`` averages each first layer over R training and test sets (less noise);
-``--quick`` keeps the network and sRF only. Run (about 1 min):
+Prints mean ± sem over seeds, the paired difference to the network, and the theory (corrected mapping,
+one-step bulk, without and with the row-norm channel). ``--replicas R`` averages each first layer over R
+training and test sets (less noise); ``--quick`` keeps the network and sRF only. Run (about 1 min):
 ``python benchmarks/belowwidth.py --d 800 --seeds 16 --replicas 2``.
 """
 
@@ -148,12 +148,12 @@ def main() -> None:
     student, teacher = PAIRS[args.pair]
     problem = Problem(student, teacher, ETA, args.alpha0, args.width, 0.0)
     runs = [run_seed(problem, args.d, args.alpha, s, args.replicas, args.quick) for s in range(args.seeds)]
-    th = theory_curve(problem, [args.alpha], RIDGE, baseline=False).points[0]
-    print(
-        f"{args.pair}, α0 = {args.alpha0}, width {args.width}, α = {args.alpha}, d = {args.d}, "
-        f"{args.seeds} seeds; theory (corrected + one-step): "
-        f"test {th.test_error:.4f}, train {th.train_error:.4f}"
-    )
+    case = f"{args.pair}, α0 = {args.alpha0}, width {args.width}, α = {args.alpha}"
+    print(f"{case}, d = {args.d}, {args.seeds} seeds")
+    for row_norm in (False, True):
+        th = theory_curve(problem, [args.alpha], RIDGE, baseline=False, row_norm=row_norm).points[0]
+        name = "corrected + one-step" + (" + row-norm channel" if row_norm else "")
+        print(f"theory ({name}): test {th.test_error:.4f}, train {th.train_error:.4f}")
     print("| first layer / features | train ± sem | vs network | test ± sem |")
     print("| --- | --- | --- | --- |")
     base = np.array([r["network"][0] for r in runs])
