@@ -60,7 +60,8 @@ def test_theory_curve_matches_reference_then_hits_cache(http) -> None:
     assert body["srf"] == pytest.approx({"c": 1.01897320, "r": 1.13405551, "gamma": 0.97185444}, abs=1e-8)
     assert [p["alpha"] for p in body["baseline"]] == THEORY["alphas"]
     assert set(body["points"][0]["overlaps"]) == {"q1", "q2", "V1", "V2", "t", "psi", "m"}
-    assert body["warnings"] == [] and body["elapsed_seconds"] >= 0
+    # the only warning is the measured distance of the network at d = 1500 (docs/theory.md §10.5)
+    assert all("against the network" in w for w in body["warnings"]) and body["elapsed_seconds"] >= 0
 
     second = http.post("/theory/curve", json=THEORY)
     assert second.headers["x-cache"] == "hit"

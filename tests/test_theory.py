@@ -34,7 +34,8 @@ def test_limit_column_reproduced_to_1e_4_relative() -> None:
         assert point.residual < 1e-12
         assert point.test_error == pytest.approx(test, rel=1e-4)
         assert point.train_error == pytest.approx(train, rel=1e-4)
-    assert curve.warnings == []
+    # the only warning is the measured distance of the network at d = 1500 (docs/theory.md §10.5)
+    assert all("against the network" in w for w in curve.warnings)
 
 
 def test_mapping_with_label_noise_enters_the_step() -> None:
