@@ -115,11 +115,14 @@ def map_to_srf(problem: Problem, mapping: Mapping = "paper") -> SRFParams:
         residual2 = t_second + problem.noise
         spike, shrink = math.sqrt(st.mu1_star**2 + residual2 / problem.alpha0), 1.0
     gamma = st.mu1_star / spike if spike > 0 else 0.0
-    return SRFParams(
-        c=shrink * shrink + eta * eta * residual2 * st.varsigma2 / problem.alpha0,
-        r=eta * st.mu1 * spike,
-        gamma=max(-1.0, min(1.0, gamma)),
-    )
+    c = shrink * shrink + eta * eta * residual2 * st.varsigma2 / problem.alpha0
+    r = eta * st.mu1 * spike
+    if not (math.isfinite(c) and math.isfinite(r)):
+        # name what the user sent: the first batch is too small (or the step too large) for finite (c, r)
+        raise InvalidParameterError(
+            "alpha0", f"gives no finite sRF parameters with learning_rate = {eta:g} (c = {c}, r = {r})"
+        )
+    return SRFParams(c=c, r=r, gamma=max(-1.0, min(1.0, gamma)))
 
 
 def mapping_warnings(problem: Problem, mapping: Mapping = "paper") -> list[str]:

@@ -136,16 +136,20 @@ def row_norm_spread(problem: Problem) -> RowNormSpread:
     st = step_statistics(problem)
     sm = slope_moments(problem.student)
     rm = residual_moments(problem, st.mu0)
-    eta, a0, psi = problem.learning_rate, problem.alpha0, problem.width
-    s0 = 1.0 + eta * sm.b1 * rm.mean
-    overlap = 2.0 * eta * s0 * rm.mu1_star * sm.u2_tau + eta**2 * rm.kappa_e2 * sm.u_tau2 / a0
-    return RowNormSpread(
-        a_term=psi * 4.0 * eta**2 * s0 * s0 * rm.m2 * sm.var_u_tau / a0,
-        d_term=psi * eta**4 * rm.m4 * sm.var_tau2 / a0**3,
-        o_term=psi * 2.0 * eta**4 * rm.m2**2 * sm.tau2**2 / a0**2,
-        ad_term=psi * 4.0 * eta**3 * s0 * rm.m3 * sm.cov_u_tau_tau2 / a0**2,
-        overlap_term=psi * overlap * overlap,
-    )
+    eta, psi = problem.learning_rate, problem.width
+    # numpy scalars: an extreme α0 or η̃ gives inf (then no channel, see row_norm_weight), not an
+    # exception from Python's float arithmetic
+    inv = np.float64(1.0) / np.float64(problem.alpha0)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        s0 = 1.0 + eta * sm.b1 * rm.mean
+        overlap = 2.0 * eta * s0 * rm.mu1_star * sm.u2_tau + eta**2 * rm.kappa_e2 * sm.u_tau2 * inv
+        return RowNormSpread(
+            a_term=float(psi * 4.0 * eta**2 * s0 * s0 * rm.m2 * sm.var_u_tau * inv),
+            d_term=float(psi * eta**4 * rm.m4 * sm.var_tau2 * inv**3),
+            o_term=float(psi * 2.0 * eta**4 * rm.m2**2 * sm.tau2**2 * inv**2),
+            ad_term=float(psi * 4.0 * eta**3 * s0 * rm.m3 * sm.cov_u_tau_tau2 * inv**2),
+            overlap_term=float(psi * overlap * overlap),
+        )
 
 
 def row_norm_weight(problem: Problem) -> float:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cancel import checkpoint
+from .errors import InvalidParameterError
 from .mapping import step_statistics
 from .onestep import GeneralisedMarchenkoPastur
 from .problem import Problem
@@ -69,7 +70,14 @@ def first_batch(problem: Problem, dimension: int = BULK_DIMENSION, seed: int = B
     )
 
     d = int(dimension)
-    p, n0 = max(1, round(problem.width * d)), max(1, round(problem.alpha0 * d))
+    if round(problem.alpha0 * d) < 1:
+        # the batch would not hold one sample, while the law's formulas use α0 itself: no consistent law
+        raise InvalidParameterError(
+            "alpha0",
+            f"with bulk 'one_step_sampled' must give at least one first-batch sample: α0 · bulk_dimension "
+            f"= {problem.alpha0 * d:.3g} rounds to 0 (use a larger α0, or another bulk)",
+        )
+    p, n0 = max(1, round(problem.width * d)), round(problem.alpha0 * d)
     st = step_statistics(problem)
     s = np.zeros((3, d, d))  # Σ_μ e_μ^k x_μ x_μᵀ, k = 0, 1, 2
     sx, sex = np.zeros(d), np.zeros(d)

@@ -46,6 +46,9 @@ DEFAULT_BULK: BulkLaw = "one_step"
 DEFAULT_ROW_NORM = True
 #: ``|η̃ b1|`` below this is an odd student's (``b1`` is a numerical derivative, ~1e-12 for erf).
 FLAT_SLOPE = 1e-6
+#: Largest row scale c (docs/theory.md §10.2) for which a one-step bulk law is used (c = 1.4e5 at α0 = 1e-6
+#: for relu/tanh, η̃ = 1: solved in 0.8 s; at α0 = 1e-12, c = 1.4e11, over 30 s).
+MAX_ONE_STEP_C = 1e6
 
 
 def check_bulk(bulk: object) -> BulkLaw:
@@ -76,6 +79,10 @@ def law_applies(problem: Problem, bulk: BulkLaw) -> bool:
     # A step that moves nothing (g0 = 0: the residual y − E σ vanishes) leaves W0: §5 applies.
     st = step_statistics(problem)
     if st.spike_norm == 0:
+        return False
+    # A step that scales the rows by more than MAX_ONE_STEP_C (α0 far below the validated range): the
+    # law's quadratures lose their range and the solve can take minutes; §5's path says not converged.
+    if map_to_srf(problem, "corrected").c > MAX_ONE_STEP_C:
         return False
     return bulk == "one_step_sampled" or abs(problem.learning_rate * st.b1) >= FLAT_SLOPE
 

@@ -650,3 +650,20 @@ def test_compare_of_random_features_uses_the_baseline(tmp_path: Path) -> None:
         assert r.status_code == 200, r.text
         body = r.json()
         assert [p["theory"] for p in body["points"]] == [b["test_error"] for b in body["theory"]["baseline"]]
+
+
+def test_first_batches_far_below_the_validated_range_never_crash() -> None:
+    """Hypothesis found a 500: α0 = 1.8e-256 overflowed the row-norm spread (docs/theory.md §10.4). Now:
+    a vanishing batch falls back to §5's path (not converged), an α0 with no finite (c, r) is a 422 on
+    alpha0, and a sampled batch that would hold no sample says so on alpha0."""
+    from srf_engine import InvalidParameterError, Problem
+    from srf_engine.theory import theory_curve
+
+    for alpha0 in (1.8e-256, 1e-12):
+        curve = theory_curve(Problem("relu", "tanh", 1.0, alpha0, 1.0), [1.0], 0.1)
+        assert curve.bulk == "marchenko_pastur" and not curve.row_norm
+        assert any("below the validated range" in w for w in curve.warnings)
+    for alpha0, bulk in ((5e-324, "one_step"), (1e-4, "one_step_sampled")):
+        with pytest.raises(InvalidParameterError) as err:
+            theory_curve(Problem("relu", "tanh", 1.0, alpha0, 1.0), [1.0], 0.1, bulk=bulk)
+        assert err.value.field == "alpha0"
