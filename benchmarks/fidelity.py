@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from srf_engine import Problem, simulate
 from srf_engine.fidelity import ODD_SMALL_ALPHA0
-from srf_engine.theory import theory_curve
+from srf_engine.theory import DEFAULT_BULK, DEFAULT_MAPPING, DEFAULT_ROW_NORM, theory_curve
 
 ETA, RIDGE = 2.0, 0.05
 TEST_TARGET, TRAIN_TARGET = 0.02, 0.03
@@ -235,8 +235,10 @@ def extrapolate(rows: list[dict], smaller: list[dict]) -> list[dict]:
     return rows
 
 
-def verdict(row: dict, name: str = "corrected+one_step") -> tuple[float, float, bool]:
-    """Relative differences theory/reference − 1 (test, train) and whether both meet the targets."""
+def verdict(row: dict, name: str | None = None) -> tuple[float, float, bool]:
+    """Relative differences theory/reference − 1 (test, train) and whether both meet the targets
+    (``name``: a theory column, by default the engine's default theory)."""
+    name = name or column_name(DEFAULT_MAPPING, DEFAULT_BULK, DEFAULT_ROW_NORM)
     net, th = row.get("reference", row["network"]), row[name]
     dt, dr = th["test"] / net["test"] - 1, th["train"] / net["train"] - 1
     ok_test = abs(dt) <= TEST_TARGET or abs(th["test"] - net["test"]) <= 2 * net["test_sem"]
