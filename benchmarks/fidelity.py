@@ -117,10 +117,17 @@ def theory_columns(pair: str, alpha0: float, width: float, alphas) -> dict[str, 
 
 
 def retheory(rows: list[dict]) -> list[dict]:
-    """Recompute the theory columns of saved rows (the network values are kept)."""
+    """Recompute the theory columns of saved rows (the network values are kept): one curve per case and
+    theory over the case's α values, so a sampled bulk draws its first batch once per case."""
+    cases: dict[tuple, list[dict]] = {}
     for row in rows:
-        columns = theory_columns(row["pair"], row["alpha0"], row["width"], [row["alpha"]])
-        row.update({name: values[0] for name, values in columns.items()})
+        cases.setdefault((row["pair"], row["alpha0"], row["width"]), []).append(row)
+    for (pair, alpha0, width), group in cases.items():
+        alphas = sorted({row["alpha"] for row in group})
+        columns = theory_columns(pair, alpha0, width, alphas)
+        for row in group:
+            i = alphas.index(row["alpha"])
+            row.update({name: values[i] for name, values in columns.items()})
     return rows
 
 

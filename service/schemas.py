@@ -476,7 +476,9 @@ class BulkSampleOut(BaseModel):
     )
 
 
-class TheoryResponse(BaseModel):
+class TheoryUsedOut(BaseModel):
+    """The envelope of a theory answer and which theory it used (docs/theory.md §3, §5, §10)."""
+
     key: str = Field(description="SHA-256 of the canonical request (its cache key).")
     cached: bool
     engine_version: str
@@ -498,6 +500,9 @@ class TheoryResponse(BaseModel):
         description="Whether the row-norm channel (docs/theory.md §10.4) entered some point.",
         examples=[False],
     )
+
+
+class TheoryResponse(TheoryUsedOut):
     srf: SRFOut | None = _SRF
     grid: GridOut = _GRID
     points: list[TheoryPointOut]
@@ -525,25 +530,7 @@ class FunctionPointOut(BaseModel):
     baseline_converged: bool
 
 
-class FunctionResponse(BaseModel):
-    key: str
-    cached: bool
-    engine_version: str
-    request: RequestEcho = None
-    mapping: Literal["paper", "corrected"] = Field(
-        description="The mapping used after the step (docs/theory.md §3, §10.2).", examples=["corrected"]
-    )
-    bulk: Literal["marchenko_pastur", "one_step", "one_step_sampled"] = Field(
-        description="The bulk law used after the step (docs/theory.md §5, §10.3).", examples=["one_step"]
-    )
-    bulk_sample: BulkSampleOut | None = Field(
-        None, description='With bulk "one_step_sampled": the first batch the law was computed from.'
-    )
-    row_norm: bool = Field(
-        False,
-        description="Whether the row-norm channel (docs/theory.md §10.4) entered after the step.",
-        examples=[False],
-    )
+class FunctionResponse(TheoryUsedOut):
     srf: SRFOut
     points: list[FunctionPointOut]
     warnings: list[str]

@@ -135,13 +135,18 @@ def _curved(problem: Problem) -> bool:
     return abs(problem.learning_rate * step_statistics(problem).b1) >= FLAT_SLOPE
 
 
+def channel_applies(problem: Problem, law_in_use: bool, row_norm: bool) -> bool:
+    """Whether the row-norm channel of docs/theory.md §10.4 enters: asked for, a one-step bulk law in use
+    (a step, no given srf) and ``E σ'' ≠ 0`` (an odd student under "one_step_sampled" has no validated
+    channel)."""
+    return row_norm and law_in_use and _curved(problem)
+
+
 def row_norm_weight(problem: Problem, law: Bulk | None, row_norm: bool) -> float:
-    """``V_c`` of docs/theory.md §10.4 where the channel applies: asked for, and the one-step bulk law in
-    use (a step, no given srf, ``E σ'' ≠ 0``); 0 elsewhere, which leaves the equations unchanged."""
-    if not row_norm or law is None:
+    """``V_c`` of docs/theory.md §10.4 where :func:`channel_applies`; 0 elsewhere, which leaves the
+    equations unchanged."""
+    if not channel_applies(problem, law is not None, row_norm):
         return 0.0
-    if not _curved(problem):
-        return 0.0  # an odd student under "one_step_sampled": the channel was validated for E σ'' ≠ 0 only
     from .rownorm import row_norm_weight as weight
 
     return weight(problem)
@@ -491,7 +496,7 @@ def theory_grid(
             warnings += mapping_warnings(stepped, mapping)
             applies = law_applies(stepped, bulk)
             law_used |= applies
-            line_channel = row_norm and applies and _curved(stepped)
+            line_channel = channel_applies(stepped, applies, row_norm)
             channel_used |= line_channel
             warnings += fidelity_warnings(
                 stepped, mapping, bulk if applies else "marchenko_pastur", alphas, line_channel
