@@ -159,7 +159,7 @@ def test_the_schema_judges_bodies_as_the_server(schema, variant: dict[str, Any])
 def test_a_request_redefining_a_shared_field_is_refused(app) -> None:
     from fastapi.openapi.utils import get_openapi
 
-    from service.openapi import refine
+    from service.edge.openapi import refine
 
     flat = get_openapi(title=app.title, version=app.version, routes=app.routes)
     refine(json.loads(json.dumps(flat)))  # as served: composes

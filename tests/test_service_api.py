@@ -323,7 +323,7 @@ def test_unexpected_error_is_generic_500_and_serving_goes_on(http, monkeypatch, 
 
 
 def test_one_json_log_line_per_request(http, caplog) -> None:
-    from service.logs import JsonFormatter
+    from service.edge.logs import JsonFormatter
 
     with caplog.at_level(logging.INFO, logger="srf.access"):
         http.post("/theory/curve", json=THEORY)

@@ -34,9 +34,9 @@ from typing import Any, TypeVar
 
 from srf_engine import Cancelled, InvalidParameterError
 
-from .auth import ApiKeys
-from .cache import FINISHED_STATUSES, JOB_COLUMNS, Store
-from .errors import AtCapacity, ServiceError
+from ..errors import AtCapacity, ServiceError
+from ..store.sqlite import FINISHED_STATUSES, JOB_COLUMNS, Store
+from .keys import ApiKeys
 from .prepare import Prepared
 from .runner import Flight, Runner, Work
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..cancel import checkpoint
 from .bulk import Bulk, MarchenkoPasturBulk
-from .cancel import checkpoint
 from .conditional import ConditionalMoments
 from .quadrature import spectral_nodes_needed
 

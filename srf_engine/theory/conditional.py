@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import Activation
-from .problem import SRFParams
+from ..activations import Activation
+from ..problem import SRFParams
 from .quadrature import kappa_rule
 
 Array = np.ndarray

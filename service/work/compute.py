@@ -14,9 +14,9 @@ from typing import Any
 
 from srf_engine import ENGINE_VERSION
 from srf_engine.compare import compare_points, extrapolation_block, unjudged_warning
-from srf_engine.function import learned_function
 from srf_engine.simulation import simulate_grid
-from srf_engine.theory import theory_grid
+from srf_engine.theory.curve import theory_grid
+from srf_engine.theory.function import learned_function
 
 from .prepare import Prepared
 

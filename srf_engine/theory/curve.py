@@ -23,17 +23,17 @@ from typing import Any, Literal
 import numpy as np
 from scipy import optimize
 
-from .activations import Activation, get_activation
+from ..activations import Activation, get_activation
+from ..cancel import checkpoint
+from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError as _Invalid
+from ..grid import AXES, OPTIMAL, GridSpec, sorted_order
+from ..problem import Problem, SRFParams, check_nonnegative
+from ..results import BaselinePoint, TheoryCurve, TheoryPoint
 from .bulk import Bulk
-from .cancel import checkpoint
 from .conditional import ConditionalMoments, conditional_moments
-from .errors import InvalidParameterError
-from .errors import InvalidParameterError as _Invalid
 from .fidelity import fidelity_warnings
-from .grid import AXES, OPTIMAL, GridSpec, sorted_order
 from .mapping import Mapping, check_mapping, map_to_srf, mapping_warnings, step_statistics
-from .problem import Problem, SRFParams, check_nonnegative
-from .results import BaselinePoint, TheoryCurve, TheoryPoint
 from .solver import FixedPoint, RowNormChannel, solve_fixed_point
 
 Ridge = float | Literal["optimal"]

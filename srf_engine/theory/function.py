@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidParameterError
-from .grid import GridSpec
+from ..errors import InvalidParameterError
+from ..grid import GridSpec
+from ..problem import Problem, SRFParams, check_alphas
+from ..results import TheoryPoint
+from .curve import DEFAULT_BULK, DEFAULT_MAPPING, DEFAULT_ROW_NORM, BulkLaw, Ridge, check_ridge, theory_grid
 from .mapping import Mapping, map_to_srf
-from .problem import Problem, SRFParams, check_alphas
-from .results import TheoryPoint
 from .rownorm import mu0_c
-from .theory import DEFAULT_BULK, DEFAULT_MAPPING, DEFAULT_ROW_NORM, BulkLaw, Ridge, check_ridge, theory_grid
 
 Array = np.ndarray
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .activations import gauss_hermite
+from ..activations import gauss_hermite
 
 Array = np.ndarray
 

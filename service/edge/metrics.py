@@ -19,10 +19,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .cache import Store
-from .jobs import JobManager
+from ..store.sqlite import Store
+from ..work.jobs import JobManager
+from ..work.runner import Runner
 from .logs import response_status
-from .runner import Runner
 
 #: Latency buckets (seconds): a cache hit takes about a millisecond, a synchronous computation up to
 #: ``SRF_MAX_SYNC_SECONDS`` (30 s by default).

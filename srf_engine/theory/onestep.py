@@ -33,10 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from .activations import gauss_hermite
+from ..activations import gauss_hermite
+from ..problem import Problem
 from .bulk import SpikeSums
 from .mapping import StepStatistics, step_statistics
-from .problem import Problem
 from .quadrature import kappa_rule
 
 Array = np.ndarray

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import Activation
+from ..activations import Activation
+from ..problem import Problem, SRFParams
 from .mapping import step_statistics
-from .problem import Problem, SRFParams
 from .quadrature import kappa_rule
 
 Array = np.ndarray

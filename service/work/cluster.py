@@ -15,7 +15,7 @@ from typing import Any
 
 from srf_engine.errors import ClusterError
 
-from .errors import AtCapacity
+from ..errors import AtCapacity
 
 #: Seconds the service trusts the cluster's shape (workers, threads, memory) before asking again.
 SHAPE_SECONDS = 5.0

@@ -35,8 +35,8 @@ from typing import Any
 from srf_engine import ENGINE_VERSION, Cancelled
 from srf_engine.cancel import cancellation
 
-from .cache import Store
-from .errors import AtCapacity, LimitExceeded
+from ..errors import AtCapacity, LimitExceeded
+from ..store.sqlite import Store
 from .prepare import Prepared
 
 log = logging.getLogger("srf.runner")

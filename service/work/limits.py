@@ -14,11 +14,11 @@ import itertools
 from dataclasses import dataclass
 
 from srf_engine.simulation import cost
-from srf_engine.theory_cost import estimate_theory_seconds
+from srf_engine.theory.cost import estimate_theory_seconds
 
-from .errors import LimitExceeded
+from ..errors import LimitExceeded
+from ..settings import Settings
 from .prepare import Prepared
-from .settings import Settings
 
 #: Share of a Dask worker's memory limit a simulation may plan to use: Dask pauses a worker at 80 %.
 WORKER_MEMORY_FRACTION = 0.8

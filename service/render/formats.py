@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 
-from .errors import ServiceError
+from ..errors import ServiceError
 
 MEDIA_TYPES: dict[str, str] = {
     "json": "application/json",

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from srf_engine import ENGINE_VERSION, Problem
-from srf_engine.function import DEFAULT_KAPPA
 from srf_engine.grid import OPTIMAL, GridSpec
 from srf_engine.simulation.spec import SimulationSpec, default_test_samples
+from srf_engine.theory.function import DEFAULT_KAPPA
 
-from .schemas import (
+from ..schemas import (
     CompareRequest,
     FunctionRequest,
     HermiteActivation,

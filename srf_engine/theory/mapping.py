@@ -21,9 +21,9 @@ from typing import Literal
 
 import numpy as np
 
-from .activations import Activation
-from .errors import InvalidParameterError
-from .problem import Problem, SRFParams
+from ..activations import Activation
+from ..errors import InvalidParameterError
+from ..problem import Problem, SRFParams
 
 Mapping = Literal["paper", "corrected"]
 MAPPINGS: tuple[str, ...] = ("paper", "corrected")

@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import time
 
-from .cache import Store
+from ..store.sqlite import Store
 from .formats import Output
 
 log = logging.getLogger("srf.figures")

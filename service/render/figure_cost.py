@@ -17,12 +17,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ..schemas import TheoryRequest
+from ..settings import Settings
+from ..work.limits import theory_seconds
+from ..work.prepare import prepare
 from .figures import THEORY_FIELDS, fine_request, theory_request_of
 from .formats import Output
-from .limits import theory_seconds
-from .prepare import prepare
-from .schemas import TheoryRequest
-from .settings import Settings
 from .views import REQUEST_FIELD, kind_of
 
 #: Seconds a panel costs to lay out and draw (a heatmap adds a colour mesh, contours and labels).

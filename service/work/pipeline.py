@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -22,13 +22,15 @@ from srf_engine import ENGINE_VERSION, Cancelled, InvalidParameterError
 from srf_engine.errors import ClusterError
 from srf_engine.simulation.cost import ClusterShape
 
+from ..errors import AtCapacity, InternalError, ServiceError
+from ..schemas import CompareRequest, FunctionRequest, ProblemFields, SimulateRequest, TheoryRequest
 from . import compute
 from .compute import ClientFactory, Part, Progress
-from .deps import Services
-from .errors import AtCapacity, InternalError, ServiceError
 from .limits import ASYNC_HINT, check_limits, check_sync
 from .prepare import Prepared
-from .schemas import CompareRequest, FunctionRequest, ProblemFields, SimulateRequest, TheoryRequest
+
+if TYPE_CHECKING:  # the container is assembled above this layer; only its type is needed
+    from ..deps import Services
 
 log = logging.getLogger("srf.service")
 

@@ -76,7 +76,7 @@ _ADDED_COLUMNS = {
     "results": {"size": "INTEGER NOT NULL DEFAULT 0", "used_at": "REAL NOT NULL DEFAULT 0"},
     "jobs": {"result_cached": "INTEGER"},
 }
-#: Tables srf creates (``figures``: rendered plots, by service/figure_cache.py).
+#: Tables srf creates (``figures``: rendered plots, by service/render/figure_cache.py).
 _OUR_TABLES = frozenset({*_ADDED_COLUMNS, "figures"})
 
 JOB_COLUMNS = (

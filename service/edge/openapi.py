@@ -27,8 +27,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from .schemas import REQUEST_MODELS, SHARED_FIELDS
-from .settings import Settings
+from ..schemas import REQUEST_MODELS, SHARED_FIELDS
+from ..settings import Settings
 
 _RANGES = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
 #: Keys whose values are data (examples, defaults) or names (properties), not schemas to rewrite.

@@ -16,9 +16,7 @@ import hmac
 from collections import Counter
 from collections.abc import Iterator
 
-from fastapi import Request
-
-from .errors import AtCapacity, ServiceError
+from ..errors import AtCapacity, ServiceError
 
 
 def key_id(token: str) -> str:
@@ -90,9 +88,3 @@ class ApiKeys:
                 f"(SRF_API_KEY_MAX_QUEUED_JOBS); retry after {self.retry_after} s",
                 self.retry_after,
             )
-
-
-async def require_key(request: Request) -> None:
-    """Router dependency: authenticate the caller and remember who it is in ``request.state``."""
-    keys: ApiKeys = request.app.state.services.keys
-    request.state.api_key = keys.authenticate(request.headers.get("authorization"))

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..problem import Problem, SRFParams
 from .conditional import DEFAULT_KAPPA_NODES, kappa_nodes
 from .mapping import map_to_srf
-from .problem import Problem, SRFParams
 from .quadrature import spectral_nodes_needed
 
 SETUP_SECONDS = 0.003
@@ -46,7 +46,7 @@ EIGH_SECONDS_PER_CUBE = 3.0e-10
 def _law_applies(problem: Problem, bulk: str) -> bool:
     """Whether a curve of ``problem`` (or of any η̃ > 0 of it, when priced at η̃ = 0 for "optimal") uses a
     one-step law."""
-    from .theory import law_applies
+    from .curve import law_applies
 
     if bulk == "marchenko_pastur" or problem.alpha0 == 0 or problem.srf is not None:
         return False

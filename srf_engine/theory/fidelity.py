@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..problem import Problem
 from .mapping import step_statistics
-from .problem import Problem
 
 Range = tuple[float, float]
 #: ``(mapping, bulk used, row-norm channel used)``
@@ -151,7 +151,7 @@ def fidelity_warnings(
         return []
     st = step_statistics(problem)
     if mapping == "paper" and not (problem.student.centered and abs(st.e_mean) < 1e-12):
-        return []  # the non-centred warning of the mapping says it (srf_engine/mapping.py)
+        return []  # the non-centred warning of the mapping says it (srf_engine/theory/mapping.py)
     kind = student_kind(problem)
     theory = (mapping, bulk_used, row_norm_used)
     table = MEASURED.get(theory, {})

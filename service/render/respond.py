@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import anyio
@@ -22,14 +22,17 @@ from fastapi.responses import JSONResponse, Response
 
 from srf_engine import ENGINE_VERSION, Cancelled
 
-from . import figure_cache, pipeline
-from .deps import Services
-from .errors import AtCapacity, InternalError, ServiceError
+from ..errors import AtCapacity, InternalError, ServiceError
+from ..schemas import TheoryRequest
+from ..work import pipeline
+from ..work.limits import Estimate, check_sync
+from ..work.prepare import prepare
+from . import figure_cache
 from .formats import Output, OutputQuery, check_axes
-from .limits import Estimate, check_sync
-from .prepare import prepare
-from .schemas import TheoryRequest
 from .views import kind_of, list_valued_axes, request_axes
+
+if TYPE_CHECKING:  # the container is assembled above this layer; only its type is needed
+    from ..deps import Services
 
 log = logging.getLogger("srf.service")
 
