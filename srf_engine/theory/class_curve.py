@@ -1,0 +1,199 @@
+"""Theory curves and the learned function with a random readout at initialisation (docs/theory.md §11.2).
+
+:func:`readout_curve` is the engine entry: a :class:`~srf_engine.problem.Problem`, sample ratios, one
+ridge and a :class:`~srf_engine.theory.readout.ReadoutLaw`; it maps the step class by class
+(``mapping``), evaluates the per-class conditional moments once, and solves the ``K``-class equations
+along ``α`` with warm starts. The bulk is the ``K``-atom generalised Marchenko–Pastur law (each class
+``c_k·W0``, §11.2); §10.3's one-step bulk and §10.4's row-norm channel are not derived class by class
+and are not used here (results say so in ``warnings``).
+
+:func:`readout_function` gives ``ŷ(κ) = Σ_k μ0k(κ) m_k + κ Σ_k μ1k(κ) t_k`` against ``h(κ)``: with several
+classes a non-odd student can follow functions of ``κ`` that one class cannot.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InvalidParameterError
+from ..problem import Problem, check_alphas, check_nonnegative
+from .class_solver import ClassFixedPoint, solve_classes
+from .class_spectrum import ClassSpectrum
+from .mapping import Mapping, check_mapping
+from .readout import ClassMoments, ClassParams, ReadoutLaw, check_readout, class_moments, map_classes
+
+Array = np.ndarray
+
+DEFAULT_READOUT_MAPPING: Mapping = "corrected"
+
+BULK_NOTE = (
+    "readout classes use the K-atom generalised Marchenko–Pastur bulk (each class c_k·W0, docs/theory.md "
+    "§11.2); the one-step bulk (§10.3) and the row-norm channel (§10.4) are not derived class by class"
+)
+
+
+@dataclass(frozen=True)
+class ReadoutPoint:
+    alpha: float
+    test_error: float | None
+    train_error: float | None
+    converged: bool
+    residual: float
+    fixed_point: ClassFixedPoint
+
+
+@dataclass(frozen=True)
+class ReadoutCurve:
+    readout: ReadoutLaw
+    classes: ClassParams
+    mapping: str
+    ridge: float
+    points: list[ReadoutPoint]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def test_errors(self) -> list[float | None]:
+        return [p.test_error for p in self.points]
+
+    @property
+    def train_errors(self) -> list[float | None]:
+        return [p.train_error for p in self.points]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    problem: Problem
+    law: ReadoutLaw
+    classes: ClassParams
+    moments: ClassMoments
+    spectrum: ClassSpectrum
+    mapping: str
+
+
+def _prepare(problem: Problem, readout: object, mapping: object, refine: int) -> _Prepared:
+    if not isinstance(problem, Problem):
+        raise InvalidParameterError("problem", "must be a Problem")
+    law = check_readout(readout)
+    mapping = check_mapping(mapping)
+    classes = map_classes(problem, law, mapping)
+    cm = class_moments(problem, classes, refine=refine)
+    return _Prepared(problem, law, classes, cm, ClassSpectrum(problem.width, classes.pi, classes.c), mapping)
+
+
+def _warnings(prep: _Prepared, failed: Sequence[float]) -> list[str]:
+    out = [BULK_NOTE] if prep.problem.has_step and prep.problem.srf is None else []
+    f0 = prep.law.mean * prep.problem.student.mean
+    step = prep.problem.has_step and prep.problem.srf is None
+    if prep.mapping == "paper" and step and abs(f0) > 1e-12:
+        out.append(f"the paper's mapping assumes f0 = E[u] E σ(z) = 0; it is {f0:.4g} here (use 'corrected')")
+    if failed:
+        out.append(
+            "no verified fixed point at α = "
+            + ", ".join(f"{a:g}" for a in failed)
+            + ": errors there are null"
+        )
+    return out
+
+
+def readout_curve(
+    problem: Problem,
+    alphas: Sequence[float],
+    ridge: float,
+    readout: object = "rademacher",
+    mapping: Mapping = DEFAULT_READOUT_MAPPING,
+    refine: int = 1,
+) -> ReadoutCurve:
+    """Test and training errors along ``alphas`` with readout law ``readout`` (a :class:`ReadoutLaw`,
+    ``"uniform"``, ``"rademacher"``, ``"gaussian"`` or ``{"values", "weights"}``), docs/theory.md §11.2.
+
+    A point whose fixed point is not verified (residual > 1e-8) has ``None`` errors and a warning."""
+    alphas = check_alphas(alphas)
+    ridge = check_nonnegative("ridge", ridge)
+    prep = _prepare(problem, readout, mapping, refine)
+    order = sorted(range(len(alphas)), key=lambda i: alphas[i])
+    points: list[ReadoutPoint | None] = [None] * len(alphas)
+    start = None
+    failed: list[float] = []
+    for i in order:
+        fp, x = solve_classes(
+            prep.moments, prep.spectrum, alpha=alphas[i], ridge=ridge, width=problem.width, start=start
+        )
+        if fp.converged:
+            start = x
+        else:
+            failed.append(alphas[i])
+        ok = fp.converged and math.isfinite(fp.test_error)
+        points[i] = ReadoutPoint(
+            alphas[i],
+            fp.test_error if ok else None,
+            fp.train_error if ok else None,
+            fp.converged,
+            fp.residual,
+            fp,
+        )
+    return ReadoutCurve(prep.law, prep.classes, prep.mapping, ridge, points, _warnings(prep, sorted(failed)))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ReadoutFunction:
+    """Along ``κ``: the target ``h(κ)``, the prediction after the step ``ŷ(κ)``, and the test error."""
+
+    readout: ReadoutLaw
+    alpha: float
+    kappa: tuple[float, ...]
+    target: tuple[float, ...]
+    after_step: tuple[float, ...] | None
+    test_error: float | None
+    converged: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+def readout_function(
+    problem: Problem,
+    alpha: float,
+    ridge: float,
+    kappa: Sequence[float],
+    readout: object = "rademacher",
+    mapping: Mapping = DEFAULT_READOUT_MAPPING,
+) -> ReadoutFunction:
+    """``ŷ(κ) = Σ_k μ0k(κ) m_k + κ Σ_k μ1k(κ) t_k`` at the fixed point, and ``h(κ) = E[y | κ]``."""
+    (alpha,) = check_alphas([alpha], "alpha")
+    ridge = check_nonnegative("ridge", ridge)
+    grid = np.asarray(check_alphas_like(kappa), dtype=float)
+    prep = _prepare(problem, readout, mapping, 1)
+    fp, _ = solve_classes(prep.moments, prep.spectrum, alpha=alpha, ridge=ridge, width=problem.width)
+    cl = prep.classes
+    mean = cl.r[:, None] * grid[None, :]
+    sqrt_c = np.sqrt(cl.c)[:, None] * np.ones_like(grid)[None, :]
+    m0, mz, _ = problem.student.gaussian_moments(mean.ravel(), sqrt_c.ravel())
+    m0, mu1 = m0.reshape(mean.shape), (mz.reshape(mean.shape) / sqrt_c)
+    h, _, _ = problem.teacher.gaussian_moments(
+        cl.gamma * grid, np.full_like(grid, math.sqrt(max(0.0, 1 - cl.gamma**2)))
+    )
+    y_hat = fp.m @ m0 + grid * (fp.t @ mu1)
+    ok = fp.converged
+    return ReadoutFunction(
+        prep.law,
+        alpha,
+        tuple(grid.tolist()),
+        tuple(h.tolist()),
+        tuple(y_hat.tolist()) if ok else None,
+        fp.test_error if ok else None,
+        ok,
+        _warnings(prep, [] if ok else [alpha]),
+    )
+
+
+def check_alphas_like(values: Sequence[float]) -> tuple[float, ...]:
+    """``κ`` values: a non-empty list of finite numbers."""
+    try:
+        items = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise InvalidParameterError("kappa", "must be a list of numbers") from None
+    if not items or not all(math.isfinite(v) for v in items):
+        raise InvalidParameterError("kappa", "must be a non-empty list of finite numbers")
+    return items
