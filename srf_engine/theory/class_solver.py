@@ -47,7 +47,7 @@ _SPAN_CUTOFF = 1e-10
 
 @dataclass(frozen=True)
 class ClassFixedPoint:
-    """Per-class order parameters (``V1, q1``: ``K × K``; the rest length ``K``), errors, how the solve went."""
+    """Per-class order parameters (``V1, q1``: ``K × K``; the rest of length ``K``), errors, the solve."""
 
     V1: Array
     V2: Array

@@ -1,0 +1,166 @@
+"""Readout classes (docs/theory.md §11.2): every new path reduced to the old one where they must coincide,
+the K-atom spectral law against sampled matrices, and the symmetries of the readout law."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from srf_engine.errors import InvalidParameterError
+from srf_engine.problem import Problem
+from srf_engine.theory.class_curve import readout_curve, readout_function
+from srf_engine.theory.class_spectrum import ClassSpectrum
+from srf_engine.theory.curve import theory_curve
+from srf_engine.theory.mapping import map_to_srf
+from srf_engine.theory.readout import ReadoutLaw, check_readout, map_classes
+
+ALPHAS = [0.3, 1.0, 2.5]
+TWO_ATOM = ReadoutLaw((1.0, -0.5), (1 / 3, 2 / 3))
+ODD_HERMITE = {"hermite": [0.0, 0.8, 0.0, 0.3]}
+
+
+def _old(problem: Problem, ridge: float, mapping: str):
+    curve = theory_curve(
+        problem, ALPHAS, ridge, mapping=mapping, bulk="marchenko_pastur", row_norm=False, baseline=False
+    )
+    return [p.test_error for p in curve.points], [p.train_error for p in curve.points]
+
+
+@pytest.mark.parametrize("width", [0.5, 1.0, 2.0])
+@pytest.mark.parametrize(
+    ("student", "teacher", "mapping", "noise"),
+    [("tanh", "sin", "paper", 0.0), ("relu", "tanh", "corrected", 0.1), ("relu", "sin", "paper", 0.0)],
+)
+def test_one_class_is_todays_theory(width, student, teacher, mapping, noise) -> None:
+    problem = Problem(student, teacher, 2.0, 2.0, width, noise)
+    classes = map_classes(problem, ReadoutLaw.uniform(), mapping)
+    srf = map_to_srf(problem, mapping)
+    assert classes.c[0] == pytest.approx(srf.c, rel=1e-12) and classes.r[0] == pytest.approx(srf.r, rel=1e-12)
+    assert classes.gamma == pytest.approx(srf.gamma, rel=1e-12)
+    new = readout_curve(problem, ALPHAS, 0.05, readout="uniform", mapping=mapping)
+    test, train = _old(problem, 0.05, mapping)
+    assert all(p.converged and p.residual < 1e-10 for p in new.points)
+    np.testing.assert_allclose(new.test_errors, test, rtol=1e-10)
+    np.testing.assert_allclose(new.train_errors, train, rtol=1e-10)
+
+
+def test_one_class_overlaps_and_given_srf_and_small_ridge() -> None:
+    problem = Problem(
+        "tanh", "sin", 0.0, 0.0, 1.0, 0.0, {"c": 1.01897320, "r": 1.13405551, "gamma": 0.97185444}
+    )
+    new = readout_curve(problem, ALPHAS, 1e-3, readout="uniform")
+    old = theory_curve(problem, ALPHAS, 1e-3, bulk="marchenko_pastur", row_norm=False, baseline=False)
+    for a, b in zip(new.points, old.points, strict=True):
+        assert a.test_error == pytest.approx(b.test_error, rel=1e-10)
+        fp = a.fixed_point
+        mine = {"q1": fp.q1[0, 0], "q2": fp.q2[0], "V1": fp.V1[0, 0], "V2": fp.V2[0], "t": fp.t[0],
+                "psi": fp.psi[0], "m": fp.m[0]}  # fmt: skip
+        for name, value in b.overlaps.items():
+            assert mine[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+@pytest.mark.parametrize("student", ["tanh", "erf", ODD_HERMITE])
+@pytest.mark.parametrize("width", [0.5, 2.0])
+def test_rademacher_readout_with_an_odd_student_is_the_uniform_theory(student, width) -> None:
+    # σ(−rκ + √c z) = −σ(rκ − √c z): the class u = −1 is the class u = +1 with w_i → −w_i and the readout
+    # weight's sign flipped, which ridge absorbs; so the errors are those of the uniform readout.
+    problem = Problem(student, "tanh", 2.0, 2.0, width, 0.05)
+    for mapping in ("paper", "corrected"):
+        rad = readout_curve(problem, ALPHAS, 0.05, readout="rademacher", mapping=mapping)
+        uni = readout_curve(problem, ALPHAS, 0.05, readout="uniform", mapping=mapping)
+        assert all(p.converged for p in rad.points)
+        np.testing.assert_allclose(rad.test_errors, uni.test_errors, rtol=1e-10)
+        np.testing.assert_allclose(rad.train_errors, uni.train_errors, rtol=1e-10)
+
+
+def test_rademacher_readout_with_relu_differs_and_flipping_the_law_is_a_symmetry_for_odd_teachers() -> None:
+    problem = Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.0)
+    rad = readout_curve(problem, ALPHAS, 0.05, readout="rademacher")
+    uni = readout_curve(problem, ALPHAS, 0.05, readout="uniform")
+    assert all(r < 0.9 * u for r, u in zip(rad.test_errors, uni.test_errors, strict=True))
+    # paper mapping: u → −u is r_k → −r_k, i.e. κ → −κ and γ → −γ; an odd teacher then only flips sign.
+    flipped = ReadoutLaw((-1.0, 0.5), (1 / 3, 2 / 3))
+    a = readout_curve(problem, ALPHAS, 0.05, readout=TWO_ATOM, mapping="paper")
+    b = readout_curve(problem, ALPHAS, 0.05, readout=flipped, mapping="paper")
+    np.testing.assert_allclose(a.test_errors, b.test_errors, rtol=1e-10)
+    np.testing.assert_allclose(a.train_errors, b.train_errors, rtol=1e-10)
+    # E u = 0 for both laws, so f0 = 0 and the corrected mapping is the paper's; unequal classes still move
+    # the answer away from rademacher's
+    c = readout_curve(problem, ALPHAS, 0.05, readout=TWO_ATOM, mapping="corrected")
+    np.testing.assert_allclose(c.test_errors, a.test_errors, rtol=1e-12)
+    assert max(abs(x / y - 1) for x, y in zip(a.test_errors, rad.test_errors, strict=True)) > 0.01
+
+
+def test_gaussian_readout_converges_in_the_number_of_atoms() -> None:
+    problem = Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.0)
+    coarse = readout_curve(problem, [0.5, 2.0], 0.05, readout=ReadoutLaw.gaussian(4))
+    fine = readout_curve(problem, [0.5, 2.0], 0.05, readout=ReadoutLaw.gaussian(8))
+    finer = readout_curve(problem, [0.5, 2.0], 0.05, readout=ReadoutLaw.gaussian(16))
+    assert all(p.converged for p in finer.points)
+    gap_fine = np.max(np.abs(np.array(fine.test_errors) - finer.test_errors))
+    gap_coarse = np.max(np.abs(np.array(coarse.test_errors) - finer.test_errors))
+    assert gap_fine < 2e-3 * max(finer.test_errors) and gap_fine < gap_coarse
+
+
+def test_k_atom_spectral_law_against_a_sampled_matrix() -> None:
+    rng = np.random.default_rng(3)
+    d, p = 1200, 1800
+    pi, c = np.array([1 / 3, 2 / 3]), np.array([1.4, 0.7])
+    cls = np.repeat([0, 1], [p // 3, p - p // 3])
+    w = rng.standard_normal((p, d)) / np.sqrt(d)
+    om = np.sqrt(c[cls])[:, None] * (w @ w.T) * np.sqrt(c[cls])[None, :]
+    v1h, z = np.array([[0.8, -0.3], [-0.3, 0.5]]), np.array([0.2, 0.5])
+    r = np.linalg.inv(np.diag(z[cls]) + v1h[cls][:, cls] * om)
+    masks = [cls == k for k in range(2)]
+    v2 = [np.trace(r[np.ix_(m, m)]) / p for m in masks]
+    v1 = [[np.sum(om[np.ix_(a, b)] * r[np.ix_(b, a)].T) / p for b in masks] for a in masks]
+    st = ClassSpectrum(p / d, pi, c).solve(v1h, z)
+    assert st.residual < 1e-13
+    np.testing.assert_allclose(st.V2, v2, rtol=5e-3)
+    np.testing.assert_allclose(st.V1, v1, rtol=5e-3, atol=1e-3)
+
+
+def test_spectral_jacobian_against_finite_differences() -> None:
+    pi, c = np.array([0.2, 0.5, 0.3]), np.array([1.3, 0.8, 1.0])
+    v1h = np.array([[0.9, 0.2, -0.1], [0.2, 0.6, 0.05], [-0.1, 0.05, 0.4]])
+    z = np.array([0.3, 0.5, 0.2])
+    sp = ClassSpectrum(1.5, pi, c)
+    jac = sp.jacobian(sp.solve(v1h, z))
+
+    def f(x: np.ndarray) -> np.ndarray:
+        st = ClassSpectrum(1.5, pi, c).solve(x[:9].reshape(3, 3), x[9:])
+        return np.concatenate([st.V1.ravel(), st.V2])
+
+    x0, h = np.concatenate([v1h.ravel(), z]), 1e-6
+    fd = np.array([(f(x0 + h * e) - f(x0 - h * e)) / (2 * h) for e in np.eye(12)]).T
+    np.testing.assert_allclose(jac, fd, atol=1e-8)
+
+
+def test_learned_function_of_relu_with_rademacher_follows_both_tails_of_an_odd_target() -> None:
+    # after the step a uniform readout of relu features expresses μ0(κ) m + μ1(κ) κ t, relu-like in κ: it
+    # cannot follow tanh's negative tail; relu of +rκ and of −rκ (rademacher) can.
+    problem = Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.0)
+    kappa = np.linspace(-3, 3, 61)
+    rad = readout_function(problem, 2.0, 0.05, kappa, readout="rademacher")
+    uni = readout_function(problem, 2.0, 0.05, kappa, readout="uniform")
+    assert rad.converged and uni.converged
+    weight = np.exp(-(kappa**2) / 2)
+    miss = [float(np.sum(weight * (np.array(f.after_step) - f.target) ** 2)) for f in (rad, uni)]
+    assert miss[0] < 0.2 * miss[1]
+    assert rad.test_error < 0.6 * uni.test_error
+    neg = kappa < -1.5
+    assert np.all(np.array(rad.after_step)[neg] < -0.5) and np.all(np.array(uni.after_step)[neg] > -0.3)
+
+
+def test_readout_law_validation_names_the_field() -> None:
+    with pytest.raises(InvalidParameterError, match=r"readout\.weights"):
+        ReadoutLaw((1.0, -1.0), (0.5, 0.6))
+    with pytest.raises(InvalidParameterError, match=r"readout\.weights"):
+        ReadoutLaw((1.0, -1.0), (1.0,))
+    with pytest.raises(InvalidParameterError, match=r"readout\.values"):
+        ReadoutLaw((0.0,), (1.0,))
+    with pytest.raises(InvalidParameterError, match=r"readout\.values"):
+        ReadoutLaw((float("nan"),), (1.0,))
+    with pytest.raises(InvalidParameterError, match="readout"):
+        check_readout("bernoulli")
+    assert check_readout({"values": [1, -0.5], "weights": [1 / 3, 2 / 3]}).size == 2
