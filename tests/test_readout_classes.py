@@ -54,7 +54,7 @@ def test_one_class_overlaps_and_given_srf_and_small_ridge() -> None:
         assert a.test_error == pytest.approx(b.test_error, rel=1e-10)
         fp = a.fixed_point
         mine = {"q1": fp.q1[0, 0], "q2": fp.q2[0], "V1": fp.V1[0, 0], "V2": fp.V2[0], "t": fp.t[0],
-                "psi": fp.psi[0], "m": fp.m[0]}  # fmt: skip
+                "psi": fp.psi[0, 0], "m": fp.m[0]}  # fmt: skip
         for name, value in b.overlaps.items():
             assert mine[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
 

@@ -24,6 +24,7 @@ from ..problem import Problem, check_alphas, check_nonnegative
 from .class_solver import ClassFixedPoint, solve_classes
 from .class_spectrum import ClassSpectrum
 from .mapping import Mapping, check_mapping
+from .multiindex import MultiIndexTarget, check_target, target_moments
 from .readout import ClassMoments, ClassParams, ReadoutLaw, check_readout, class_moments, map_classes
 
 Array = np.ndarray
@@ -72,16 +73,19 @@ class _Prepared:
     moments: ClassMoments
     spectrum: ClassSpectrum
     mapping: str
+    target: MultiIndexTarget | None = None
 
 
-def _prepare(problem: Problem, readout: object, mapping: object, refine: int) -> _Prepared:
+def _prepare(problem: Problem, readout: object, mapping: object, refine: int, target: object) -> _Prepared:
     if not isinstance(problem, Problem):
         raise InvalidParameterError("problem", "must be a Problem")
     law = check_readout(readout)
     mapping = check_mapping(mapping)
-    classes = map_classes(problem, law, mapping)
-    cm = class_moments(problem, classes, refine=refine)
-    return _Prepared(problem, law, classes, cm, ClassSpectrum(problem.width, classes.pi, classes.c), mapping)
+    multi = None if target is None else check_target(target)
+    classes = map_classes(problem, law, mapping, multi)
+    cm = class_moments(problem, classes, refine=refine, target=multi)
+    spectrum = ClassSpectrum(problem.width, classes.pi, classes.c)
+    return _Prepared(problem, law, classes, cm, spectrum, mapping, multi)
 
 
 def _warnings(prep: _Prepared, failed: Sequence[float]) -> list[str]:
@@ -106,14 +110,17 @@ def readout_curve(
     readout: object = "rademacher",
     mapping: Mapping = DEFAULT_READOUT_MAPPING,
     refine: int = 1,
+    target: object = None,
 ) -> ReadoutCurve:
     """Test and training errors along ``alphas`` with readout law ``readout`` (a :class:`ReadoutLaw`,
     ``"uniform"``, ``"rademacher"``, ``"gaussian"`` or ``{"values", "weights"}``), docs/theory.md §11.2.
 
-    A point whose fixed point is not verified (residual > 1e-8) has ``None`` errors and a warning."""
+    ``target``: a multi-index target (§11.3; a :class:`~srf_engine.theory.multiindex.MultiIndexTarget` or a
+    name of ``MULTI_INDEX_TARGETS``) in place of ``problem.teacher``. A point whose fixed point is not
+    verified (residual > 1e-8) has ``None`` errors and a warning."""
     alphas = check_alphas(alphas)
     ridge = check_nonnegative("ridge", ridge)
-    prep = _prepare(problem, readout, mapping, refine)
+    prep = _prepare(problem, readout, mapping, refine, target)
     order = sorted(range(len(alphas)), key=lambda i: alphas[i])
     points: list[ReadoutPoint | None] = [None] * len(alphas)
     start = None
@@ -159,21 +166,24 @@ def readout_function(
     kappa: Sequence[float],
     readout: object = "rademacher",
     mapping: Mapping = DEFAULT_READOUT_MAPPING,
+    target: object = None,
 ) -> ReadoutFunction:
     """``ŷ(κ) = Σ_k μ0k(κ) m_k + κ Σ_k μ1k(κ) t_k`` at the fixed point, and ``h(κ) = E[y | κ]``."""
     (alpha,) = check_alphas([alpha], "alpha")
     ridge = check_nonnegative("ridge", ridge)
     grid = np.asarray(check_alphas_like(kappa), dtype=float)
-    prep = _prepare(problem, readout, mapping, 1)
+    prep = _prepare(problem, readout, mapping, 1, target)
     fp, _ = solve_classes(prep.moments, prep.spectrum, alpha=alpha, ridge=ridge, width=problem.width)
     cl = prep.classes
     mean = cl.r[:, None] * grid[None, :]
     sqrt_c = np.sqrt(cl.c)[:, None] * np.ones_like(grid)[None, :]
     m0, mz, _ = problem.student.gaussian_moments(mean.ravel(), sqrt_c.ravel())
     m0, mu1 = m0.reshape(mean.shape), (mz.reshape(mean.shape) / sqrt_c)
-    h, _, _ = problem.teacher.gaussian_moments(
-        cl.gamma * grid, np.full_like(grid, math.sqrt(max(0.0, 1 - cl.gamma**2)))
-    )
+    if prep.target is not None:
+        h = target_moments(prep.target, cl.gamma_vec, grid, 0.0)[0]
+    else:
+        rho = np.full_like(grid, math.sqrt(max(0.0, 1 - cl.gamma**2)))
+        h = problem.teacher.gaussian_moments(cl.gamma * grid, rho)[0]
     y_hat = fp.m @ m0 + grid * (fp.t @ mu1)
     ok = fp.converged
     return ReadoutFunction(

@@ -54,7 +54,7 @@ class ClassFixedPoint:
     q1: Array
     q2: Array
     t: Array
-    psi: Array
+    psi: Array  # K × J: class k's overlap with the target's orthogonal direction j (J = 1: one index)
     m: Array
     test_error: float
     train_error: float
@@ -196,13 +196,13 @@ def _downstream(
     t, m_red = sol[:k], sol[k:]
     t_hat = alpha_p * (a_h - a11 @ t - a10 @ m_red)
     y_hat = m_red @ mu0r + t @ kmu1
-    psi_hat = alpha_p * (cm.mu1 @ (w_om * cm.h1))
+    psi_hat = alpha_p * (cm.mu1 * w_om[None, :]) @ cm.h1.T  # K × J
     psi = width * (st.V1 @ psi_hat)
-    e0 = cm.hh - 2.0 * y_hat * cm.h - 2.0 * cm.h1 * (psi @ cm.mu1) + y_hat * y_hat
+    e0 = cm.hh - 2.0 * y_hat * cm.h - 2.0 * np.einsum("jn,kj,kn->n", cm.h1, psi, cm.mu1) + y_hat * y_hat
     w_om2 = w_om * om
     b = alpha_p * (ch.phi @ (w_om2 * e0))
     mmat = alpha_p * (ch.phi * w_om2[None, :]) @ ch.phi.T
-    spike = np.concatenate([(width * np.outer(psi_hat, psi_hat)).ravel(), width * sp.c * t_hat * t_hat])
+    spike = np.concatenate([(width * psi_hat @ psi_hat.T).ravel(), width * sp.c * t_hat * t_hat])
     ks = -sp.jacobian(st)
     q = np.linalg.solve(np.eye(mmat.shape[0]) - ks @ mmat, ks @ (b + spike))
     energy = e0 + q @ ch.phi
@@ -225,18 +225,19 @@ def class_residual(
     kmu1 = cm.kappa[None, :] * cm.mu1
     y_hat = fp["m"] @ cm.mu0 + fp["t"] @ kmu1
     t_hat = alpha_p * (kmu1 @ (w * om * (cm.h - y_hat)))
-    psi_hat = alpha_p * (cm.mu1 @ (w * om * cm.h1))
-    energy = cm.hh - 2.0 * y_hat * cm.h - 2.0 * cm.h1 * (fp["psi"] @ cm.mu1) + y_hat * y_hat + q @ ch.phi
+    psi_hat = alpha_p * (cm.mu1 * (w * om)[None, :]) @ cm.h1.T
+    h1_term = np.einsum("jn,kj,kn->n", cm.h1, fp["psi"], cm.mu1)
+    energy = cm.hh - 2.0 * y_hat * cm.h - 2.0 * h1_term + y_hat * y_hat + q @ ch.phi
     qhat = alpha_p * (ch.phi @ (w * om * om * energy))
-    a_hat = qhat + np.concatenate([(width * np.outer(psi_hat, psi_hat)).ravel(), width * sp.c * t_hat**2])
+    a_hat = qhat + np.concatenate([(width * psi_hat @ psi_hat.T).ravel(), width * sp.c * t_hat**2])
     new = {
         "V1": st.V1.ravel(),
         "V2": st.V2,
         "t": width * sp.c * st.V2 * t_hat,
-        "psi": width * (st.V1 @ psi_hat),
+        "psi": np.ravel(width * (st.V1 @ psi_hat)),
         "q": -sp.jacobian(st) @ a_hat,
     }
-    old = {"V1": np.ravel(fp["V1"]), "V2": fp["V2"], "t": fp["t"], "psi": fp["psi"], "q": q}
+    old = {"V1": np.ravel(fp["V1"]), "V2": fp["V2"], "t": fp["t"], "psi": np.ravel(fp["psi"]), "q": q}
     res = max(float(np.max(np.abs(new[n] - old[n]) / (1.0 + np.abs(old[n])))) for n in new)
     if not ch.mean_free:
         stat = cm.mu0 @ (w * om * (cm.h - y_hat))
@@ -266,13 +267,14 @@ def solve_classes(
         down = _downstream(x, st, ch, spectrum, alpha_p, width)
     except (ArithmeticError, ValueError, np.linalg.LinAlgError):
         empty = np.full(k, nan)
+        psi_nan = np.full((k, cm.h1.shape[0]), nan)
         fp = ClassFixedPoint(
             np.full((k, k), nan),
             empty,
             np.full((k, k), nan),
             empty,
             empty,
-            empty,
+            psi_nan,
             empty,
             nan,
             nan,

@@ -25,6 +25,7 @@ from ..errors import InvalidParameterError
 from ..problem import Problem, SRFParams
 from .conditional import DEFAULT_KAPPA_NODES, _kappa_kinks, kappa_nodes
 from .mapping import Mapping, curvature
+from .multiindex import MultiIndexTarget, target_moments, target_stats
 from .quadrature import kappa_rule
 
 Array = np.ndarray
@@ -128,6 +129,8 @@ class ClassParams:
     c: Array
     r: Array
     gamma: float
+    #: Overlaps of the spike with each target direction (§11.3); ``(γ,)`` for a single index.
+    gamma_vec: Array | None = None
 
     @property
     def size(self) -> int:
@@ -137,17 +140,26 @@ class ClassParams:
         return SRFParams(c=float(self.c[k]), r=float(self.r[k]), gamma=self.gamma)
 
 
-def map_classes(problem: Problem, law: ReadoutLaw, mapping: Mapping = "corrected") -> ClassParams:
+def map_classes(
+    problem: Problem, law: ReadoutLaw, mapping: Mapping = "corrected", target: MultiIndexTarget | None = None
+) -> ClassParams:
     """``(c_k, r_k)`` of every class and the shared ``γ`` after one step (module docstring).
 
     A problem with ``srf`` given is read as the sRF of the class ``u = 1``: class ``k`` then has
-    ``r_k = u_k r`` and ``c_k = 1 + u_k² (c − 1)`` (the paper's scaling in ``u``).
+    ``r_k = u_k r`` and ``c_k = 1 + u_k² (c − 1)`` (the paper's scaling in ``u``). A multi-index
+    ``target`` (§11.3) replaces ``problem.teacher``: ``μ1*`` is then the norm of ``(E[z_j g])_j``.
     """
     u = np.asarray(law.values, dtype=float)
     pi = np.asarray(law.weights, dtype=float)
     if problem.srf is not None:
         s = problem.srf
         return ClassParams(u, pi, 1.0 + u * u * (s.c - 1.0), u * s.r, s.gamma)
+    if target is not None and (problem.alpha0 == 0.0 or problem.learning_rate == 0.0):
+        raise InvalidParameterError(
+            "teacher", "a multi-index target needs a step (learning_rate > 0, alpha0 > 0)"
+        )
+    if target is not None and problem.srf is not None:
+        raise InvalidParameterError("srf", "cannot be given with a multi-index target")
     if problem.alpha0 == 0.0 or problem.learning_rate == 0.0:
         gamma = 0.0
         if problem.alpha0 > 0.0:
@@ -157,7 +169,13 @@ def map_classes(problem: Problem, law: ReadoutLaw, mapping: Mapping = "corrected
         return ClassParams(u, pi, np.ones_like(u), np.zeros_like(u), gamma)
     eta, a0 = problem.learning_rate, problem.alpha0
     mu0, mu1, _ = problem.student.standard_moments()
-    t_mean, mu1_star, t_second = problem.teacher.standard_moments()
+    if target is None:
+        t_mean, mu1_star, t_second = problem.teacher.standard_moments()
+        direction = np.ones(1)
+    else:
+        ts = target_stats(target)
+        t_mean, mu1_star, t_second = ts.mean, ts.mu1_star_norm, ts.second
+        direction = ts.mu1_star / mu1_star if mu1_star > 0 else np.eye(target.k)[0]
     varsigma2 = max(0.0, problem.student.derivative_second_moment - mu1 * mu1)
     if mapping == "corrected":
         f0 = law.mean * mu0  # the network at initialisation, (1/p) Σ u_i σ(w_i·x) → E[u] μ0
@@ -173,7 +191,8 @@ def map_classes(problem: Problem, law: ReadoutLaw, mapping: Mapping = "corrected
     r = eta * u * mu1 * spike
     if not (np.all(np.isfinite(c)) and np.all(np.isfinite(r))):
         raise InvalidParameterError("alpha0", f"gives no finite sRF parameters with learning_rate = {eta:g}")
-    return ClassParams(u, pi, c, r, max(-1.0, min(1.0, gamma)))
+    gamma = max(-1.0, min(1.0, gamma))
+    return ClassParams(u, pi, c, r, gamma, gamma * direction)
 
 
 @dataclass(frozen=True)
@@ -186,12 +205,16 @@ class ClassMoments:
     mu1: Array
     mu2: Array
     h: Array
-    h1: Array
+    h1: Array  # J × n: one row per direction orthogonal to the spike that the target has (§11.3)
     hh: Array
 
 
 def class_moments(
-    problem: Problem, classes: ClassParams, n_kappa: int = DEFAULT_KAPPA_NODES, refine: int = 1
+    problem: Problem,
+    classes: ClassParams,
+    n_kappa: int = DEFAULT_KAPPA_NODES,
+    refine: int = 1,
+    target: MultiIndexTarget | None = None,
 ) -> ClassMoments:
     """§4 class by class: ``μ0,k(κ) = E_z σ(r_k κ + √c_k z)``, ``μ1,k``, ``μ2,k`` on one ``κ`` rule that
     resolves the steepest class (the rule of :func:`~srf_engine.theory.conditional.conditional_moments`
@@ -207,6 +230,9 @@ def class_moments(
     m0, mz, m2 = m0.reshape(shape), mz.reshape(shape), m2.reshape(shape)
     mu1 = mz / sqrt_c
     mu2 = np.sqrt(np.clip(m2 - m0 * m0 - classes.c[:, None] * mu1 * mu1, 0.0, None))
+    if target is not None:
+        h, h1, hh = target_moments(target, classes.gamma_vec, kappa, problem.noise)
+        return ClassMoments(kappa, rule.weights, m0, mu1, mu2, h, h1, hh)
     s0 = srfs[0]
     h, h1, t2 = problem.teacher.gaussian_moments(s0.gamma * kappa, np.full_like(kappa, s0.rho), refine)
-    return ClassMoments(kappa, rule.weights, m0, mu1, mu2, h, h1, t2 + problem.noise)
+    return ClassMoments(kappa, rule.weights, m0, mu1, mu2, h, h1[None, :], t2 + problem.noise)
