@@ -135,6 +135,33 @@ def network_stats(seeds: Sequence[int], **kw) -> dict[str, list[float]]:
     }
 
 
+def speed(repeats: int = 3) -> None:
+    """Print the time of one class (``readout_curve``) and of rademacher against today's §5 path
+    (``theory_curve``, Marchenko–Pastur bulk, no row-norm channel) on the same 20-point sweep."""
+    import time
+
+    from srf_engine.theory.curve import theory_curve
+
+    alphas = [float(a) for a in np.linspace(0.2, 4.0, 20)]
+    for student, teacher in (("tanh", "sin"), ("relu", "tanh")):
+        problem = Problem(student, teacher, learning_rate=2.0, alpha0=2.0, width=1.0)
+        best = {"today": math.inf, "one class": math.inf, "rademacher": math.inf}
+        for _ in range(repeats):
+            for name in best:
+                t0 = time.perf_counter()
+                if name == "today":
+                    kw = {"mapping": "corrected", "bulk": "marchenko_pastur", "row_norm": False}
+                    theory_curve(problem, alphas, 0.05, baseline=False, **kw)
+                else:
+                    readout_curve(
+                        problem, alphas, 0.05, readout="uniform" if name == "one class" else "rademacher"
+                    )
+                best[name] = min(best[name], time.perf_counter() - t0)
+        base = best["today"]
+        print(f"{student}/{teacher}: today {base:.3f} s; one class ×{best['one class'] / base:.2f}; "
+              f"rademacher ×{best['rademacher'] / base:.2f}")  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--case", default="relu/tanh", help="student/teacher")
@@ -149,7 +176,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--mapping", default="corrected")
     ap.add_argument("--json", help="append the row to this JSON-lines file")
+    ap.add_argument("--speed", action="store_true", help="only time the theory against today's path")
     args = ap.parse_args(argv)
+    if args.speed:
+        speed()
+        return
     student, teacher = args.case.split("/", 1)
     student = STUDENTS.get(student, student)
     readout = check_readout(json.loads(args.readout) if args.readout.startswith("{") else args.readout)

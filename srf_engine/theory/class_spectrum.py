@@ -68,6 +68,8 @@ class ClassSpectrum:
         ``ψ_w π_k/(z_k + Q_kk)``, with backtracking), then the traces."""
         q = self.cc * np.asarray(v1hat, dtype=float)
         z = np.asarray(z, dtype=float)
+        if self.size == 1:
+            return self._solve_one(float(q[0, 0]), z)
         target = self.width * self.pi
         lo = target / (z + np.maximum(np.diag(q), 0.0))
         hi = target / z
@@ -92,6 +94,18 @@ class ClassSpectrum:
             tau, g, n = trial, g_t, n_t
         self._last = tau
         return SpectralState(tau, n, self.cc * n / self.width, tau / self.width, z, float(np.max(np.abs(g))))
+
+    def _solve_one(self, q: float, z: Array) -> SpectralState:
+        """``K = 1``: ``z q τ² + (z + q(1 − ψ_w)) τ − ψ_w = 0``, the Marchenko–Pastur Stieltjes equation,
+        by its positive root in the form free of cancellation."""
+        psi, zz = self.width, float(z[0])
+        b = zz + q * (1.0 - psi)
+        disc = np.sqrt(b * b + 4.0 * zz * q * psi)
+        tau = 2.0 * psi / (b + disc) if b >= 0.0 else (disc - b) / (2.0 * zz * q)
+        t = np.array([tau])
+        n = np.array([[tau / (1.0 + q * tau)]])
+        gap = tau * zz + 1.0 - n[0, 0] / tau - psi
+        return SpectralState(t, n, self.cc * n / psi, t / psi, z, abs(float(gap)))
 
     def jacobian(self, st: SpectralState) -> Array:
         """``∂(vec V1, V2)/∂(vec V̂1, V̂2)``, a ``(K²+K)²`` matrix (``V̂1`` entries taken independently)."""
