@@ -162,6 +162,36 @@ def speed(repeats: int = 3) -> None:
               f"rademacher ×{best['rademacher'] / base:.2f}")  # fmt: skip
 
 
+def _law_name(spec: str) -> str:
+    if not spec.startswith("{"):
+        return spec
+    law = json.loads(spec)
+    return "[" + ", ".join(f"{v:g}" for v in law["values"]) + "] w [" + ", ".join(
+        f"{w:.3g}" for w in law["weights"]) + "]"  # fmt: skip
+
+
+def markdown(paths: Sequence[str]) -> None:
+    """The rows of ``--json`` files as the table of docs/fidelity.md (theory/network − 1; "ok": within 2 %
+    test and 3 % training, or 2 standard errors)."""
+    print(
+        "| case | readout | α0 | width | d, seeds | α | network test | theory | network train | theory | ok |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            row = json.loads(line)
+            net, th = row["network"], row["theory"]
+            for j, a in enumerate(row["alphas"]):
+                cells, ok = [], True
+                for key, rel in (("test", 0.02), ("train", 0.03)):
+                    mean, sem, value = net[key][j], net[f"{key}_sem"][j], th[key][j]
+                    ok = ok and abs(value - mean) <= max(rel * mean, 2 * sem)
+                    cells += [f"{mean:.4f} ± {sem:.4f}", f"{100 * (value / mean - 1):+.1f} %"]
+                head = [row["case"], _law_name(row["readout"]), f"{row['alpha0']:g}", f"{row['width']:g}",
+                        f"{row['d']}, {row['seeds']}", f"{a:g}"]  # fmt: skip
+                print("| " + " | ".join([*head, *cells, "ok" if ok else "—"]) + " |")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--case", default="relu/tanh", help="student/teacher")
@@ -177,9 +207,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--mapping", default="corrected")
     ap.add_argument("--json", help="append the row to this JSON-lines file")
     ap.add_argument("--speed", action="store_true", help="only time the theory against today's path")
+    ap.add_argument("--markdown", nargs="+", help="print the rows of these --json files as a table")
     args = ap.parse_args(argv)
     if args.speed:
         speed()
+        return
+    if args.markdown:
+        markdown(args.markdown)
         return
     student, teacher = args.case.split("/", 1)
     student = STUDENTS.get(student, student)
