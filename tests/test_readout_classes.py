@@ -164,3 +164,14 @@ def test_readout_law_validation_names_the_field() -> None:
     with pytest.raises(InvalidParameterError, match="readout"):
         check_readout("bernoulli")
     assert check_readout({"values": [1, -0.5], "weights": [1 / 3, 2 / 3]}).size == 2
+
+
+def test_results_warn_with_the_measured_range_of_their_regime() -> None:
+    relu = readout_curve(Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.0), [0.5, 2.0], 0.05, readout="rademacher")
+    below = [w for w in relu.warnings if "below the width" in w]
+    assert len(below) == 1 and "-16.8" in below[0]
+    assert any("one-step bulk (§10.3)" in w for w in relu.warnings)
+    uni = readout_curve(Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.0), [2.0], 0.05, readout="uniform")
+    assert any("theory_curve" in w for w in uni.warnings)
+    none = readout_curve(Problem("relu", "tanh", 0.0, 0.0, 1.0, 0.0), [2.0], 0.05, readout="rademacher")
+    assert none.warnings == []
