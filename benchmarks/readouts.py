@@ -170,9 +170,22 @@ def _law_name(spec: str) -> str:
         f"{w:.3g}" for w in law["weights"]) + "]"  # fmt: skip
 
 
-def markdown(paths: Sequence[str]) -> None:
+def _retheory(row: dict, bulk: str) -> dict[str, list]:
+    """The row's theory recomputed with ``bulk`` (single-index rows; others keep their stored theory)."""
+    student, teacher = row["case"].split("/", 1)
+    if teacher in MULTI_INDEX:
+        return row["theory"]
+    spec = row["readout"]
+    law = check_readout(json.loads(spec) if spec.startswith("{") else spec)
+    problem = Problem(STUDENTS.get(student, student), teacher, learning_rate=2.0, alpha0=row["alpha0"],
+                      width=row["width"])  # fmt: skip
+    th = readout_curve(problem, row["alphas"], 0.05, readout=law, bulk=bulk)
+    return {"test": th.test_errors, "train": th.train_errors}
+
+
+def markdown(paths: Sequence[str], bulk: str | None = None) -> None:
     """The rows of ``--json`` files as the table of docs/fidelity.md (theory/network − 1; "ok": within 2 %
-    test and 3 % training, or 2 standard errors)."""
+    test and 3 % training, or 2 standard errors); ``bulk`` recomputes the theory with that bulk law."""
     print(
         "| case | readout | α0 | width | d, seeds | α | network test | theory | network train | theory | ok |"
     )
@@ -180,7 +193,7 @@ def markdown(paths: Sequence[str]) -> None:
     for path in paths:
         for line in Path(path).read_text().splitlines():
             row = json.loads(line)
-            net, th = row["network"], row["theory"]
+            net, th = row["network"], (_retheory(row, bulk) if bulk else row["theory"])
             for j, a in enumerate(row["alphas"]):
                 cells, ok = [], True
                 for key, rel in (("test", 0.02), ("train", 0.03)):
@@ -208,12 +221,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--json", help="append the row to this JSON-lines file")
     ap.add_argument("--speed", action="store_true", help="only time the theory against today's path")
     ap.add_argument("--markdown", nargs="+", help="print the rows of these --json files as a table")
+    ap.add_argument("--bulk", help="with --markdown: recompute the theory with this bulk (one_step)")
     args = ap.parse_args(argv)
     if args.speed:
         speed()
         return
     if args.markdown:
-        markdown(args.markdown)
+        markdown(args.markdown, args.bulk)
         return
     student, teacher = args.case.split("/", 1)
     student = STUDENTS.get(student, student)

@@ -175,3 +175,39 @@ def test_results_warn_with_the_measured_range_of_their_regime() -> None:
     assert any("theory_curve" in w for w in uni.warnings)
     none = readout_curve(Problem("relu", "tanh", 0.0, 0.0, 1.0, 0.0), [2.0], 0.05, readout="rademacher")
     assert none.warnings == []
+
+
+def test_one_step_class_bulk_against_a_sampled_first_layer_and_its_jacobian() -> None:
+    from srf_engine.theory.class_onestep import OneStepClassSpectrum
+
+    problem = Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.0)
+    law = ReadoutLaw((1.0, -0.5), (1 / 3, 2 / 3))
+    sp = OneStepClassSpectrum(problem, law, map_classes(problem, law).c)
+    # rows of class k drawn as N(0, f_k(M)/d) in M's eigenbasis, with M's own sampled spectrum
+    rng = np.random.default_rng(5)
+    d = p = sp.l_nodes.size
+    cls = np.repeat([0, 1], [p // 3, p - p // 3])
+    b = rng.standard_normal((p, d)) * sp.scales[cls] / np.sqrt(d)
+    om = b @ b.T
+    v1h, z = np.array([[0.8, -0.3], [-0.3, 0.5]]), np.array([0.2, 0.5])
+    r = np.linalg.inv(np.diag(z[cls]) + v1h[cls][:, cls] * om)
+    masks = [cls == k for k in range(2)]
+    st = sp.solve(v1h, z)
+    np.testing.assert_allclose(st.V2, [np.trace(r[np.ix_(m, m)]) / p for m in masks], rtol=1e-2)
+    v1 = [[np.sum(om[np.ix_(a, c)] * r[np.ix_(c, a)].T) / p for c in masks] for a in masks]
+    np.testing.assert_allclose(st.V1, v1, rtol=1e-2, atol=2e-3)
+    # the mean row norm² is the corrected mapping's c_k, up to the sampled law
+    np.testing.assert_allclose(sp.c, map_classes(problem, law).c, rtol=2e-2)
+
+    def f(x: np.ndarray) -> np.ndarray:
+        s = sp.fresh().solve(x[:4].reshape(2, 2), x[4:])
+        return np.concatenate([s.V1.ravel(), s.V2])
+
+    x0, h = np.concatenate([v1h.ravel(), z]), 1e-6
+    fd = np.array([(f(x0 + h * e) - f(x0 - h * e)) / (2 * h) for e in np.eye(6)]).T
+    np.testing.assert_allclose(sp.jacobian(st), fd, atol=1e-7)
+    # odd students keep the Marchenko–Pastur bulk (b1 = 0): the option changes nothing there
+    odd = Problem("tanh", "tanh", 2.0, 2.0, 1.0, 0.0)
+    a = readout_curve(odd, [0.5, 2.0], 0.05, readout="rademacher", bulk="one_step")
+    b = readout_curve(odd, [0.5, 2.0], 0.05, readout="rademacher")
+    np.testing.assert_allclose(a.test_errors, b.test_errors, rtol=1e-8)

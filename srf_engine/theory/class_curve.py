@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 from ..problem import Problem, check_alphas, check_nonnegative
+from .class_onestep import OneStepClassSpectrum
 from .class_solver import ClassFixedPoint, solve_classes
 from .class_spectrum import ClassSpectrum
 from .mapping import Mapping, check_mapping, curvature
@@ -76,7 +77,17 @@ class _Prepared:
     target: MultiIndexTarget | None = None
 
 
-def _prepare(problem: Problem, readout: object, mapping: object, refine: int, target: object) -> _Prepared:
+CLASS_BULKS = ("marchenko_pastur", "one_step")
+
+
+def _prepare(
+    problem: Problem,
+    readout: object,
+    mapping: object,
+    refine: int,
+    target: object,
+    bulk: str = "marchenko_pastur",
+) -> _Prepared:
     if not isinstance(problem, Problem):
         raise InvalidParameterError("problem", "must be a Problem")
     law = check_readout(readout)
@@ -84,7 +95,11 @@ def _prepare(problem: Problem, readout: object, mapping: object, refine: int, ta
     multi = None if target is None else check_target(target)
     classes = map_classes(problem, law, mapping, multi)
     cm = class_moments(problem, classes, refine=refine, target=multi)
+    if bulk not in CLASS_BULKS:
+        raise InvalidParameterError("bulk", f"must be one of {', '.join(map(repr, CLASS_BULKS))}")
     spectrum = ClassSpectrum(problem.width, classes.pi, classes.c)
+    if bulk == "one_step" and problem.has_step and problem.srf is None and target is None:
+        spectrum = OneStepClassSpectrum(problem, law, classes.c)
     return _Prepared(problem, law, classes, cm, spectrum, mapping, multi)
 
 
@@ -160,6 +175,7 @@ def readout_curve(
     mapping: Mapping = DEFAULT_READOUT_MAPPING,
     refine: int = 1,
     target: object = None,
+    bulk: str = "marchenko_pastur",
 ) -> ReadoutCurve:
     """Test and training errors along ``alphas`` with readout law ``readout`` (a :class:`ReadoutLaw`,
     ``"uniform"``, ``"rademacher"``, ``"gaussian"`` or ``{"values", "weights"}``), docs/theory.md §11.2.
@@ -169,7 +185,7 @@ def readout_curve(
     verified (residual > 1e-8) has ``None`` errors and a warning."""
     alphas = check_alphas(alphas)
     ridge = check_nonnegative("ridge", ridge)
-    prep = _prepare(problem, readout, mapping, refine, target)
+    prep = _prepare(problem, readout, mapping, refine, target, bulk)
     order = sorted(range(len(alphas)), key=lambda i: alphas[i])
     points: list[ReadoutPoint | None] = [None] * len(alphas)
     start = None

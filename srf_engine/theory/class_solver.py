@@ -220,7 +220,7 @@ def class_residual(
     q = np.concatenate([np.ravel(fp["q1"]), fp["q2"]])
     om, vhat, _ = ch.hats(x, alpha_p)
     v1h, v2h = _split(vhat, k)
-    st = ClassSpectrum(width, sp.pi, sp.c).solve(v1h, lam + v2h)
+    st = sp.fresh().solve(v1h, lam + v2h)
     w = cm.weights
     kmu1 = cm.kappa[None, :] * cm.mu1
     y_hat = fp["m"] @ cm.mu0 + fp["t"] @ kmu1

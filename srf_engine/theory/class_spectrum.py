@@ -54,6 +54,10 @@ class ClassSpectrum:
         self.size = int(self.pi.size)
         self._last: Array | None = None
 
+    def fresh(self) -> ClassSpectrum:
+        """The same law without the warm start (for an independent evaluation)."""
+        return ClassSpectrum(self.width, self.pi, self.c)
+
     def _n_matrix(self, tau: Array, q: Array) -> Array:
         root = np.sqrt(tau)
         inner = np.eye(self.size) + root[:, None] * q * root[None, :]
