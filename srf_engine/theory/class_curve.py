@@ -4,8 +4,9 @@
 ridge and a :class:`~srf_engine.theory.readout.ReadoutLaw`; it maps the step class by class
 (``mapping``), evaluates the per-class conditional moments once, and solves the ``K``-class equations
 along ``α`` with warm starts. The bulk is the ``K``-atom generalised Marchenko–Pastur law (each class
-``c_k·W0``, §11.2); §10.3's one-step bulk and §10.4's row-norm channel are not derived class by class
-and are not used here (results say so in ``warnings``).
+``c_k·W0``, §11.2) or, with ``bulk="one_step"``, §10.3's bulk class by class without its anisotropic spike
+projections (§11.4, :mod:`~srf_engine.theory.class_onestep`); §10.4's row-norm channel is not derived class
+by class (results say which bulk was used in ``warnings``).
 
 :func:`readout_function` gives ``ŷ(κ) = Σ_k μ0k(κ) m_k + κ Σ_k μ1k(κ) t_k`` against ``h(κ)``: with several
 classes a non-odd student can follow functions of ``κ`` that one class cannot.
@@ -32,9 +33,18 @@ Array = np.ndarray
 
 DEFAULT_READOUT_MAPPING: Mapping = "corrected"
 
+ONE_STEP_NOTE = (
+    "readout classes use the one-step bulk class by class (rows f_k(M), M's law from one seeded sample, "
+    "docs/theory.md §11.4) with isotropic spike projections; the row-norm channel (§10.4) is not derived "
+    "class by class"
+)
+NO_ONE_STEP_NOTE = (
+    "bulk 'one_step' is not derived for multi-index targets: the K-atom Marchenko–Pastur bulk is used"
+)
 BULK_NOTE = (
     "readout classes use the K-atom generalised Marchenko–Pastur bulk (each class c_k·W0, docs/theory.md "
-    "§11.2); the one-step bulk (§10.3) and the row-norm channel (§10.4) are not derived class by class"
+    "§11.2); bulk 'one_step' adds §10.3's bulk class by class (§11.4), the row-norm channel (§10.4) is "
+    "not derived class by class"
 )
 
 
@@ -75,6 +85,7 @@ class _Prepared:
     spectrum: ClassSpectrum
     mapping: str
     target: MultiIndexTarget | None = None
+    bulk: str = "marchenko_pastur"  # the bulk asked for; the spectrum says which one is used
 
 
 CLASS_BULKS = ("marchenko_pastur", "one_step")
@@ -100,7 +111,7 @@ def _prepare(
     spectrum = ClassSpectrum(problem.width, classes.pi, classes.c)
     if bulk == "one_step" and problem.has_step and problem.srf is None and target is None:
         spectrum = OneStepClassSpectrum(problem, law, classes.c)
-    return _Prepared(problem, law, classes, cm, spectrum, mapping, multi)
+    return _Prepared(problem, law, classes, cm, spectrum, mapping, multi, bulk)
 
 
 #: Measured ranges of theory/network − 1 in % (test lo, hi, training lo, hi) by regime: docs/fidelity.md,
@@ -112,6 +123,11 @@ MEASURED: dict[tuple[str, bool], tuple[float, float, float, float]] = {
     ("odd", True): (0.8, 0.8, 1.8, 1.8),
     ("multi-index", False): (-0.2, 1.1, -4.4, -3.0),  # two targets, rademacher: 2 rows
     ("multi-index", True): (-3.5, 0.1, -19.7, -3.5),
+}
+#: The same with ``bulk="one_step"`` (§11.4), where it changes the theory.
+MEASURED_ONE_STEP: dict[tuple[str, bool], tuple[float, float, float, float]] = {
+    ("curved", False): (-3.8, 3.3, -5.2, 2.3),
+    ("curved", True): (-4.2, 0.3, -8.5, 2.8),
 }
 TARGETS = (2.0, 3.0)  # % on the test and the training error
 KINDS = {
@@ -128,9 +144,9 @@ def _regime_warnings(prep: _Prepared, alphas: Sequence[float]) -> list[str]:
         return []
     if prep.law.size == 1 and prep.target is None:
         return [
-            "one readout class: this is the uniform readout's theory with the Marchenko–Pastur bulk; the "
-            "default of theory_curve (one-step bulk and row-norm channel, docs/theory.md §10.3–§10.4) is "
-            "closer to the network"
+            "one readout class: theory_curve is the validated theory of a uniform readout (its default adds "
+            "the spike's projections on the one-step bulk and the row-norm channel, docs/theory.md "
+            "§10.3–§10.4) and is closer to the network"
         ]
     if prep.target is not None:
         kind = "multi-index"
@@ -140,7 +156,10 @@ def _regime_warnings(prep: _Prepared, alphas: Sequence[float]) -> list[str]:
     if problem.alpha0 < 1.0:
         out.append("α0 < 1 with readout classes: not validated against the network")
     for below in sorted({a < problem.width for a in alphas}):
-        lo, hi, tlo, thi = MEASURED[(kind, below)]
+        one_step = isinstance(prep.spectrum, OneStepClassSpectrum)
+        lo, hi, tlo, thi = (MEASURED_ONE_STEP if one_step else MEASURED).get(
+            (kind, below), MEASURED[(kind, below)]
+        )
         if max(abs(lo), abs(hi)) > TARGETS[0] or max(abs(tlo), abs(thi)) > TARGETS[1]:
             where = "below" if below else "from"
             out.append(
@@ -152,7 +171,11 @@ def _regime_warnings(prep: _Prepared, alphas: Sequence[float]) -> list[str]:
 
 
 def _warnings(prep: _Prepared, failed: Sequence[float], alphas: Sequence[float] = ()) -> list[str]:
-    out = [BULK_NOTE] if prep.problem.has_step and prep.problem.srf is None else []
+    out = []
+    if prep.problem.has_step and prep.problem.srf is None:
+        out.append(ONE_STEP_NOTE if isinstance(prep.spectrum, OneStepClassSpectrum) else BULK_NOTE)
+        if prep.bulk == "one_step" and prep.target is not None:
+            out.append(NO_ONE_STEP_NOTE)
     out += _regime_warnings(prep, alphas)
     f0 = prep.law.mean * prep.problem.student.mean
     step = prep.problem.has_step and prep.problem.srf is None
@@ -233,12 +256,13 @@ def readout_function(
     readout: object = "rademacher",
     mapping: Mapping = DEFAULT_READOUT_MAPPING,
     target: object = None,
+    bulk: str = "marchenko_pastur",
 ) -> ReadoutFunction:
     """``ŷ(κ) = Σ_k μ0k(κ) m_k + κ Σ_k μ1k(κ) t_k`` at the fixed point, and ``h(κ) = E[y | κ]``."""
     (alpha,) = check_alphas([alpha], "alpha")
     ridge = check_nonnegative("ridge", ridge)
     grid = np.asarray(check_alphas_like(kappa), dtype=float)
-    prep = _prepare(problem, readout, mapping, 1, target)
+    prep = _prepare(problem, readout, mapping, 1, target, bulk)
     fp, _ = solve_classes(prep.moments, prep.spectrum, alpha=alpha, ridge=ridge, width=problem.width)
     cl = prep.classes
     mean = cl.r[:, None] * grid[None, :]
