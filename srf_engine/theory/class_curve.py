@@ -261,7 +261,7 @@ def readout_function(
     """``ŷ(κ) = Σ_k μ0k(κ) m_k + κ Σ_k μ1k(κ) t_k`` at the fixed point, and ``h(κ) = E[y | κ]``."""
     (alpha,) = check_alphas([alpha], "alpha")
     ridge = check_nonnegative("ridge", ridge)
-    grid = np.asarray(check_alphas_like(kappa), dtype=float)
+    grid = np.asarray(_check_kappa(kappa), dtype=float)
     prep = _prepare(problem, readout, mapping, 1, target, bulk)
     fp, _ = solve_classes(prep.moments, prep.spectrum, alpha=alpha, ridge=ridge, width=problem.width)
     cl = prep.classes
@@ -288,7 +288,7 @@ def readout_function(
     )
 
 
-def check_alphas_like(values: Sequence[float]) -> tuple[float, ...]:
+def _check_kappa(values: Sequence[float]) -> tuple[float, ...]:
     """``κ`` values: a non-empty list of finite numbers."""
     try:
         items = tuple(float(v) for v in values)
