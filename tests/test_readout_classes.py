@@ -216,3 +216,44 @@ def test_one_step_class_bulk_against_a_sampled_first_layer_and_its_jacobian() ->
     a = readout_curve(odd, [0.5, 2.0], 0.05, readout="rademacher", bulk="one_step")
     b = readout_curve(odd, [0.5, 2.0], 0.05, readout="rademacher")
     np.testing.assert_allclose(a.test_errors, b.test_errors, rtol=1e-8)
+
+
+def _network_step(problem: Problem, law: ReadoutLaw, d: int, seed: int):
+    """One step of §11.1's network (``W1 = W0 + η̃/n0 Σ e σ'(W0 x) ⊙ u xᵀ``), with ``u`` and ``θ``."""
+    rng = np.random.default_rng(seed)
+    p, n0 = round(problem.width * d), round(problem.alpha0 * d)
+    w0 = rng.standard_normal((p, d))
+    w0 /= np.linalg.norm(w0, axis=1, keepdims=True)
+    u = law.sample(rng, p)
+    theta = rng.standard_normal(d)
+    theta *= np.sqrt(d) / np.linalg.norm(theta)
+    x0 = rng.standard_normal((n0, d))
+    y0 = problem.teacher(x0 @ theta / np.sqrt(d))
+    pre = x0 @ w0.T
+    e = y0 - problem.student(pre) @ u / p
+    grad = (problem.student.derivative(pre) * e[:, None]).T @ x0
+    return w0 + problem.learning_rate * (u[:, None] * grad) / n0, u, theta
+
+
+@pytest.mark.parametrize("law", [ReadoutLaw.rademacher(), TWO_ATOM])
+def test_per_class_mapping_against_a_sampled_first_layer(law) -> None:
+    # class k's mean row is r_k v/√d: the spike, shared by the classes with the sign of u_k; its bulk has
+    # mean row norm² c_k off the spike (docs/theory.md §11.1, corrected mapping). At finite n0 the batch's
+    # sample mean of e shrinks one class and grows the other by (1 ± η̃ b1 ē)², ±3 % at d = 700.
+    problem = Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.0)
+    cl = map_classes(problem, law, "corrected")
+    w1, u, theta = _network_step(problem, law, 700, 11)
+    d = w1.shape[1]
+    spike = (u[:, None] * w1).mean(axis=0)  # Σ u_i w_i/p = E[u r_k] v/√d + O(1/√p)
+    v = spike * np.sqrt(d) / np.linalg.norm(spike)
+    assert float(theta @ v) / d == pytest.approx(cl.gamma, rel=0.03)
+    measured = []
+    for k, value in enumerate(law.values):
+        rows = w1[u == value]
+        mean = rows.mean(axis=0)
+        bulk = rows - mean
+        bulk -= np.outer(bulk @ v, v) / d
+        measured.append(float(np.einsum("ij,ij->", bulk, bulk)) / len(rows))
+        assert measured[k] == pytest.approx(cl.c[k], rel=0.05), k
+        assert float(mean @ v) / np.sqrt(d) == pytest.approx(cl.r[k], rel=0.05), k
+    assert float(np.dot(law.weights, measured)) == pytest.approx(float(np.dot(law.weights, cl.c)), rel=0.015)
