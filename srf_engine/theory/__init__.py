@@ -12,8 +12,14 @@ One module a step of the calculation, each importing only the ones above it in t
 - ``function``: the learned function along κ;
 - ``fidelity``: measured accuracy ranges against the network, by regime (§10.5);
 - ``cost``: the time model of a curve, for the service's synchronous-time check.
+
+Random readouts and multi-index targets (§11), a parallel path: ``readout`` (laws, per-class mapping and
+moments), ``multiindex`` (targets), ``class_spectrum`` and ``class_onestep`` (the K-atom bulk laws),
+``class_solver`` (the K-class fixed point), ``class_curve`` (:func:`readout_curve`, :func:`readout_function`).
 """
 
+from .class_curve import readout_curve, readout_function
 from .curve import theory_curve
+from .readout import ReadoutLaw
 
-__all__ = ["theory_curve"]
+__all__ = ["ReadoutLaw", "readout_curve", "readout_function", "theory_curve"]
