@@ -257,3 +257,14 @@ def test_per_class_mapping_against_a_sampled_first_layer(law) -> None:
         assert measured[k] == pytest.approx(cl.c[k], rel=0.05), k
         assert float(mean @ v) / np.sqrt(d) == pytest.approx(cl.r[k], rel=0.05), k
     assert float(np.dot(law.weights, measured)) == pytest.approx(float(np.dot(law.weights, cl.c)), rel=0.015)
+
+
+def test_without_a_step_every_readout_law_is_random_features() -> None:
+    # no step: every class sees σ(√1 z), the classes are one feature map and the readout law cannot matter
+    problem = Problem("relu", "tanh", 0.0, 0.0, 1.5, 0.1)
+    uni = readout_curve(problem, ALPHAS, 0.05, readout="uniform")
+    for law in ("rademacher", TWO_ATOM, ReadoutLaw.gaussian(6)):
+        other = readout_curve(problem, ALPHAS, 0.05, readout=law)
+        assert all(p.converged for p in other.points)
+        np.testing.assert_allclose(other.test_errors, uni.test_errors, rtol=1e-10)
+        np.testing.assert_allclose(other.train_errors, uni.train_errors, rtol=1e-10)
