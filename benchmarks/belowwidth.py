@@ -30,8 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from srf_engine import Problem
-from srf_engine.mapping import map_to_srf, step_statistics
-from srf_engine.theory import theory_curve
+from srf_engine.theory.curve import theory_curve
+from srf_engine.theory.mapping import map_to_srf, step_statistics
 
 ETA, RIDGE = 2.0, 0.05
 HERMITE = {"hermite": [0.5, 0.8, 0.3]}

@@ -23,7 +23,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service.app import create_app
-from service.logs import JsonFormatter
+from service.edge.logs import JsonFormatter
 from service.settings import Settings
 
 #: docs/theory.md §7 on its five α's: the body of a typical hit (~5 kB of JSON).

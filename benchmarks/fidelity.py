@@ -38,8 +38,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from srf_engine import Problem, simulate
-from srf_engine.fidelity import ODD_SMALL_ALPHA0
-from srf_engine.theory import DEFAULT_BULK, DEFAULT_MAPPING, DEFAULT_ROW_NORM, theory_curve
+from srf_engine.theory.curve import DEFAULT_BULK, DEFAULT_MAPPING, DEFAULT_ROW_NORM, theory_curve
+from srf_engine.theory.fidelity import ODD_SMALL_ALPHA0
 
 ETA, RIDGE = 2.0, 0.05
 TEST_TARGET, TRAIN_TARGET = 0.02, 0.03
@@ -314,7 +314,7 @@ def head_to_head(rows: list[dict], first: str, second: str) -> str:
 
 
 def regime(row: dict) -> tuple[str, str]:
-    """The regime a row validates in ``srf_engine/fidelity.py``: (kind of student, α against the width).
+    """The regime a row validates in ``theory/fidelity.py``: (kind of student, α against the width).
 
     Kinds: ``curved`` (E σ'' ≠ 0), ``odd`` (E σ'' = 0) at α0 ≥ ``ODD_SMALL_ALPHA0``, ``odd_small_alpha0``
     below it."""
@@ -412,7 +412,7 @@ def main() -> None:
         smaller = pool([row for path in args.smaller for row in json.loads(path.read_text())])
         rows = extrapolate(retheory(saved) if args.retheory else saved, smaller)
         print(markdown(rows) + "\n\n" + summary(rows))
-        print("\nMeasured ranges by regime (srf_engine/fidelity.py):")
+        print("\nMeasured ranges by regime (srf_engine/theory/fidelity.py):")
         pprint.pprint(ranges(rows), width=110)
         print(head_to_head(rows, "corrected+one_step_sampled", "corrected+one_step"))
         return

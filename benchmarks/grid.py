@@ -27,10 +27,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from srf_engine import activations, quadrature
+from srf_engine import activations
 from srf_engine.grid import GridSpec
 from srf_engine.problem import Problem
-from srf_engine.theory import theory_curve, theory_grid
+from srf_engine.theory import quadrature
+from srf_engine.theory.curve import theory_curve, theory_grid
 
 #: The §5 solver (Marchenko–Pastur bulk) is what is timed; the one-step bulk (docs/theory.md §10.3,
 #: the API default) costs about 20 ms a point more.

@@ -17,8 +17,8 @@ import math
 import numpy as np
 from scipy import integrate
 
-from srf_engine.mapping import map_to_srf
 from srf_engine.problem import Problem
+from srf_engine.theory.mapping import map_to_srf
 
 _GAUSS = 1.0 / math.sqrt(2.0 * math.pi)
 

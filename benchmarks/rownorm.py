@@ -24,9 +24,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from srf_engine import Problem
-from srf_engine.first_layer import measure_first_layer
-from srf_engine.rownorm import row_norm_spread
+from srf_engine.simulation.first_layer import measure_first_layer
 from srf_engine.simulation.sampling import Stream, directions, initial_weights, labels, sample
+from srf_engine.theory.rownorm import row_norm_spread
 
 ETA = 2.0
 STUDENTS = {

@@ -33,9 +33,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from srf_engine import Problem, SRFParams, simulate
-from srf_engine.conditional import ConditionalMoments, conditional_moments
-from srf_engine.solver import FixedPoint, solve_fixed_point
-from srf_engine.theory import fit_dimension, theory_curve
+from srf_engine.theory.conditional import ConditionalMoments, conditional_moments
+from srf_engine.theory.curve import fit_dimension, theory_curve
+from srf_engine.theory.solver import FixedPoint, solve_fixed_point
 
 SRF = SRFParams(1.01897320, 1.13405551, 0.97185444)  # docs/theory.md §7
 PROBLEM = Problem("tanh", "sin", srf=SRF)

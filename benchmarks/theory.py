@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from naive_theory import naive_point
 
-from srf_engine import activations, quadrature
+from srf_engine import activations
 from srf_engine.problem import Problem
-from srf_engine.theory import theory_curve
+from srf_engine.theory import quadrature
+from srf_engine.theory.curve import theory_curve
 
 PROBLEM = Problem("tanh", "sin", learning_rate=3.0, alpha0=20.0, width=1.0, noise=0.0)
 ALPHAS = np.linspace(0.1, 3.0, 50)

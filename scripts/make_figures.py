@@ -21,11 +21,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from service.figures import make_figure  # noqa: E402
-from service.formats import FigureOptions, Output  # noqa: E402
-from service.pipeline import compute_body  # noqa: E402
-from service.prepare import ENDPOINT_OF, prepare  # noqa: E402
+from service.render.figures import make_figure  # noqa: E402
+from service.render.formats import FigureOptions, Output  # noqa: E402
 from service.schemas import TheoryRequest  # noqa: E402
+from service.work.pipeline import compute_body  # noqa: E402
+from service.work.prepare import ENDPOINT_OF, prepare  # noqa: E402
 
 #: docs/theory.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1.
 SECTION7 = {"student": "tanh", "teacher": "sin", "learning_rate": 3.0, "alpha0": 20.0, "ridge": 0.1}

@@ -24,18 +24,20 @@ from fastapi.routing import APIRoute
 
 from srf_engine import ENGINE_VERSION
 
-from . import errors, logs, openapi
-from .auth import ApiKeys, require_key
-from .cache import Store, StoreError
-from .cluster import Cluster
+from . import errors
 from .deps import Services
-from .jobs import JobManager
-from .metrics import Metrics, MetricsMiddleware
+from .edge import logs, openapi
+from .edge.auth import require_key
+from .edge.metrics import Metrics, MetricsMiddleware
+from .edge.transport import RequestBoundsMiddleware
 from .routers import compute, docs, jobs, meta, results
 from .routers import metrics as metrics_route
-from .runner import Runner
 from .settings import Settings, get_settings
-from .transport import RequestBoundsMiddleware
+from .store.sqlite import Store, StoreError
+from .work.cluster import Cluster
+from .work.jobs import JobManager
+from .work.keys import ApiKeys
+from .work.runner import Runner
 
 log = logging.getLogger("srf.service")
 

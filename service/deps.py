@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from .auth import ApiKeys
-from .cache import Store
-from .cluster import Cluster
-from .jobs import JobManager
-from .metrics import Metrics
-from .runner import Runner
+from .edge.metrics import Metrics
 from .settings import Settings
+from .store.sqlite import Store
+from .work.cluster import Cluster
+from .work.jobs import JobManager
+from .work.keys import ApiKeys
+from .work.runner import Runner
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from starlette.exceptions import HTTPException
 from srf_engine import InvalidParameterError
 from srf_engine.errors import ECHO_LIMIT, clip
 
-from .cache import StoreBusy, StoreError
 from .schemas import UNION_TAGS
+from .store.sqlite import StoreBusy, StoreError
 
 log = logging.getLogger("srf.service")
 

@@ -24,7 +24,7 @@ from pydantic import (
 
 from srf_engine import ACTIVATION_NAMES, ACTIVATIONS
 from srf_engine.activations import MAX_HERMITE_COEFFICIENTS
-from srf_engine.theory import DEFAULT_BULK, DEFAULT_MAPPING, DEFAULT_ROW_NORM
+from srf_engine.theory.curve import DEFAULT_BULK, DEFAULT_MAPPING, DEFAULT_ROW_NORM
 
 #: docs/theory.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1, ψ_w = 1, Δ = 0.
 EXAMPLE_PROBLEM: dict[str, Any] = {
@@ -381,7 +381,7 @@ class CompareRequest(TheoryChoices, SimulateRequest):
 
 
 #: Groups of request fields that several requests take alike. Each is one component of the OpenAPI
-#: schema, which every request deriving from it references (service/openapi.py); a request therefore
+#: schema, which every request deriving from it references (service/edge/openapi.py); a request therefore
 #: never redefines a field of a group (the schema would no longer be its intersection).
 SHARED_FIELDS: tuple[type[BaseModel], ...] = (ProblemFields, ProblemAxes, TheoryChoices, SimulationFields)
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (

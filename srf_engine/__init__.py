@@ -25,7 +25,6 @@ True
 
 from .activations import ACTIVATION_NAMES, ACTIVATIONS, Activation, get_activation, hermite_activation
 from .errors import Cancelled, InvalidParameterError, SRFEngineError, UnknownActivationError
-from .mapping import map_to_srf, mapping_warnings
 from .problem import Problem, SRFParams
 from .results import (
     BaselinePoint,
@@ -36,6 +35,7 @@ from .results import (
     TheoryCurve,
     TheoryPoint,
 )
+from .theory.mapping import map_to_srf, mapping_warnings
 from .version import ENGINE_VERSION
 
 __version__ = ENGINE_VERSION
@@ -65,6 +65,6 @@ __all__ = [
 ]
 
 from .simulation import estimate_cost, simulate
-from .theory import theory_curve
+from .theory.curve import theory_curve
 
 __all__ += ["estimate_cost", "simulate", "theory_curve"]

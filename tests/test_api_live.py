@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_service_support import COMPARE, ROOT, THEORY, LiveServer, wait_job
 
-from service.jobs import DIED
+from service.work.jobs import DIED
 
 #: Long enough (several seconds) to be killed while running.
 LONG_SIMULATION = {**THEORY, "model": "network", "dimension": 2000, "seeds": 3, "alphas": [3.0]}

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from test_service_support import SIMULATE, THEORY, client, replace_run, settings
 
-from service import compute
 from service.app import create_app
-from service.cache import Store, StoreError
-from service.prepare import canonical_json, request_key
 from service.schemas import CompareRequest, SimulateRequest, TheoryRequest
+from service.store.sqlite import Store, StoreError
+from service.work import compute
+from service.work.prepare import canonical_json, request_key
 from srf_engine import ENGINE_VERSION
 
 # ---------------------------------------------------------------------------- keys

@@ -317,7 +317,7 @@ def test_a_job_whose_scheduler_goes_away_fails_with_the_reason(tmp_path) -> None
 
 
 def test_the_413_limits_know_the_workers_memory(client, tmp_path, monkeypatch) -> None:
-    from service.cluster import Cluster
+    from service.work.cluster import Cluster
     from srf_engine.simulation.cost import ClusterShape
 
     small = ClusterShape(threads=(1, 1), memory_limits=(50 * 2**20, 2**34))  # 50 MiB on one worker

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from test_service_support import THEORY, settings
 
-from service.limits import estimate
-from service.pipeline import compute_body
-from service.prepare import prepare
 from service.schemas import SimulateRequest, TheoryRequest
+from service.work.limits import estimate
+from service.work.pipeline import compute_body
+from service.work.prepare import prepare
 
 FACTOR = 3.0
 
@@ -90,10 +90,10 @@ FIGURES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
 def test_figure_estimate_is_within_3x_of_the_measured_time(
     tmp_path, name: str, body: dict, options: dict
 ) -> None:
-    from service.figure_cost import estimate_figure_seconds
-    from service.figures import make_figure
-    from service.formats import FIGURES as FORMATS
-    from service.formats import parse_output
+    from service.render.figure_cost import estimate_figure_seconds
+    from service.render.figures import make_figure
+    from service.render.formats import FIGURES as FORMATS
+    from service.render.formats import parse_output
 
     def theory(normal: dict[str, Any]) -> dict[str, Any]:  # computed each time, as on a cache miss
         return compute_body(prepare(TheoryRequest.model_validate(normal)), n_jobs=1)
@@ -115,7 +115,7 @@ def test_figure_estimate_is_within_3x_of_the_measured_time(
 def test_a_figure_estimated_above_the_sync_limit_is_413_advising_respond_async(tmp_path, monkeypatch) -> None:
     from test_service_support import client
 
-    from service import figure_cost
+    from service.render import figure_cost
 
     monkeypatch.setattr(figure_cost, "PIXEL_SECONDS", 1e-3)  # a default PNG: ~300 s to draw
     with client(tmp_path) as http:

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from srf_engine.first_layer import decompose, measure_first_layer, row_shrink
-from srf_engine.mapping import map_to_srf, step_statistics
-from srf_engine.onestep import OneStepBulk
 from srf_engine.problem import Problem
-from srf_engine.theory import theory_curve
+from srf_engine.simulation.first_layer import decompose, measure_first_layer, row_shrink
+from srf_engine.theory.curve import theory_curve
+from srf_engine.theory.mapping import map_to_srf, step_statistics
+from srf_engine.theory.onestep import OneStepBulk
 
 
 def network_first_layer(problem: Problem, d: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -92,8 +92,8 @@ def test_curves_say_which_mapping_and_bulk_they_used() -> None:
     assert a.points[0].test_error == b.points[0].test_error and a.bulk == "marchenko_pastur"
 
 def test_warnings_follow_the_validation_table() -> None:
-    from srf_engine.fidelity import MEASURED, TARGETS, _off, _span
-    from srf_engine.theory import DEFAULT_BULK, DEFAULT_MAPPING, DEFAULT_ROW_NORM
+    from srf_engine.theory.curve import DEFAULT_BULK, DEFAULT_MAPPING, DEFAULT_ROW_NORM
+    from srf_engine.theory.fidelity import MEASURED, TARGETS, _off, _span
 
     def warnings(student: str, alphas: list[float], alpha0: float = 2.0, **theory) -> list[str]:
         problem = Problem(student, "tanh", 2.0, alpha0, 1.0)

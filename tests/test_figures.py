@@ -1,10 +1,16 @@
-"""A figure's smooth theory (service/figures.py): which fine-grid request is asked, and its budget."""
+"""A figure's smooth theory (service/render/figures.py): which fine-grid request is asked, and its budget."""
 
 from __future__ import annotations
 
 from figure_support import grid_theory
 
-from service.figures import FINE_PER_LINE, MAPPING_BUDGET, fine_request, optimum_request, theory_request_of
+from service.render.figures import (
+    FINE_PER_LINE,
+    MAPPING_BUDGET,
+    fine_request,
+    optimum_request,
+    theory_request_of,
+)
 
 BASE = {
     "student": "tanh",

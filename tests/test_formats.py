@@ -1,10 +1,10 @@
-"""Content negotiation and figure options (service/formats.py): 406 and 422 naming the field."""
+"""Content negotiation and figure options (service/render/formats.py): 406 and 422 naming the field."""
 
 from __future__ import annotations
 
 import pytest
 
-from service.formats import (
+from service.render.formats import (
     ALL_FORMATS,
     MAX_PANELS,
     FigureOptions,

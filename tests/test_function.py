@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from srf_engine import InvalidParameterError, Problem
-from srf_engine.function import DEFAULT_KAPPA, learned_function
-from srf_engine.theory import theory_curve
+from srf_engine.theory.curve import theory_curve
+from srf_engine.theory.function import DEFAULT_KAPPA, learned_function
 
 PROBLEM = Problem("tanh", "sin", 3.0, 20.0, 1.0, 0.0)
 

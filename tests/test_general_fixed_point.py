@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from srf_engine.bulk import QuadratureBulk
-from srf_engine.conditional import conditional_moments
-from srf_engine.mapping import map_to_srf
 from srf_engine.problem import Problem
-from srf_engine.quadrature import marchenko_pastur_rule
-from srf_engine.solver import solve_fixed_point
+from srf_engine.theory.bulk import QuadratureBulk
+from srf_engine.theory.conditional import conditional_moments
+from srf_engine.theory.mapping import map_to_srf
+from srf_engine.theory.quadrature import marchenko_pastur_rule
+from srf_engine.theory.solver import solve_fixed_point
 
 PROBLEM = Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.1)
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from test_service_support import SIMULATE, THEORY, client, replace_run, wait_job
 
-from service import compute
-from service.jobs import DIED, SHUT_DOWN
-from service.prepare import request_key
 from service.schemas import TheoryRequest
+from service.work import compute
+from service.work.jobs import DIED, SHUT_DOWN
+from service.work.prepare import request_key
 from srf_engine import InvalidParameterError
 
 ASYNC = {"Prefer": "respond-async"}

@@ -1,4 +1,4 @@
-"""service/limits.py: the operator's limits (413) and the synchronous-time limit, on a Prepared."""
+"""service/work/limits.py: the operator's limits (413) and the synchronous-time limit, on a Prepared."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from test_service_support import COMPARE, SIMULATE, THEORY, settings
 
 from service.errors import LimitExceeded
-from service.limits import check_limits, check_sync, estimate
-from service.prepare import prepare
 from service.schemas import CompareRequest, SimulateRequest, TheoryRequest
+from service.work.limits import check_limits, check_sync, estimate
+from service.work.prepare import prepare
 
 
 def _theory(**change):

@@ -1,4 +1,4 @@
-"""srf_engine/mapping.py: network → sRF parameters (docs/theory.md §3), against Gauss–Hermite moments."""
+"""theory/mapping.py: network → sRF parameters (docs/theory.md §3), against Gauss–Hermite moments."""
 
 from __future__ import annotations
 

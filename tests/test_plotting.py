@@ -1,4 +1,4 @@
-"""Figures (service/plotting.py): every format's bytes, lines, heatmaps, the optimum over y."""
+"""Figures (service/render/plotting.py): every format's bytes, lines, heatmaps, the optimum over y."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from figure_support import function_body, grid_compare, grid_simulation, grid_theory
 
-from service.formats import FigureOptions, Output
-from service.plotting import draw, line_figure, minimum_over_y, problem_title
+from service.render.formats import FigureOptions, Output
+from service.render.plotting import draw, line_figure, minimum_over_y, problem_title
 
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "svg": b"<?xml", "pdf": b"%PDF-"}
 LRS, ALPHAS = [0.5, 1.0, 2.0, 4.0], [0.2, 1.0, 3.0]
@@ -66,7 +66,7 @@ def test_heatmap_has_contours_log_colours_and_the_optimum() -> None:
     body = grid_theory(lrs, [0.01, 0.1, 1.0, 10.0])  # errors from ~0.06 to ~10: log colours
     data = draw(body, Output("svg", FigureOptions(x="alpha", y="learning_rate")))
     assert data.startswith(MAGIC["svg"])
-    from service.plotting import heatmap_figure
+    from service.render.plotting import heatmap_figure
 
     figure = heatmap_figure(body, FigureOptions(x="alpha", y="learning_rate"))
     ax = figure.axes[0]
@@ -81,7 +81,7 @@ def test_function_figure_has_a_panel_per_alpha() -> None:
     body = function_body([0.5, 1.0, 4.0])
     data = draw(body, Output("png", FigureOptions()))
     assert data.startswith(MAGIC["png"])
-    from service.plotting import function_figure
+    from service.render.plotting import function_figure
 
     figure = function_figure(body, FigureOptions())
     assert len(figure.axes) == 3
@@ -101,7 +101,7 @@ def test_title_names_the_problem_and_size_and_dpi_apply() -> None:
 
 
 def test_compare_heatmap_has_theory_and_simulation_panels_on_one_scale() -> None:
-    from service.plotting import heatmap_figure
+    from service.render.plotting import heatmap_figure
 
     figure = heatmap_figure(grid_compare(LRS, ALPHAS), FigureOptions(x="alpha", y="learning_rate"))
     meshes = [ax.collections[0] for ax in figure.axes if ax.get_title()]

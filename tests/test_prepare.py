@@ -1,4 +1,4 @@
-"""service/prepare.py: one normal form, one key and the engine's inputs per request, built once."""
+"""service/work/prepare.py: one normal form, one key and the engine's inputs per request, built once."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from test_service_support import COMPARE, SIMULATE, THEORY, client
 
-from service import prepare as prepare_module
-from service.prepare import prepare, request_key
 from service.schemas import CompareRequest, SimulateRequest, TheoryRequest
+from service.work import prepare as prepare_module
+from service.work.prepare import prepare, request_key
 from srf_engine import InvalidParameterError, Problem
 
 

@@ -19,14 +19,14 @@ from typing import Any
 import pytest
 from test_service_support import ROOT, SIMULATE, THEORY, client, replace_run, settings, wait_job
 
-from service import compute, pipeline
 from service.app import create_app
-from service.cache import Store, StoreError
-from service.prepare import prepare
 from service.schemas import TheoryRequest
+from service.store.sqlite import Store, StoreError
+from service.work import compute, pipeline
+from service.work.prepare import prepare
 from srf_engine import ENGINE_VERSION, Cancelled, Problem
 from srf_engine.cancel import cancellation
-from srf_engine.theory import theory_curve
+from srf_engine.theory.curve import theory_curve
 
 ASYNC = {"Prefer": "respond-async"}
 
@@ -118,7 +118,7 @@ def test_overflowing_moments_stop_the_solver_at_once() -> None:
 
 def test_kinked_teacher_with_many_kappa_nodes_does_not_solve_a_huge_eigenproblem() -> None:
     """A relu teacher with a strong spike needed a 6400-node Gauss–Legendre rule (minutes)."""
-    from srf_engine.quadrature import kappa_rule
+    from srf_engine.theory.quadrature import kappa_rule
 
     kappa_rule.cache_clear()
     started = time.process_time()
@@ -511,7 +511,7 @@ def test_warnings_go_into_the_request_line_and_a_500_is_logged_once(
     ):  # would raise a re-raised error
         with warnings.catch_warnings():
             warnings.simplefilter("always")
-            from service import logs
+            from service.edge import logs
 
             warnings.showwarning = logs._show_warning  # pytest's own capture replaced it
             assert http.post("/theory/curve", json=THEORY).status_code == 200
@@ -539,9 +539,9 @@ def test_head_healthz_and_the_front_page(tmp_path: Path) -> None:
         assert r.status_code in (302, 307) and r.headers["location"] == "/docs"
 
 
-def test_dockerfile_and_readme_agree_on_the_cache_file_and_the_stop_is_bounded() -> None:
+def test_dockerfile_and_docs_agree_on_the_cache_file_and_the_stop_is_bounded() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "configuration.md").read_text()
     path = next(
         line.split("=", 1)[1].strip() for line in dockerfile.splitlines() if "SRF_CACHE_PATH=" in line
     )
@@ -657,7 +657,7 @@ def test_first_batches_far_below_the_validated_range_never_crash() -> None:
     a vanishing batch falls back to §5's path (not converged), an α0 with no finite (c, r) is a 422 on
     alpha0, and a sampled batch that would hold no sample says so on alpha0."""
     from srf_engine import InvalidParameterError, Problem
-    from srf_engine.theory import theory_curve
+    from srf_engine.theory.curve import theory_curve
 
     for alpha0 in (1.8e-256, 1e-12):
         curve = theory_curve(Problem("relu", "tanh", 1.0, alpha0, 1.0), [1.0], 0.1)

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from srf_engine.bulk import QuadratureBulk
-from srf_engine.conditional import conditional_moments
-from srf_engine.mapping import map_to_srf, step_statistics
 from srf_engine.problem import Problem, SRFParams
-from srf_engine.quadrature import marchenko_pastur_rule
-from srf_engine.rownorm import mu0_c, row_norm_spread, slope_moments
-from srf_engine.solver import RowNormChannel, solve_fixed_point
-from srf_engine.theory import theory_curve
+from srf_engine.theory.bulk import QuadratureBulk
+from srf_engine.theory.conditional import conditional_moments
+from srf_engine.theory.curve import theory_curve
+from srf_engine.theory.mapping import map_to_srf, step_statistics
+from srf_engine.theory.quadrature import marchenko_pastur_rule
+from srf_engine.theory.rownorm import mu0_c, row_norm_spread, slope_moments
+from srf_engine.theory.solver import RowNormChannel, solve_fixed_point
 
 HERMITE = {"hermite": [0.5, 0.8, 0.3]}
 
@@ -150,7 +150,7 @@ def test_row_norm_over_http_and_in_the_learned_function(tmp_path: Path) -> None:
     cache key, and the learned function then carries μ0c(κ)·s (docs/theory.md §10.4)."""
     from test_service_support import client
 
-    from srf_engine.function import learned_function, mean_prediction
+    from srf_engine.theory.function import learned_function, mean_prediction
 
     body = {
         "student": "relu",

@@ -7,14 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from srf_engine.bulk import MarchenkoPasturBulk
 from srf_engine.errors import InvalidParameterError
-from srf_engine.mapping import step_statistics
 from srf_engine.problem import Problem
-from srf_engine.sampled_bulk import FirstBatch, SampledOneStepBulk, first_batch
 from srf_engine.simulation.blas import single_threaded_blas
 from srf_engine.simulation.sampling import Stream, directions, initial_weights, sample
-from srf_engine.theory import theory_curve
+from srf_engine.theory.bulk import MarchenkoPasturBulk
+from srf_engine.theory.curve import theory_curve
+from srf_engine.theory.mapping import step_statistics
+from srf_engine.theory.sampled_bulk import FirstBatch, SampledOneStepBulk, first_batch
 
 RELU = Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.0)
 
@@ -180,7 +180,7 @@ def test_sampled_bulk_matches_a_network_first_layer(student: str, width: float) 
     # −3.3 %, top edge and quantiles q10…q90 within 4.5 %; the analytic law has q10 25 % low at width 1.
     from test_fidelity import network_first_layer
 
-    from srf_engine.first_layer import decompose, measure_first_layer
+    from srf_engine.simulation.first_layer import decompose, measure_first_layer
 
     problem = Problem(student, "tanh", 2.0, 2.0, width, 0.0)
     law = SampledOneStepBulk(problem, first_batch(problem))
@@ -209,7 +209,7 @@ def test_sampled_bulk_matches_a_network_first_layer(student: str, width: float) 
 
 
 def test_sampled_bulk_warnings_follow_its_validation_rows() -> None:
-    from srf_engine.fidelity import MEASURED, _off
+    from srf_engine.theory.fidelity import MEASURED, _off
 
     def warnings(student: str, alpha0: float, bulk: str, **kw) -> list[str]:
         problem = Problem(student, "tanh", 2.0, alpha0, 0.5)
@@ -232,7 +232,7 @@ def test_sampled_bulk_warnings_follow_its_validation_rows() -> None:
 
 
 def test_time_model_prices_the_batch_and_its_eigendecomposition() -> None:
-    from srf_engine.theory_cost import estimate_theory_seconds
+    from srf_engine.theory.cost import estimate_theory_seconds
 
     def cost(problem: Problem, bulk: str, **kw: int) -> float:
         return estimate_theory_seconds(problem, 12, 0.05, bulk=bulk, **kw)

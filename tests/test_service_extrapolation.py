@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from test_service_support import COMPARE, SIMULATE, client
 
-from service.prepare import normalise
 from service.schemas import CompareRequest, SimulateRequest, TheoryRequest
+from service.work.prepare import normalise
 
 EXTRAPOLATE = {**COMPARE, "seeds": 2, "extrapolate_dimensions": [60, 150]}
 

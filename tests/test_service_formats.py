@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from test_service_support import COMPARE, SIMULATE, THEORY, client, wait_job
 
-from service import figure_cache, figures
-from service.tables import COORDINATES
+from service.render import figure_cache, figures
+from service.render.tables import COORDINATES
 
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "svg": b"<?xml", "pdf": b"%PDF-"}
 MEDIA = {"csv": "text/csv", "png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}

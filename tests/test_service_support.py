@@ -152,7 +152,7 @@ def replace_run(monkeypatch: Any, endpoint: str, run: Any) -> None:
     """Make ``endpoint``'s compute function ``run(prepared, progress=None, **options)`` for one test."""
     import dataclasses
 
-    from service import pipeline
+    from service.work import pipeline
 
     patched = dataclasses.replace(pipeline.ENDPOINTS[endpoint], run=run)
     monkeypatch.setitem(pipeline.ENDPOINTS, endpoint, patched)

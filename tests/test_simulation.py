@@ -18,11 +18,11 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from srf_engine import Cancelled, InvalidParameterError, Problem, SRFParams, estimate_cost, simulate
-from srf_engine.mapping import map_to_srf
 from srf_engine.simulation import SimulationSpec, cost, ridge, ridge_from_gram, sampling
 from srf_engine.simulation.parallel import TaskRunner
 from srf_engine.simulation.sampling import CHUNK_ROWS, Stream
 from srf_engine.simulation.seed import Plan, SeedRun
+from srf_engine.theory.mapping import map_to_srf
 
 TANH_SIN = Problem("tanh", "sin", learning_rate=3.0, alpha0=2.0)
 

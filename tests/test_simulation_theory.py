@@ -25,7 +25,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from srf_engine import Problem, SRFParams, simulate
-from srf_engine.theory import theory_curve
+from srf_engine.theory.curve import theory_curve
 
 #: The exact theory of the sRF model (docs/theory.md §3 mapping, §5 bulk): what model "srf" simulates.
 SRF_THEORY = {"mapping": "paper", "bulk": "marchenko_pastur"}

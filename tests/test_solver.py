@@ -1,4 +1,4 @@
-"""srf_engine/solver.py: the fixed point of docs/theory.md §5 at one (α, λ), checked by its full residual."""
+"""theory/solver.py: the fixed point of docs/theory.md §5 at one (α, λ), checked by its full residual."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from srf_engine import Problem, map_to_srf
-from srf_engine.bulk import MarchenkoPasturBulk
-from srf_engine.conditional import conditional_moments
-from srf_engine.solver import fit_fraction, full_residual, solve_fixed_point
+from srf_engine.theory.bulk import MarchenkoPasturBulk
+from srf_engine.theory.conditional import conditional_moments
+from srf_engine.theory.solver import fit_fraction, full_residual, solve_fixed_point
 
 TANH_SIN = Problem("tanh", "sin", 3.0, 20.0)
 

@@ -1,4 +1,4 @@
-"""CSV of every kind of result (service/tables.py): columns, one row per point, nulls empty."""
+"""CSV of every kind of result (service/render/tables.py): columns, one row per point, nulls empty."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import io
 import pytest
 from figure_support import function_body, grid_compare, grid_simulation, grid_theory
 
-from service.tables import COORDINATES, to_csv
+from service.render.tables import COORDINATES, to_csv
 
 LRS, ALPHAS = [0.5, 2.0], [0.2, 1.0, 3.0]
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from srf_engine import InvalidParameterError, Problem, SRFParams, get_activation, map_to_srf
-from srf_engine.conditional import conditional_moments
-from srf_engine.solver import solve_fixed_point
-from srf_engine.theory import theory_curve
+from srf_engine.theory.conditional import conditional_moments
+from srf_engine.theory.curve import theory_curve
+from srf_engine.theory.solver import solve_fixed_point
 
 # docs/theory.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1, ψ_w = 1, Δ = 0.
 REFERENCE = Problem("tanh", "sin", learning_rate=3.0, alpha0=20.0, width=1.0, noise=0.0)

@@ -9,11 +9,11 @@ import math
 import numpy as np
 import pytest
 
-import srf_engine.theory as theory
+import srf_engine.theory.curve as theory
 from srf_engine import InvalidParameterError, Problem, SRFParams
 from srf_engine.grid import AXES, GridSpec
-from srf_engine.mapping import map_to_srf
-from srf_engine.theory import theory_curve, theory_grid
+from srf_engine.theory.curve import theory_curve, theory_grid
+from srf_engine.theory.mapping import map_to_srf
 
 GRID = {
     "width": [1.0, 0.5],

@@ -1,10 +1,10 @@
-"""Reading a body as a grid (service/views.py): C order, lines, planes, coordinates, baseline."""
+"""Reading a body as a grid (service/render/views.py): C order, lines, planes, coordinates, baseline."""
 
 from __future__ import annotations
 
 from figure_support import function_body, grid_compare, grid_simulation, grid_theory
 
-from service.views import baseline_aligned, coordinates, grid_of, kind_of
+from service.render.views import baseline_aligned, coordinates, grid_of, kind_of
 
 LRS, ALPHAS = [0.5, 1.0, 2.0], [0.2, 1.0, 3.0, 5.0]
 

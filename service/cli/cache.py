@@ -44,8 +44,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cache import Store
     from ..settings import get_settings
+    from ..store.sqlite import Store
 
     settings = get_settings()
     path = args.path if args.path is not None else settings.cache_path

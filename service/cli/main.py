@@ -27,8 +27,8 @@ from srf_engine import ENGINE_VERSION, InvalidParameterError
 from srf_engine.errors import ClusterError
 from srf_engine.simulation import cost
 
-from ..limits import grid_estimate
-from ..prepare import Prepared, prepare
+from ..work.limits import grid_estimate
+from ..work.prepare import Prepared, prepare
 from .parse import SIMULATING, build_parser, option_name, parse_arguments, request_model
 
 
@@ -133,7 +133,7 @@ def _json_default(value: Any) -> Any:
 def _figure_output(args: argparse.Namespace) -> Any:
     """The figure asked by ``--plot FILE`` (its format from the extension) and the figure options,
     checked before any work; None without ``--plot``."""
-    from ..formats import FIGURES, InvalidOption, parse_output
+    from ..render.formats import FIGURES, InvalidOption, parse_output
 
     given = {name: getattr(args, name, None) for name in ("x", "y", "errors", "dpi", "size")}
     if args.plot is None:
@@ -151,8 +151,8 @@ def _figure_output(args: argparse.Namespace) -> Any:
 
 
 def _check_figure(output: Any, prepared: Prepared) -> None:
-    from ..formats import InvalidOption
-    from ..respond import check_request
+    from ..render.formats import InvalidOption
+    from ..render.respond import check_request
 
     try:
         check_request(output, prepared.endpoint, prepared.normal)
@@ -162,9 +162,9 @@ def _check_figure(output: Any, prepared: Prepared) -> None:
 
 def _write_figure(result: dict[str, Any], output: Any, path: Path) -> None:
     """The service's figure of the result, with the smooth theory computed here (not cached)."""
-    from ..figures import make_figure
-    from ..pipeline import compute_body
+    from ..render.figures import make_figure
     from ..schemas import TheoryRequest
+    from ..work.pipeline import compute_body
 
     def theory(normal: dict[str, Any]) -> dict[str, Any]:
         return compute_body(prepare(TheoryRequest.model_validate(normal)))
@@ -173,7 +173,7 @@ def _write_figure(result: dict[str, Any], output: Any, path: Path) -> None:
 
 
 def _write_csv(result: dict[str, Any], path: Path) -> None:
-    from ..tables import to_csv
+    from ..render.tables import to_csv
 
     _write("--csv", path, to_csv(result).encode("utf-8"))
 
@@ -265,7 +265,9 @@ def run_command(command: str, args: argparse.Namespace) -> int:
         _check_figure(figure, prepared)
     for option, path in (("--output", args.output), ("--csv", args.csv), ("--plot", args.plot)):
         _check_writable(option, path)
-    from ..pipeline import compute_body  # after validation: bad input is reported even if compute is heavy
+    from ..work.pipeline import (
+        compute_body,  # after validation: bad input is reported even if compute is heavy
+    )
 
     n_jobs = None
     with contextlib.ExitStack() as stack:

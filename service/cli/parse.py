@@ -232,7 +232,7 @@ def option_name(field: str) -> str:
 
 def request_model(command: str) -> Any:
     """The service's request model of ``command`` (what its endpoint validates)."""
-    from ..prepare import ENDPOINT_OF
+    from ..work.prepare import ENDPOINT_OF
 
     models = {endpoint: model for model, endpoint in ENDPOINT_OF.items()}
     return models[COMMANDS[command]]

@@ -8,11 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import JSONResponse, Response
 
-from .. import pipeline, respond
 from ..deps import Services, ServicesDep
-from ..formats import OutputDep, OutputQuery, openapi_200, openapi_406
-from ..prepare import Request as ApiRequest
-from ..prepare import prepare
+from ..render import respond
+from ..render.formats import OutputDep, OutputQuery, openapi_200, openapi_406
 from ..schemas import (
     EXAMPLE_PROBLEM,
     EXAMPLE_SIMULATION,
@@ -28,6 +26,9 @@ from ..schemas import (
     TheoryResponse,
     ValidationErrorBody,
 )
+from ..work import pipeline
+from ..work.prepare import Request as ApiRequest
+from ..work.prepare import prepare
 
 router = APIRouter(tags=["computations"])
 

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse, Response
 
-from .. import respond
 from ..deps import ServicesDep
 from ..errors import ServiceError
-from ..formats import OutputDep, openapi_200, openapi_406
+from ..render import respond
+from ..render.formats import OutputDep, openapi_200, openapi_406
 from ..schemas import ErrorBody, JobOut
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])

@@ -11,10 +11,10 @@ import anyio
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
-from .. import respond
 from ..deps import ServicesDep
 from ..errors import ServiceError
-from ..formats import (
+from ..render import respond
+from ..render.formats import (
     CSV_CONTENT,
     FIGURE_CONTENT,
     FigureDep,

@@ -27,9 +27,9 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 from ..grid import GridSpec
-from ..mapping import map_to_srf, mapping_warnings
 from ..problem import Problem, SRFParams
 from ..results import ErrorStats, SimulationPoint, SimulationResult
+from ..theory.mapping import map_to_srf, mapping_warnings
 from .blas import single_threaded_blas
 from .cost import Workload, estimate_cost, workload
 from .parallel import TaskRunner, available_cores

@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from ..first_layer import measure_first_layer
 from ..grid import GridSpec
 from ..problem import Problem
 from ..results import SimulationPoint, SimulationResult
 from . import Setup, overflow_warning, points_of, run_seeds, setup
 from .blas import single_threaded_blas
+from .first_layer import measure_first_layer
 from .parallel import TaskRunner, available_cores
 from .seed import SeedRun, apply_step
 from .spec import SimulationSpec, check_int

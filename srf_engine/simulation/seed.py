@@ -30,9 +30,9 @@ from typing import Literal
 import numpy as np
 
 from ..activations import Activation
-from ..first_layer import FirstLayerStats, measure_first_layer
 from ..problem import Problem, SRFParams
 from .cost import PARTIALS, Workload, max_concurrent_solves, solve_matrices
+from .first_layer import FirstLayerStats, measure_first_layer
 from .parallel import TaskRunner
 from .ridge import gram_update, ridge_from_gram
 from .sampling import CHUNK_ROWS, Stream, directions, first_layer_chunk, input_chunk, labels, n_chunks

@@ -1,0 +1,1 @@
+"""The embedded SQLite store: results, jobs and drawn figures, shared by processes (``sqlite``)."""

@@ -1,0 +1,225 @@
+"""The edge of every computation: a validated request becomes a :class:`Prepared`, once.
+
+:func:`prepare` runs right after pydantic has checked the body: it computes the normal form and the
+cache key, and builds the engine's :class:`Problem` and (for simulations) :class:`SimulationSpec`, whose
+own checks raise ``InvalidParameterError`` (a 422) here. Limits, jobs, the runner and the compute
+adapter all take the ``Prepared`` and never normalise again.
+
+Two requests that must give the same numbers get the same key: defaults are filled in, every real
+number is a float written by ``repr`` (shortest round-trip form, ``-0.0`` → ``0.0``, ``1`` → ``1.0``),
+seeds are an explicit list, Hermite coefficients lose trailing zeros, and the endpoint name and
+engine version are part of what is hashed. The compute functions work from this same normal form,
+so a key always names one result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from srf_engine import ENGINE_VERSION, Problem
+from srf_engine.grid import OPTIMAL, GridSpec
+from srf_engine.simulation.spec import SimulationSpec, default_test_samples
+from srf_engine.theory.function import DEFAULT_KAPPA
+
+from ..schemas import (
+    CompareRequest,
+    FunctionRequest,
+    HermiteActivation,
+    SimulateRequest,
+    TheoryRequest,
+)
+
+Request = TheoryRequest | SimulateRequest | CompareRequest | FunctionRequest
+
+ENDPOINT_OF: dict[type, str] = {
+    TheoryRequest: "theory/curve",
+    SimulateRequest: "simulate",
+    CompareRequest: "compare",
+    FunctionRequest: "theory/function",
+}
+
+
+def _real(value: float) -> float:
+    value = float(value)
+    return 0.0 if value == 0 else value
+
+
+def canonical_activation(spec: str | HermiteActivation | dict[str, Any]) -> str | dict[str, list[float]]:
+    """A name stays a name; Hermite coefficients become floats without trailing zeros."""
+    if isinstance(spec, str):
+        return spec
+    coeffs = spec.hermite if isinstance(spec, HermiteActivation) else spec["hermite"]
+    values = [_real(c) for c in coeffs]
+    while len(values) > 1 and values[-1] == 0.0:
+        values.pop()
+    return {"hermite": values}
+
+
+def _axis(value: float | list[float] | str) -> float | list[float] | str:
+    """A grid axis in normal form: ``"optimal"`` stays, a list of one value is that value (same answer)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        values = [_real(v) for v in value]
+        return values[0] if len(values) == 1 else values
+    return _real(value)
+
+
+def _problem(req: Request) -> dict[str, Any]:
+    return {
+        "student": canonical_activation(req.student),
+        "teacher": canonical_activation(req.teacher),
+        "learning_rate": _axis(req.learning_rate),
+        "alpha0": _axis(req.alpha0),
+        "width": _axis(req.width),
+        "noise": _axis(req.noise),
+        "srf": None if req.srf is None else {k: _real(getattr(req.srf, k)) for k in ("c", "r", "gamma")},
+        "alphas": [_real(a) for a in req.alphas],
+    }
+
+
+def test_samples_of(req: SimulateRequest) -> int:
+    """``test_samples`` with the engine's default filled in."""
+    return int(req.test_samples) if req.test_samples is not None else default_test_samples(req.dimension)
+
+
+def normalise(req: Request) -> dict[str, Any]:
+    """The normal form of ``req`` (a JSON-ready dict without endpoint or version)."""
+    body = _problem(req)
+    body["ridge"] = _axis(req.ridge)
+    if isinstance(req, TheoryRequest | CompareRequest | FunctionRequest):
+        body.update(mapping=req.mapping, bulk=req.bulk, row_norm=bool(req.row_norm))
+    if isinstance(req, FunctionRequest):
+        body["kappa"] = [_real(k) for k in (DEFAULT_KAPPA if req.kappa is None else req.kappa)]
+    if isinstance(req, SimulateRequest):
+        body.update(
+            model=req.model,
+            dimension=int(req.dimension),
+            seeds=[int(s) for s in req.seed_list()],
+            test_samples=test_samples_of(req),
+        )
+    if isinstance(req, CompareRequest):
+        body.update(z_threshold=_real(req.z_threshold), relative_tolerance=_real(req.relative_tolerance))
+        if req.extrapolate_dimensions:
+            # Order and repeats do not change the fit; `dimension` is always one of its points.
+            body["extrapolate_dimensions"] = sorted(set(req.extrapolate_dimensions) - {req.dimension})
+    return body
+
+
+def endpoint_of(req: Request) -> str:
+    return ENDPOINT_OF[type(req)]
+
+
+def _canonical_text(endpoint: str, normal: Mapping[str, Any]) -> str:
+    document = {"endpoint": endpoint, "engine_version": ENGINE_VERSION, "request": normal}
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=True)
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def canonical_json(req: Request) -> str:
+    """What is hashed: endpoint, engine version and the normalised request, sorted and compact."""
+    return _canonical_text(endpoint_of(req), normalise(req))
+
+
+def request_key(req: Request) -> str:
+    """SHA-256 (hex) of :func:`canonical_json`: the cache key and the ``key`` of the response."""
+    return _key(canonical_json(req))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request ready for the engine: its endpoint, key, normal form, grid, problem and simulation spec.
+
+    ``grid`` holds every axis (``width, noise, alpha0, learning_rate, ridge, alpha``); ``problem`` is
+    the problem at the grid's first point (``"optimal"`` learning rate: 0), which carries what all
+    points share (activations, ``srf``).
+
+    ``parts`` (``/compare`` only): the ``/theory/curve`` request of the same problem, then the
+    ``/simulate`` request at each dimension in ascending order; each is stored under its own key.
+    """
+
+    endpoint: str
+    key: str
+    normal: dict[str, Any]
+    grid: GridSpec
+    problem: Problem
+    spec: SimulationSpec | None = None
+    parts: tuple[Prepared, ...] = ()
+
+    @property
+    def theory_part(self) -> Prepared:
+        return self.parts[0]
+
+    @property
+    def simulation_parts(self) -> dict[int, Prepared]:
+        """``/simulate`` parts by dimension (ascending)."""
+        return {part.normal["dimension"]: part for part in self.parts[1:]}
+
+
+def grid_of(normal: Mapping[str, Any]) -> GridSpec:
+    """The engine's checked grid from a normal form (raises InvalidParameterError → 422)."""
+    return GridSpec.build(
+        width=normal["width"],
+        noise=normal["noise"],
+        alpha0=normal["alpha0"],
+        learning_rate=normal["learning_rate"],
+        ridge=normal["ridge"],
+        alphas=normal["alphas"],
+    )
+
+
+def problem_of(normal: Mapping[str, Any]) -> Problem:
+    """The engine's problem at the grid's first point (raises InvalidParameterError → 422)."""
+
+    def first(name: str) -> float:
+        value = normal[name]
+        value = value[0] if isinstance(value, list) else value
+        return 0.0 if value == OPTIMAL else value
+
+    return Problem(
+        normal["student"],
+        normal["teacher"],
+        first("learning_rate"),
+        first("alpha0"),
+        first("width"),
+        first("noise"),
+        normal["srf"],
+    )
+
+
+def spec_of(normal: Mapping[str, Any]) -> SimulationSpec:
+    """The engine's checked simulation spec from a normal form (raises InvalidParameterError → 422)."""
+    return SimulationSpec.build(
+        model=normal["model"],
+        dimension=normal["dimension"],
+        alphas=normal["alphas"],
+        ridge=normal["ridge"],
+        seeds=normal["seeds"],
+        test_samples=normal["test_samples"],
+    )
+
+
+def prepare(req: Request, problem: Problem | None = None) -> Prepared:
+    """Normalise ``req`` once and build what the engine needs from it (``problem``: already built)."""
+    endpoint = endpoint_of(req)
+    normal = normalise(req)
+    grid = grid_of(normal)
+    grid.check_srf(normal["srf"])
+    problem = problem_of(normal) if problem is None else problem
+    spec = spec_of(normal) if isinstance(req, SimulateRequest) else None
+    parts: tuple[Prepared, ...] = ()
+    if isinstance(req, CompareRequest):
+        theory = TheoryRequest.model_validate(req.model_dump(include=set(TheoryRequest.model_fields)))
+        simulations = req.simulation_requests()
+        parts = (prepare(theory, problem), *(prepare(simulations[d], problem) for d in sorted(simulations)))
+    key = _key(_canonical_text(endpoint, normal))
+    return Prepared(
+        endpoint=endpoint, key=key, normal=normal, grid=grid, problem=problem, spec=spec, parts=parts
+    )

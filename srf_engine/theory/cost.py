@@ -1,0 +1,93 @@
+"""Time model of a theory curve (docs/theory.md §5–§6), for the service's synchronous-time check.
+
+A curve costs the conditional moments on the ``κ`` rule (``N_κ`` nodes, growing like ``(r/√c)²``,
+see ``conditional.kappa_nodes``) once, then at each α a few solves, each a few maps over the ``κ``
+and spectral rules (``N_κ + N_D`` nodes). So
+
+    seconds ≈ SETUP + Σ_curves s(N_κ)·[MOMENTS·N_κ + n_α · SOLVES[mode] · PER_NODE · (N_κ + N_D)]
+
+over the curve and its baseline (``c = 1, r = 0``), with ``mode`` the ridge: a fixed λ is one solve, λ = 0
+a solve and its check at 4λ, "optimal" a scan and a bounded search (≈ 35 solves). ``s(N) = 1 + N/4000``:
+large rules fall out of the CPU caches. A one-step bulk law (docs/theory.md §10.3) adds, to the main curve,
+``SOLVES[mode] · ONE_STEP_SOLVE_SECONDS`` per α for ``"one_step"`` (resolvent forms by quadrature), and
+for ``"one_step_sampled"`` its first batch (``n0·d·(p + 3d)`` multiply-adds at the sampling dimension
+``d``), one ``d × d`` eigendecomposition (``d³``) and ``SOLVES[mode] · SAMPLED_SOLVE_SECONDS`` per α; a law
+is priced wherever it applies (for any η̃ > 0 when priced at η̃ = 0, an upper bound). The constants
+were fitted to the CPU time of one core
+(``pytest -s tests/test_estimates.py`` re-measures them and prints estimate/measured): on its cases the
+model is within a factor 2. Hostile parameters can still make a solve slower than modelled (more
+iterations, refined spectral rules): the service's wall-clock budget stops those.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..problem import Problem, SRFParams
+from .conditional import DEFAULT_KAPPA_NODES, kappa_nodes
+from .mapping import map_to_srf
+from .quadrature import spectral_nodes_needed
+
+SETUP_SECONDS = 0.003
+MOMENT_SECONDS_PER_NODE = 4.0e-6
+SOLVE_SECONDS_PER_NODE = 1.0e-6
+#: Solves per α of one curve, by ridge mode.
+SOLVES = {"fixed": 1.0, "zero": 3.5, "optimal": 35.0}
+#: Rule size past which a node costs twice as much (cache misses).
+CACHE_NODES = 4000.0
+#: One-step bulk laws (docs/theory.md §10.3), fitted like the rest: relu(_centered)/tanh, widths 0.5–2,
+#: α0 = 2–20, d = 1000 (first batch 0.4–3.7 s, eigendecomposition 0.25 s).
+ONE_STEP_SOLVE_SECONDS = 0.025
+SAMPLED_SOLVE_SECONDS = 0.003
+BATCH_SECONDS_PER_MULTIPLY_ADD = 6.0e-11
+EIGH_SECONDS_PER_CUBE = 3.0e-10
+
+
+def _law_applies(problem: Problem, bulk: str) -> bool:
+    """Whether a curve of ``problem`` (or of any η̃ > 0 of it, when priced at η̃ = 0 for "optimal") uses a
+    one-step law."""
+    from .curve import law_applies
+
+    if bulk == "marchenko_pastur" or problem.alpha0 == 0 or problem.srf is not None:
+        return False
+    stepped = problem if problem.learning_rate > 0 else dataclasses.replace(problem, learning_rate=1.0)
+    return law_applies(stepped, bulk)  # type: ignore[arg-type]
+
+
+def _mode(ridge: object) -> str:
+    if ridge == "optimal":
+        return "optimal"
+    return "zero" if ridge == 0 else "fixed"
+
+
+def estimate_theory_seconds(
+    problem: Problem,
+    n_alphas: int,
+    ridge: object,
+    *,
+    baseline: bool = True,
+    srf: SRFParams | None = None,
+    bulk: str = "marchenko_pastur",
+    bulk_dimension: int = 1000,
+) -> float:
+    """Predicted CPU seconds of ``theory_curve(problem, <n_alphas values>, ridge, baseline=..., bulk=...)``
+    (``bulk_dimension``: the sampling dimension of bulk ``"one_step_sampled"``)."""
+    main = srf if srf is not None else map_to_srf(problem)
+    curves = [main] + ([SRFParams(c=1.0, r=0.0, gamma=main.gamma)] if baseline else [])
+    spectral = spectral_nodes_needed(problem.width)
+    solves = SOLVES[_mode(ridge)]
+    seconds = SETUP_SECONDS
+    for params in curves:
+        nodes = kappa_nodes(DEFAULT_KAPPA_NODES, params)
+        slowdown = 1.0 + nodes / CACHE_NODES
+        per_alpha = solves * SOLVE_SECONDS_PER_NODE * (nodes + spectral)
+        seconds += slowdown * (MOMENT_SECONDS_PER_NODE * nodes + n_alphas * per_alpha)
+    if srf is None and _law_applies(problem, bulk):
+        if bulk == "one_step_sampled":
+            d = float(bulk_dimension)
+            n0, p = problem.alpha0 * d, problem.width * d
+            seconds += BATCH_SECONDS_PER_MULTIPLY_ADD * n0 * d * (p + 3 * d) + EIGH_SECONDS_PER_CUBE * d**3
+            seconds += n_alphas * solves * SAMPLED_SOLVE_SECONDS
+        else:
+            seconds += n_alphas * solves * ONE_STEP_SOLVE_SECONDS
+    return seconds
