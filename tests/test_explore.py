@@ -28,7 +28,10 @@ def test_page_and_assets_name_no_external_host_and_answer(tmp_path: Path) -> Non
         html = response.text
         references = {a or b for a, b in REFERENCES.findall(html)}
         assert {"/explore/static/explore.js", "/explore/static/explore.css", "/favicon.ico"} <= references
-        for text, where in [(html, "/explore"), *((http.get(r).text, r) for r in references if r.endswith("s"))]:
+        for text, where in [
+            (html, "/explore"),
+            *((http.get(r).text, r) for r in references if r.endswith("s")),
+        ]:
             assert not EXTERNAL.findall(text), f"{where} names an external host: {EXTERNAL.findall(text)}"
         for reference in references:
             answer = http.get(reference)

@@ -816,6 +816,7 @@
         error.textContent = `${name}: enter a number from ${f.min} to ${f.max}`;
         return;
       }
+      error.textContent = "";
       state[name] = Number(number.value);
       if (name === "ridge") $("ridge-optimal").checked = false;
       range.value = s.to(state[name]);
