@@ -15,7 +15,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -37,9 +37,6 @@ CONFIG_MARK = "<!--config-->"
 LOG_FIELDS = {
     "learning_rate": 0.01, "alpha0": 0.01, "ridge": 1e-5, "noise": 1e-4, "width": 1e-3, "alpha": 1e-3,
 }
-
-page = APIRouter(include_in_schema=False)
-api = APIRouter(include_in_schema=False)
 
 
 def _number_bounds(schema: dict[str, Any]) -> tuple[float | None, float | None]:
@@ -99,7 +96,6 @@ def _base(request: Request) -> str:
     return request.scope.get("root_path", "").rstrip("/")
 
 
-@page.get("/explore")
 async def explore(request: Request, services: ServicesDep) -> HTMLResponse:
     """The page, with its configuration embedded (``</`` escaped: it cannot close the script element)."""
     base = _base(request)
@@ -111,7 +107,6 @@ async def explore(request: Request, services: ServicesDep) -> HTMLResponse:
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 
-@api.post("/explore/estimate")
 async def estimate(req: CompareRequest, services: ServicesDep) -> dict[str, Any]:
     """The predicted seconds and memory of ``POST /compare`` with this body, after the limits (413 naming
     the field, 422 for a bad value, as the POST would answer), and whether it is stored already."""
@@ -121,5 +116,8 @@ async def estimate(req: CompareRequest, services: ServicesDep) -> dict[str, Any]
 def install(app: FastAPI, dependencies: list[Any]) -> None:
     """Serve the page and its assets (public, as /docs is) and the estimate (behind the API key, if any)."""
     app.mount(STATIC, StaticFiles(directory=ASSETS), name="explore-static")
-    app.include_router(page)
-    app.include_router(api, dependencies=dependencies)
+    # Routes of the app itself, as /docs is: listed in app.routes, left out of the schema.
+    app.add_api_route("/explore", explore, methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/explore/estimate", estimate, methods=["POST"], include_in_schema=False, dependencies=dependencies
+    )
