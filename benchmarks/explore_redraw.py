@@ -77,11 +77,12 @@ def main() -> None:
             cached.append(set_rate(driver, round(1.06 + 0.1 * i, 2))["since_change_ms"])
     med = statistics.median
     print(f"{args.points}-point curve, {args.changes} changes of η̃ (medians, ms)")
-    print(f"  baseline: POST /theory/curve from Python       {med(api):8.1f}")
+    print(f"  {'baseline: POST /theory/curve from Python':47}{med(api):8.1f}")
     for what, values in (("computed now", page), ("page's cache", cached)):
         ratio = med(values) / med(api)
-        print(f"  page: change → curve drawn ({what:12}) {med(values):8.1f}   ratio {ratio:.2f}")
-    print(f"  page: drawing alone                             {med(draw):8.1f}")
+        label = f"page: change → curve drawn ({what})"
+        print(f"  {label:47}{med(values):8.1f}   ratio {ratio:.2f}")
+    print(f"  {'page: drawing alone':47}{med(draw):8.1f}")
 
 
 if __name__ == "__main__":
