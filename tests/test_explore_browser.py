@@ -7,6 +7,7 @@ CI, where a skipped browser test fails the run (tests/conftest.py).
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -123,6 +124,25 @@ def test_explorer_redraws_the_apis_numbers_runs_a_simulation_and_shares_its_stat
         rate_body = {**PROBLEM, "alpha0": moved, "learning_rate": 1.5, "alphas": alphas}
         third = ready(driver, http.post("/theory/curve", json=rate_body).json()["key"])
 
+        # The equivalent curl command and Python call ask for the very result drawn.
+        curl = driver.find_element("id", "curl").get_attribute("textContent")
+        assert curl.startswith(f"curl -s {server.url}/theory/curve ")
+        sent = json.loads(curl.split(" -d '", 1)[1].rsplit("'", 1)[0])
+        assert http.post("/theory/curve", json=sent).json()["key"] == third
+        namespace: dict[str, Any] = {}
+        exec(
+            driver.find_element("id", "python").get_attribute("textContent"), namespace
+        )  # the page's own text
+        assert namespace["result"]["key"] == third
+
+        # Downloads: the API's own formats of the current view.
+        for kind in ("csv", "png"):
+            driver.find_element("css selector", f'[data-download="{kind}"]').click()
+            wait(
+                lambda kind=kind: f"{kind.upper()} downloaded" in driver.find_element("id", "status").text,
+                what=f"the {kind} download",
+            )
+
         # The heatmap: same data as ?x=alpha&y=learning_rate, with the optimum line.
         driver.find_element("css selector", '[data-view="heatmap"]').click()
         grid = http.post(
@@ -238,6 +258,8 @@ def test_explorer_redraws_the_apis_numbers_runs_a_simulation_and_shares_its_stat
 
 
 def test_explorer_is_labelled_and_fits_a_phone(server: LiveServer) -> None:
+    from selenium.webdriver.support.ui import Select
+
     with browser(390, 844) as driver:
         driver.get(f"{server.url}/explore?view=curve&train=1")
         ready(driver)
@@ -252,4 +274,18 @@ def test_explorer_is_labelled_and_fits_a_phone(server: LiveServer) -> None:
         assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
         assert driver.find_elements("css selector", '#plot [data-series="theory-train"]')
         screenshot(driver, "explore-phone")
+
+        # The Hermite editor: a coefficient typed in is the activation sent.
+        Select(driver.find_element("id", "student")).select_by_value("hermite")
+        coefficient = wait(lambda: driver.find_elements("id", "student-c2"), what="the Hermite editor")[0]
+        coefficient.clear()
+        coefficient.send_keys("0.3")
+        body = {
+            **PROBLEM,
+            "student": {"hermite": [0, 1, 0.3]},
+            "learning_rate": 3,
+            "alphas": spaced(0.1, 4, 50),
+        }
+        ready(driver, server.http.post("/theory/curve", json=body).json()["key"])
+        assert "student=hermite%3A0%2C1%2C0.3" in driver.current_url
         assert not console_errors(driver)
