@@ -582,8 +582,18 @@
     clearTimeout(estimateTimer);
     estimateTimer = setTimeout(estimate, 250);
   }
+  // /compare takes λ as a number: with "optimal" there is no simulation to price or run.
+  function simulationBlocked() {
+    if (state.ridge !== "optimal") return false;
+    $("estimate").textContent = "";
+    showErrors("sim", [["simulation", "a simulation needs λ as a number: untick “optimal” " +
+      "(the λ found at each α is in the curve's points and its CSV)"]]);
+    $("run").disabled = true;
+    return true;
+  }
   async function estimate() {
     if (estimateController) estimateController.abort();
+    if (simulationBlocked()) return null;
     estimateController = new AbortController();
     const { body } = compareRequest();
     try {
@@ -604,6 +614,7 @@
     }
   }
   async function runSimulation() {
+    if (simulationBlocked()) return;
     const request = compareRequest();
     const tag = problemTag();
     showErrors("sim", []);
