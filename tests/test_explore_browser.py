@@ -255,6 +255,14 @@ def test_explorer_redraws_the_apis_numbers_runs_a_simulation_and_shares_its_stat
         message = wait(lambda: driver.find_element("id", "err-learning_rate").text, what="the error")
         assert "learning_rate" in message
         assert driver.execute_script("return document.body.dataset.status") == "error"
+        # … and a limit of the operator (a 413 of the estimate) next to the simulation's field.
+        rate.clear()
+        rate.send_keys("1.5")
+        box = driver.find_element("id", "dimension")
+        box.clear()
+        box.send_keys("5000")
+        limit = wait(lambda: driver.find_element("id", "err-dimension").text, what="the limit's message")
+        assert "dimension" in limit and "SRF_MAX_DIMENSION" in limit
 
 
 def test_explorer_is_labelled_and_fits_a_phone(server: LiveServer) -> None:
