@@ -356,6 +356,7 @@ def serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--host/--port: cannot listen on {args.host}:{args.port}: {reason}")
     print(f"srf {ENGINE_VERSION}: serving the API at {base}", flush=True)
     print(f"Swagger UI: {base}/docs   (OpenAPI schema: {base}/openapi.json)", flush=True)
+    print(f"Explorer: {base}/explore", flush=True)
     print(f"Cache: {cache}", flush=True)
     uvicorn.run(
         "service.app:app",
