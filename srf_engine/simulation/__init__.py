@@ -333,8 +333,8 @@ def simulate_spec(
     points = []
     for s, t in enumerate(protocol.steps):
         extra = {} if protocol.steps == (1,) else {"steps": t}
-        layer = learned_of(records, t)
-        points += points_of(spec, run.load, test[:, s], train[:, s], **coordinates, **extra, first_layer=layer)
+        extra["first_layer"] = learned_of(records, t)
+        points += points_of(spec, run.load, test[:, s], train[:, s], **coordinates, **extra)
     return SimulationResult(
         model=spec.model,
         dimension=spec.dimension,
