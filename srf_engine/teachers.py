@@ -30,6 +30,8 @@ MAX_TOTAL_DEGREE = 8
 MAX_COEFFICIENT = 100.0
 
 FIELD = "teacher"
+#: What the theory endpoints answer to a multi-index teacher.
+MULTI_INDEX_REFUSAL = "the theory covers single-index teachers; POST /simulate answers a multi-index teacher"
 
 
 @dataclass(frozen=True)

@@ -84,12 +84,14 @@ def grid_estimate(prepared: Prepared, threads: int, cluster: cost.ClusterShape |
     for width, _, alpha0 in itertools.product(grid.width, grid.noise, grid.alpha0):
         # A network with alpha0 > 0 is priced with its step (an upper bound when η̃ = 0).
         step = spec.model == "network" and alpha0 > 0
-        load = cost.workload(spec, width=width, alpha0=alpha0, step=step)
+        steps = prepared.protocol.steps
+        load = cost.workload(spec, width=width, alpha0=alpha0, step=step, steps=steps)
         first = cost.estimate(load, len(spec.seeds), threads, cluster)
         rest = first
         if step and cluster is None:
-            plain = cost.workload(spec, width=width, alpha0=alpha0, step=False)
-            rest = cost.estimate(plain, len(spec.seeds), threads, cluster)
+            # later η̃ share the first step's gradient, not the steps after it (docs/theory.md §11.1)
+            shared = dataclasses.replace(load, first_step_shared=True)
+            rest = cost.estimate(shared, len(spec.seeds), threads, cluster)
         seconds += first.seconds + (len(grid.learning_rate) - 1) * rest.seconds
         memory = max(memory, int(first.memory_bytes))
     return Estimate(seconds=float(seconds), memory_bytes=memory)

@@ -84,6 +84,7 @@ class Workload:
     eigh: bool
     steps: int = 1  # T: steps taken (with n0 > 0)
     readouts: int = 1  # R: step counts at which the readout is fitted
+    first_step_shared: bool = False  # the first step's gradient comes from another η̃ of a grid
 
     @property
     def n_max(self) -> int:
@@ -149,7 +150,7 @@ class Workload:
         step = n_chunks(self.n0) if self.n0 else 0
         return {
             "weight": n_chunks(self.p),
-            "step": step,  # the first step (shared by every η̃ of a grid)
+            "step": 0 if self.first_step_shared else step,  # the first step (shared by every η̃ of a grid)
             "later_step": (self.steps - 1) * step,
             "learned": self.steps if self.n0 else 0,
             # every chunk below n_max once, plus the features of a chunk cut by some n (cached once)
