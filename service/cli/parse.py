@@ -430,10 +430,16 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None)
     words = list(sys.argv[1:] if argv is None else argv)
     sub = _subparser(parser, words)
     known = [s for action in sub._actions for s in action.option_strings if s.startswith("--")]
-    for word in words:
+    for i, word in enumerate(words):
         if word == "--":
             break
         name = word.split("=", 1)[0]
+        matches = [option for option in known if option.startswith(name)] if name.startswith("--") else []
+        shortest = min(matches, key=len, default="")
+        if len(matches) > 1 and name not in known and all(m.startswith(shortest) for m in matches):
+            # --learn: --learning-rate, not --learning-rate-exponent (which only extends it)
+            words[i] = shortest + word[len(name) :]
+            continue
         if not name.startswith("--") or any(option.startswith(name) for option in known):
             continue  # known, or an abbreviation argparse resolves (or reports as ambiguous) itself
         dashed = name.replace("_", "-")
