@@ -40,7 +40,7 @@ def test_pages_name_no_external_host_and_every_asset_answers(tmp_path: Path, pag
 
 @pytest.mark.skipif(
     _chromium() is None,
-    reason="Chromium is not installed (Debian/Ubuntu: apt-get install chromium; see README, Development)",
+    reason="Chromium is not installed (Debian/Ubuntu: apt-get install chromium; see docs/development.md)",
 )
 def test_swagger_ui_renders_the_three_post_operations_offline(tmp_path: Path) -> None:
     screenshot = tmp_path / "swagger-ui.png"  # kept with the test's other files, for a look
