@@ -83,7 +83,9 @@ def test_readout_laws_draw_their_atoms() -> None:
     finite = readout_values(0, readout_law({"values": [2.0, -0.5], "weights": [0.25, 0.75]}), 4000)
     assert set(np.unique(finite)) == {2.0, -0.5} and abs(np.mean(finite == 2.0) - 0.25) < 0.03
     assert readout_values(0, readout_law("uniform"), 10) is None
-    assert np.array_equal(readout_values(3, readout_law("gaussian"), 50), readout_values(3, readout_law("gaussian"), 50))
+    assert np.array_equal(
+        readout_values(3, readout_law("gaussian"), 50), readout_values(3, readout_law("gaussian"), 50)
+    )
 
 
 def test_a_rademacher_readout_with_an_odd_student_learns_as_the_uniform_one() -> None:
@@ -111,8 +113,12 @@ def test_one_run_of_t_steps_serves_every_step_count_bit_for_bit() -> None:
 
 
 def test_a_steps_grid_with_several_learning_rates_equals_each_point_alone() -> None:
-    spec = SimulationSpec.build(model="network", dimension=100, alphas=[0.7], ridge=0.1, seeds=1, test_samples=500)
-    grid = GridSpec.build(width=1.0, noise=0.0, alpha0=[1.0, 2.0], learning_rate=[1.0, 3.0], ridge=0.1, alphas=[0.7])
+    spec = SimulationSpec.build(
+        model="network", dimension=100, alphas=[0.7], ridge=0.1, seeds=1, test_samples=500
+    )
+    grid = GridSpec.build(
+        width=1.0, noise=0.0, alpha0=[1.0, 2.0], learning_rate=[1.0, 3.0], ridge=0.1, alphas=[0.7]
+    )
     result = simulate_grid(TANH_SIN, grid, spec, n_jobs=1, protocol=Protocol.build(steps=[2, 1]))
     # C order: alpha0, steps, learning_rate
     order = [(p.alpha0, p.steps, p.learning_rate) for p in result.points]
@@ -120,7 +126,9 @@ def test_a_steps_grid_with_several_learning_rates_equals_each_point_alone() -> N
     assert result.grid["axes"][1] == {"name": "steps", "values": [2, 1]}
     for point in result.points[::3]:
         problem = Problem("tanh", "sin", learning_rate=point.learning_rate, alpha0=point.alpha0)
-        alone = simulate(problem, [0.7], 0.1, dimension=100, seeds=1, test_samples=500, steps=point.steps, n_jobs=1)
+        alone = simulate(
+            problem, [0.7], 0.1, dimension=100, seeds=1, test_samples=500, steps=point.steps, n_jobs=1
+        )
         assert alone.points[0].test_error.values == point.test_error.values
 
 
@@ -146,15 +154,15 @@ def test_learned_measures_an_exact_low_rank_update() -> None:
     rng = np.random.default_rng(0)
     p, d = 30, 50
     thetas = math.sqrt(d) * np.linalg.qr(rng.standard_normal((d, 2)))[0].T
-    delta = 3.0 * math.sqrt(p) * np.outer(rng.standard_normal(p) / math.sqrt(p), thetas[1] / math.sqrt(d))
+    a = rng.standard_normal(p)
+    delta = 3.0 * np.outer(a, thetas[1] / math.sqrt(d))  # rank one along θ2, singular value 3‖a‖
     values, overlaps = learned(delta, thetas)
-    assert values[0] == pytest.approx(3.0 * np.linalg.norm(rng.standard_normal(0)) or values[0])
+    assert values[0] == pytest.approx(3.0 * np.linalg.norm(a) / math.sqrt(p), rel=1e-9)
     assert overlaps[0, 1] == pytest.approx(1.0, abs=1e-9) and overlaps[0, 0] < 1e-9
-    assert np.all(values[1:] < 1e-6)
-    values_t, overlaps_t = learned(delta.T.copy().T, thetas)  # p < d and p > d take different Gram sides
-    wide, _ = learned(np.vstack([delta, delta]), thetas)
-    assert wide[0] == pytest.approx(values[0], rel=1e-9)  # two copies of each row: ‖·‖/√p unchanged
-    assert np.allclose(overlaps_t, overlaps)
+    assert np.all(values[1:] < 1e-6 * values[0])
+    tall, tall_overlaps = learned(np.vstack([delta, delta]), thetas)  # p > d: the other Gram side
+    assert tall[0] == pytest.approx(values[0], rel=1e-9)  # each row twice: the norm over √p unchanged
+    assert tall_overlaps[0, 1] == pytest.approx(1.0, abs=1e-9)
 
 
 def test_a_growing_step_multiplies_the_learning_rate_by_d_to_the_beta() -> None:
@@ -162,7 +170,9 @@ def test_a_growing_step_multiplies_the_learning_rate_by_d_to_the_beta() -> None:
     grown = simulate(TANH_SIN, [0.6], 0.1, seeds=1, learning_rate_exponent=beta, **SMALL)
     scaled = Problem("tanh", "sin", learning_rate=3.0 * SMALL["dimension"] ** beta, alpha0=2.0)
     plain = simulate(scaled, [0.6], 0.1, seeds=1, **SMALL)
-    assert grown.points[0].test_error.values[0] == pytest.approx(plain.points[0].test_error.values[0], rel=1e-9)
+    assert grown.points[0].test_error.values[0] == pytest.approx(
+        plain.points[0].test_error.values[0], rel=1e-9
+    )
 
 
 # ------------------------------------------------------------------------------ multi-index teachers
@@ -172,21 +182,29 @@ def _tanh_hermite(order: int) -> list[float]:
     """Orthonormal Hermite coefficients of tanh up to ``order`` (Gauss–Hermite, 120 nodes)."""
     x, w = hermite_e.hermegauss(120)
     w = w / w.sum()
-    return [float(np.sum(w * np.tanh(x) * hermite_e.hermeval(x, [0] * n + [1]))) / math.sqrt(math.factorial(n)) for n in range(order + 1)]
+    return [
+        float(np.sum(w * np.tanh(x) * hermite_e.hermeval(x, [0] * n + [1]))) / math.sqrt(math.factorial(n))
+        for n in range(order + 1)
+    ]
 
 
 def _secretly_single_index(coefficients: list[float]) -> dict[str, Any]:
-    """``Σ_n c_n He_n((z1 + z2)/√2)/√(n!)`` written as products (He_n(ax+by) = Σ C(n,k) a^k b^(n−k) He_k He_(n−k))."""
+    """``Σ_n c_n He_n((z1 + z2)/√2)/√(n!)`` written as products, by
+    ``He_n(ax + by) = Σ_k C(n, k) a^k b^(n−k) He_k(x) He_(n−k)(y)`` for ``a² + b² = 1``."""
     terms = []
     for n, c in enumerate(coefficients):
         for k in range(n + 1):
             if c:
-                terms.append({"coefficient": c * 2 ** (-n / 2) * math.sqrt(math.comb(n, k)), "orders": [k, n - k]})
+                terms.append(
+                    {"coefficient": c * 2 ** (-n / 2) * math.sqrt(math.comb(n, k)), "orders": [k, n - k]}
+                )
     return {"multi_index": {"hermite_terms": terms}}
 
 
 def test_a_multi_index_teacher_evaluates_sums_and_hermite_products() -> None:
-    teacher = multi_index_teacher({"multi_index": {"sum": ["tanh", "he2"], "hermite_terms": [{"coefficient": 2, "orders": [1, 1]}]}})
+    teacher = multi_index_teacher(
+        {"multi_index": {"sum": ["tanh", "he2"], "hermite_terms": [{"coefficient": 2, "orders": [1, 1]}]}}
+    )
     z = np.random.default_rng(1).standard_normal((7, 2))
     expected = np.tanh(z[:, 0]) + (z[:, 1] ** 2 - 1) / math.sqrt(2) + 2 * z[:, 0] * z[:, 1]
     assert teacher.k == 2 and np.allclose(teacher(z), expected, atol=1e-12)
@@ -199,8 +217,15 @@ def test_a_multi_index_teacher_evaluates_sums_and_hermite_products() -> None:
 def test_a_secretly_single_index_teacher_matches_the_single_index_run() -> None:
     coefficients = _tanh_hermite(7)
     kwargs = {"seeds": 8, **SMALL, "dimension": 160}
-    single = simulate(Problem("tanh", {"hermite": coefficients}, learning_rate=3.0, alpha0=2.0), [0.8], 0.05, **kwargs)
-    multi = simulate(Problem("tanh", _secretly_single_index(coefficients), learning_rate=3.0, alpha0=2.0), [0.8], 0.05, **kwargs)
+    single = simulate(
+        Problem("tanh", {"hermite": coefficients}, learning_rate=3.0, alpha0=2.0), [0.8], 0.05, **kwargs
+    )
+    multi = simulate(
+        Problem("tanh", _secretly_single_index(coefficients), learning_rate=3.0, alpha0=2.0),
+        [0.8],
+        0.05,
+        **kwargs,
+    )
     assert _agree(single.points[0].test_error, multi.points[0].test_error)
     # the step learns θ1 + θ2 (the target's linear part): equal overlaps with both directions
     overlaps = np.array(multi.points[0].first_layer[0]["overlaps"]["mean"])[0]
@@ -235,7 +260,9 @@ def test_the_engine_names_the_field_of_a_protocol_it_refuses(kwargs: dict[str, A
 
 def test_model_srf_refuses_a_multi_index_teacher() -> None:
     with pytest.raises(InvalidParameterError) as err:
-        simulate(Problem("tanh", STAIRCASE, srf={"c": 1, "r": 1, "gamma": 0.5}), [0.5], 0.1, model="srf", **SMALL)
+        simulate(
+            Problem("tanh", STAIRCASE, srf={"c": 1, "r": 1, "gamma": 0.5}), [0.5], 0.1, model="srf", **SMALL
+        )
     assert err.value.field == "teacher"
 
 
@@ -260,7 +287,16 @@ def test_bad_multi_index_teachers_are_named(teacher: dict[str, Any]) -> None:
 
 
 def test_the_cost_model_counts_every_step_and_every_readout() -> None:
-    base = {"model": "network", "dimension": 500, "width": 1.0, "alphas": [1.0], "alpha0": 4.0, "seeds": 1, "test_samples": None, "n_jobs": 1}
+    base = {
+        "model": "network",
+        "dimension": 500,
+        "width": 1.0,
+        "alphas": [1.0],
+        "alpha0": 4.0,
+        "seeds": 1,
+        "test_samples": None,
+        "n_jobs": 1,
+    }
     one = estimate_cost(**base).seconds
     four = estimate_cost(**base, steps=[4]).seconds
     grid = estimate_cost(**base, steps=[1, 2, 3, 4]).seconds
@@ -298,13 +334,22 @@ BODY: dict[str, Any] = {
         ({"learning_rate_exponent": -0.1}, "learning_rate_exponent"),
         ({"learning_rate_exponent": 2}, "learning_rate_exponent"),
         ({"teacher": {"multi_index": {"hermite_terms": [{"coefficient": 1, "orders": [9]}]}}}, "teacher"),
-        ({"teacher": {"multi_index": {"sum": ["tanh"], "hermite_terms": [{"coefficient": 1, "orders": [5, 4]}]}}}, "teacher"),
+        (
+            {
+                "teacher": {
+                    "multi_index": {"sum": ["tanh"], "hermite_terms": [{"coefficient": 1, "orders": [5, 4]}]}
+                }
+            },
+            "teacher",
+        ),
         ({"teacher": {"multi_index": {"eval": "1"}}}, "teacher"),
         ({"model": "srf", "steps": 2, "teacher": "sin"}, "steps"),
         ({"model": "random_features", "readout": "gaussian"}, "readout"),
     ],
 )
-def test_simulate_answers_422_naming_each_new_field(tmp_path: Path, change: dict[str, Any], field: str) -> None:
+def test_simulate_answers_422_naming_each_new_field(
+    tmp_path: Path, change: dict[str, Any], field: str
+) -> None:
     with client(tmp_path) as http:
         response = http.post("/simulate", json={**BODY, **change})
     assert response.status_code == 422
@@ -342,7 +387,10 @@ def test_simulate_reports_steps_csv_rows_and_figures(tmp_path: Path) -> None:
         csv = http.get(f"/results/{result['key']}/table").text.splitlines()
         by_steps = http.get(f"/results/{result['key']}/figure", params={"x": "steps"})
         overlaps = http.get(f"/results/{result['key']}/figure", params={"view": "overlaps"})
-        theory = http.post("/theory/curve", json={k: v for k, v in BODY.items() if k in TheoryRequest.model_fields} | {"teacher": "sin"})
+        theory = http.post(
+            "/theory/curve",
+            json={k: v for k, v in BODY.items() if k in TheoryRequest.model_fields} | {"teacher": "sin"},
+        )
         refused = http.get(f"/results/{theory.json()['key']}/figure", params={"view": "overlaps"})
     assert result["grid"] == {"axes": [{"name": "steps", "values": [1, 3]}], "shape": [2]}
     assert [p["steps"] for p in result["points"]] == [1, 3]
@@ -364,7 +412,9 @@ def test_dask_runs_the_protocols_bit_for_bit() -> None:
     kwargs = {"seeds": 2, "steps": [1, 2], "readout": "rademacher", "batches": "reused", **SMALL}
     local = simulate(problem, [0.5], 0.1, **kwargs)
     with (
-        distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
         distributed.Client(cluster, set_as_default=False) as dask,
     ):
         remote = simulate(problem, [0.5], 0.1, client=dask, **kwargs)
