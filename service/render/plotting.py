@@ -125,7 +125,8 @@ def problem_title(body: Mapping[str, Any]) -> str:
             seeds = request.get("seeds") or []
             count = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
             parts.append(f"{request.get('model', '')} d = {request['dimension']}, {count}".strip())
-        lines.append(" · ".join(parts))
+        line = " · ".join(parts)
+        lines.append(line if len(line) <= 100 else "\n".join(parts))  # a long teacher: one part a line
     if isinstance(srf, Mapping) and {"c", "r", "gamma"} <= set(srf):
         lines.append(f"sRF c = {srf['c']:.4g}, r = {srf['r']:.4g}, γ = {srf['gamma']:.4g}")
     if kind == "compare":
