@@ -420,3 +420,11 @@ def test_dask_runs_the_protocols_bit_for_bit() -> None:
         remote = simulate(problem, [0.5], 0.1, client=dask, **kwargs)
     assert _values(remote) == _values(local)
     assert [p.first_layer for p in remote.points] == [p.first_layer for p in local.points]
+
+
+def test_the_steps_axis_counts_towards_the_points_limit(tmp_path: Path) -> None:
+    with client(tmp_path, max_points=3) as http:
+        refused = http.post("/simulate", json={**BODY, "alphas": [0.5, 1.0], "steps": [1, 2]})
+        allowed = http.post("/simulate", json={**BODY, "alphas": [0.5, 1.0], "steps": 2})
+    assert refused.status_code == 413 and "steps 2" in refused.json()["detail"]
+    assert allowed.status_code == 200

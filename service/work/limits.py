@@ -119,10 +119,13 @@ def check_limits(
     normal = prepared.normal
     if len(normal["alphas"]) > settings.max_alphas:
         raise _over("alphas", len(normal["alphas"]), "max_alphas", settings.max_alphas, "number of values")
-    if prepared.grid.size > settings.max_points:
-        axes = " × ".join(f"{name} {len(values)}" for name, values in prepared.grid.axes())
+    steps = len(prepared.protocol.steps)  # the steps axis (docs/theory.md §11.1) multiplies the points
+    size = prepared.grid.size * steps
+    if size > settings.max_points:
+        listed = [*prepared.grid.axes(), *([("steps", prepared.protocol.steps)] if steps > 1 else [])]
+        axes = " × ".join(f"{name} {len(values)}" for name, values in listed)
         raise LimitExceeded(
-            f"the grid has {prepared.grid.size} points ({axes}), beyond the server's limit of "
+            f"the grid has {size} points ({axes}), beyond the server's limit of "
             f"{settings.max_points} ({_env('max_points')}); ask fewer values, or split the grid",
             limit=_env("max_points"),
         )
