@@ -84,7 +84,9 @@ class Problem:
     The model of docs/theory.md §1–§3: labels ``y = σ*(θ·x/√d) + √Δ ξ``; a two-layer network of width
     ``p`` takes one gradient step of normalised size ``learning_rate = η̃ ≥ 0`` on ``n0 = alpha0·d``
     samples, then its readout is fitted by ridge. ``student``/``teacher``: an activation name
-    (``ACTIVATION_NAMES``), ``{"hermite": [c0, c1, …]}`` or an :class:`Activation`. ``srf`` (an
+    (``ACTIVATION_NAMES``), ``{"hermite": [c0, c1, …]}`` or an :class:`Activation`; the teacher may also
+    be ``{"multi_index": …}`` (a :class:`~srf_engine.teachers.MultiIndexTeacher`, docs/theory.md §11:
+    simulations only, the theory refuses it). ``srf`` (an
     :class:`SRFParams` or ``{"c", "r", "gamma"}``) given directly skips the network → sRF mapping.
     Every field is checked here (``InvalidParameterError`` naming it), once.
     """

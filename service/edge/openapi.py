@@ -63,6 +63,17 @@ FIELD_DOCS: dict[str, tuple[str, str, Any]] = {
         "dimensionless",
         0.97185,
     ),
+    # what the first layer learned, per step (docs/theory.md §11.2)
+    "LearnedStepOut.step": ("The step t after which the first layer was measured.", "count", 1),
+    "LearnedStepSeedOut.step": ("The step t after which the first layer was measured.", "count", 1),
+    "LearnedStepSeedOut.singular_values": (
+        "The top 4 singular values of (W_t − W_0)/√p of this seed.",
+        "dimensionless",
+        [1.13, 0.015, 0.014, 0.014],
+    ),
+    "MeanSemOut.mean": ("Mean over seeds, one entry per singular value.", "dimensionless", [1.13, 0.015]),
+    "MeanSemOut.sem": ("Standard error of the mean over seeds.", "dimensionless", [0.007, 0.0002]),
+    "MatrixMeanSemOut.sem": ("Standard error of the mean over seeds, [i][j].", "dimensionless", [[0.001]]),
     # theory
     "alpha": ("Sample ratio α = n/d of this point.", "dimensionless", 0.9),
     "test_error": (
@@ -265,8 +276,7 @@ def _share_activation(schema: dict[str, Any]) -> None:
     if teachers:
         components["Teacher"] = {
             "oneOf": [
-                {"$ref": "#/components/schemas/ActivationName"},
-                {"$ref": "#/components/schemas/HermiteActivation"},
+                {"$ref": "#/components/schemas/Activation"},
                 {"$ref": "#/components/schemas/MultiIndexTeacherSpec"},
             ],
             "title": "Teacher",
