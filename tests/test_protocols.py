@@ -428,3 +428,21 @@ def test_the_steps_axis_counts_towards_the_points_limit(tmp_path: Path) -> None:
         allowed = http.post("/simulate", json={**BODY, "alphas": [0.5, 1.0], "steps": 2})
     assert refused.status_code == 413 and "steps 2" in refused.json()["detail"]
     assert allowed.status_code == 200
+
+
+def test_the_estimate_of_several_steps_is_within_3x_of_the_measured_time(tmp_path: Path) -> None:
+    import time
+
+    from service.work.limits import estimate
+    from service.work.pipeline import compute_body
+    from tests.test_service_support import settings
+
+    body = {**BODY, "teacher": "sin", "dimension": 400, "seeds": 1, "alpha0": 4.0, "steps": [1, 2, 4]}
+    prepared = prepare(SimulateRequest.model_validate(body))
+    predicted = estimate(prepared, settings(tmp_path, simulation_jobs=1)).seconds
+    best = math.inf
+    for _ in range(2):  # the machine is shared: CPU time, best of two
+        started = time.process_time()
+        compute_body(prepared, n_jobs=1)
+        best = min(best, time.process_time() - started)
+    assert 1 / 3 <= predicted / best <= 3, (predicted, best)
