@@ -120,6 +120,14 @@ def problem_title(body: Mapping[str, Any]) -> str:
             )
             if field in request
         ]
+        # the protocol beyond one step (docs/theory.md §11), where the request has it
+        readout = request.get("readout")
+        if readout is not None:
+            values.append(f"readout {readout if isinstance(readout, str) else 'finite law'}")
+        if "batches" in request:
+            values.append(f"{request['batches']} batches")
+        if "learning_rate_exponent" in request:
+            values.append(f"η̃·d^{_fmt(request['learning_rate_exponent'])}")
         parts.append(", ".join(values))
         if "dimension" in request:
             seeds = request.get("seeds") or []
@@ -341,6 +349,8 @@ def line_figure(
     for position, field in enumerate(fields, start=1):
         ax = _panel(figure, len(fields), position, x, field)
         drawn = _draw_lines(ax, body, x, field, fine, colours)
+        if x == "steps":  # step counts are integers
+            ax.xaxis.get_major_locator().set_params(integer=True)
         styles = styles or drawn  # the legend sits in the first panel
         _log_y_if_wide(ax)
     handles = [
