@@ -17,6 +17,12 @@
    in a subprocess: its peak resident set (VmHWM) and the ``tracemalloc`` peak of numpy's arrays,
    with the estimate.
    Target: < 1.5 GB.
+4. Several giant steps (docs/theory.md §11.1), the §7 problem at α = 0.5, 1, 2: a grid over
+   ``steps = 1 … T`` (one run of T steps, the readout fitted after each on the way) against the single
+   T-step run (one readout) and against T separate runs ``steps = t``, all timed in the same run.
+   Target: the grid costs ≤ 1.2 × the single T-step run.
+
+    python benchmarks/simulate.py --steps-only    # only 4 (d = 1000, T = 4, 2 seeds)
 """
 
 from __future__ import annotations
@@ -222,21 +228,61 @@ def memory_benchmark(d: int, alpha0: float) -> None:
     print(f"   time {r['seconds']:.1f} s (estimate {r['estimate_seconds']:.1f} s)")
 
 
+def steps_benchmark(d: int, seeds: int, steps: int) -> None:
+    """Section 4 of the module docstring."""
+    alphas = [0.5, 1.0, 2.0]
+
+    def timed(count: int | list[int]) -> float:
+        start = time.perf_counter()
+        simulate(PROBLEM, alphas, RIDGE, dimension=d, seeds=seeds, steps=count)
+        return time.perf_counter() - start
+
+    # interleaved and the best of two: a shared machine's load changes between runs
+    single = grid = separate = math.inf
+    for _ in range(2):
+        single = min(single, timed(steps))
+        grid = min(grid, timed(list(range(1, steps + 1))))
+        separate = min(separate, sum(timed(t) for t in range(1, steps + 1)))
+    base = {"model": "network", "dimension": d, "width": 1.0, "alphas": alphas, "alpha0": PROBLEM.alpha0}
+    base |= {"seeds": seeds, "test_samples": None}
+    estimate = estimate_cost(**base, steps=list(range(1, steps + 1))).seconds
+    # the cost model's own ratio: what the timings estimate on an idle machine
+    modelled = estimate / estimate_cost(**base, steps=[steps]).seconds
+    print(f"\n4. steps (d = {d}, α0 = {PROBLEM.alpha0:g}, {seeds} seeds, α = {alphas}; best of 2)")
+    print(f"   one run of T = {steps} steps (one readout):      {single:7.2f} s")
+    print(
+        f"   grid steps = 1…{steps} (one run, {steps} readouts): {grid:7.2f} s  (estimate {estimate:.2f} s)"
+    )
+    print(f"   {steps} separate runs steps = t:               {separate:7.2f} s")
+    verdict = "meets" if grid <= 1.2 * single else "MISSES"
+    print(
+        f"   grid / single T-step run = {grid / single:.2f} ({verdict} the ≤ 1.2 target); "
+        f"separate runs / grid = {separate / grid:.2f}"
+    )
+    print(f"   cost model (an idle machine): grid / single T-step run = {modelled:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes, under a minute")
+    parser.add_argument("--steps-only", action="store_true", help="only the several-steps benchmark (4)")
     args = parser.parse_args()
     print(f"cores: {len(os.sched_getaffinity(0))}, load average: {os.getloadavg()[0]:.2f}")
+    if args.steps_only:
+        steps_benchmark(d=1000, seeds=2, steps=4)
+        return
     if args.quick:
         sweep_benchmark(d=500, seeds=2)
         gram_benchmark(p=1000, chunks=8, repeats=3)
         memory_benchmark(d=1000, alpha0=0.5)
+        steps_benchmark(d=500, seeds=2, steps=4)
     else:
         sweep_benchmark(d=1000, seeds=3)
         gram_benchmark(p=1000, chunks=24)
         memory_benchmark(d=2000, alpha0=2.0)
+        steps_benchmark(d=1000, seeds=2, steps=4)
 
 
 if __name__ == "__main__":

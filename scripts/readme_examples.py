@@ -139,8 +139,47 @@ EXAMPLES: dict[str, Example] = {
         headers={"Prefer": "respond-async"},
         show=lambda r: f"HTTP/1.1 {r.status_code} Accepted\nlocation: /jobs/…\n{_job_answer(r.json())}",
     ),
+    "staircase": Example(
+        "POST",
+        "/simulate",
+        {
+            "student": "relu",
+            "teacher": {
+                "multi_index": {
+                    "hermite_terms": [
+                        {"coefficient": 1, "orders": [1, 0]},
+                        {"coefficient": 1, "orders": [1, 1]},
+                    ]
+                }
+            },
+            "learning_rate": 3,
+            "alpha0": 2,
+            "ridge": 0.05,
+            "alphas": [4],
+            "readout": "rademacher",
+            "steps": [1, 2, 3],
+            "model": "network",
+            "dimension": 300,
+            "seeds": 2,
+        },
+        show=lambda r: _staircase_answer(r.json()),
+    ),
     "version": Example("GET", "/version"),
 }
+
+
+def _staircase_answer(body: dict[str, Any]) -> str:
+    """Per step count: the test error and the best overlap of the learned directions with θ1 and θ2."""
+    lines = ["steps  test error (± sem)   overlap with θ1   with θ2"]
+    for point in body["points"]:
+        overlaps = point["first_layer"][-1]["overlaps"]["mean"]
+        best = [max(row[j] for row in overlaps) for j in range(2)]
+        error = point["test_error"]
+        lines.append(
+            f"{point['steps']:>5}  {_round(error['mean'])} ± {_round(error['sem'])}"
+            f"   {_round(best[0])}   {_round(best[1])}"
+        )
+    return "\n".join(lines)
 
 
 def curl(example: Example) -> str:

@@ -135,7 +135,7 @@ def _figure_output(args: argparse.Namespace) -> Any:
     checked before any work; None without ``--plot``."""
     from ..render.formats import FIGURES, InvalidOption, parse_output
 
-    given = {name: getattr(args, name, None) for name in ("x", "y", "errors", "dpi", "size")}
+    given = {name: getattr(args, name, None) for name in ("x", "y", "errors", "dpi", "size", "view")}
     if args.plot is None:
         named = [f"--{name}" for name, value in given.items() if value is not None]
         if named:

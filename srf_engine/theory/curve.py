@@ -30,6 +30,7 @@ from ..errors import InvalidParameterError as _Invalid
 from ..grid import AXES, OPTIMAL, GridSpec, sorted_order
 from ..problem import Problem, SRFParams, check_nonnegative
 from ..results import BaselinePoint, TheoryCurve, TheoryPoint
+from ..teachers import MULTI_INDEX_REFUSAL, is_multi_index
 from .bulk import Bulk
 from .conditional import ConditionalMoments, conditional_moments
 from .fidelity import fidelity_warnings
@@ -444,6 +445,8 @@ def theory_grid(
     bulk = check_bulk(bulk)
     sample = BulkSample(bulk_dimension, bulk_seed)
     student = get_activation(student, "student")
+    if is_multi_index(teacher):  # docs/theory.md §11.3 is a sketch, not yet a theory of this project
+        raise InvalidParameterError("teacher", MULTI_INDEX_REFUSAL)
     teacher = get_activation(teacher, "teacher")
     spec.check_srf(srf)
     moments = _Moments(student, teacher, refine)
