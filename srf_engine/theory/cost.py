@@ -9,7 +9,8 @@ and spectral rules (``N_κ + N_D`` nodes). So
 over the curve and its baseline (``c = 1, r = 0``), with ``mode`` the ridge: a fixed λ is one solve, λ = 0
 a solve and its check at 4λ, "optimal" a scan and a bounded search (≈ 35 solves). A fixed λ > 0 on §5's
 bulk is solved batched (``batch.py``), at ``BATCH_SOLVE_SECONDS_PER_NODE`` instead of ``PER_NODE · s(N)``.
-``s(N) = 1 + N/4000``: large rules fall out of the CPU caches. A one-step bulk law (docs/theory.md §10.3) adds, to the main curve,
+``s(N) = 1 + N/4000``: large rules fall out of the CPU caches. A one-step bulk law (docs/theory.md §10.3)
+adds, to the main curve,
 ``SOLVES[mode] · ONE_STEP_SOLVE_SECONDS`` per α for ``"one_step"`` (resolvent forms by quadrature), and
 for ``"one_step_sampled"`` its first batch (``n0·d·(p + 3d)`` multiply-adds at the sampling dimension
 ``d``), one ``d × d`` eigendecomposition (``d³``) and ``SOLVES[mode] · SAMPLED_SOLVE_SECONDS`` per α; a law
