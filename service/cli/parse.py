@@ -215,6 +215,7 @@ KNOWN_FIELDS: dict[str, tuple[Callable[[str], Any], str, str]] = {
     "dimension": (parse_integer, "D", "input dimension d of the simulation"),
     "seeds": (parse_seeds, "SEEDS", "number of seeds, or a list of seeds: 1,2,3"),
     "test_samples": (parse_integer, "N", "fresh samples for the test error"),
+    "precision": (str, "DTYPE", "simulation arithmetic: float64 (default) or float32 (about twice as fast)"),
     "extrapolate_dimensions": (
         parse_integer_list,
         "D1,D2",

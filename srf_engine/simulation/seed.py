@@ -39,6 +39,7 @@ from .sampling import CHUNK_ROWS, Stream, directions, first_layer_chunk, input_c
 from .spec import SimulationSpec
 
 Array = np.ndarray
+FLOAT64 = np.dtype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ class Plan:
     srf: SRFParams  # used to build W when first_layer == "spike"
     ridges: tuple[float, ...]
     load: Workload
+    #: dtype of W, the inputs and the products on them (float32: half the memory, twice BLAS's rate); the
+    #: Gram matrix, the ridge solve and every sum of errors stay float64.
+    dtype: np.dtype = FLOAT64
 
     @classmethod
     def build(
@@ -70,6 +74,7 @@ class Plan:
             srf=srf,
             ridges=spec.ridges,
             load=load,
+            dtype=spec.dtype,
         )
 
     @property
@@ -137,11 +142,13 @@ class SeedRun:
     # --- data --------------------------------------------------------------------------------------
     def _chunk(self, stream: Stream, index: int, theta: Array) -> tuple[Array, Array]:
         x, xi = input_chunk(self.seed, stream, index, self.plan.d)
-        return x, labels(x, xi, theta, self.plan.teacher, self.plan.noise)
+        # labels from the float64 draw: the target is exact whatever the precision of the products
+        y = labels(x, xi, theta, self.plan.teacher, self.plan.noise)
+        return x.astype(self.plan.dtype, copy=False), y
 
     def _features(self, x: Array, w: Array) -> Array:
         """``Φ = σ(X Wᵀ)`` of one chunk."""
-        return np.asarray(self.plan.student(x @ w.T), dtype=float)
+        return np.asarray(self.plan.student(x @ w.T), dtype=self.plan.dtype)
 
     # --- 1. first layer ---------------------------------------------------------------------------------
     def first_layer(self) -> tuple[Array, Array]:
@@ -158,7 +165,7 @@ class SeedRun:
     def initial_layer(self) -> tuple[Array, Array]:
         """``(W, θ)`` before any step: ``W0`` (or the spiked ``W`` of the sRF model) and the teacher."""
         plan, d, p = self.plan, self.plan.d, self.plan.p
-        w = np.empty((p, d))
+        w = np.empty((p, d), dtype=plan.dtype)
 
         def weight_rows(j: int) -> None:
             w[j * CHUNK_ROWS : (j + 1) * CHUNK_ROWS] = first_layer_chunk(self.seed, j, p, d)
@@ -203,8 +210,8 @@ class SeedRun:
         each sum adds the same terms in the same order as a pass for its ``n0`` alone."""
         plan, d, p = self.plan, self.plan.d, self.plan.p
         n_max = n0s[-1]
-        acc = np.zeros((p, d))
-        buffer = np.empty((p, d))
+        acc = np.zeros((p, d), dtype=plan.dtype)
+        buffer = np.empty((p, d), dtype=plan.dtype)
         out: list[Array | None] = [None] * len(n0s)
         for i in range(k, n_chunks(n_max), PARTIALS):
             for j, n0 in enumerate(n0s):
@@ -214,13 +221,13 @@ class SeedRun:
             z = x @ w0.T
             # f0(x) = (1/√p) Σ_i a_i σ(w_i·x) with a_i = 1/√p
             e = y - np.asarray(plan.student(z), dtype=float).sum(axis=1) * (1.0 / p)
-            g = np.asarray(plan.student.derivative(z), dtype=float)
+            g = np.asarray(plan.student.derivative(z), dtype=plan.dtype)
             del z
             for j, n0 in enumerate(n0s):
                 if out[j] is None and n0 < n_max and n_chunks(n0) == i + 1 and n0 % CHUNK_ROWS:
                     cut = e.copy()
                     cut[n0 - i * CHUNK_ROWS :] = 0.0  # a shorter prefix ends inside this chunk
-                    np.matmul((g * cut[:, None]).T, x, out=buffer)
+                    np.matmul((g * cut[:, None].astype(g.dtype, copy=False)).T, x, out=buffer)
                     out[j] = acc + buffer
             e[n_max - i * CHUNK_ROWS :] = 0.0  # rows past n0 (last chunk only) do not count
             g *= e[:, None]  # (y − f0) σ'(W0 x) ⊙ (√p a), √p a = 1
@@ -271,7 +278,8 @@ class SeedRun:
         """``ŵ`` (``p × (sizes·ridges)``, size-major) and training errors at every distinct ``n``."""
         plan, p, runner = self.plan, self.plan.p, self.runner
         grams = [np.zeros((p, p)) for _ in range(PARTIALS)]
-        self._buffers = [np.empty((p, p)) for _ in range(PARTIALS)]  # scratch of the partial sums
+        # scratch of the partial sums, in the products' dtype (the sums themselves are float64)
+        self._buffers = [np.empty((p, p), dtype=plan.dtype) for _ in range(PARTIALS)]
         bs = [np.zeros(p) for _ in range(PARTIALS)]
         yys = [0.0] * PARTIALS
         done = 0  # chunks already in the partial sums
@@ -350,7 +358,7 @@ class SeedRun:
             valid = min(CHUNK_ROWS, n_test - i * CHUNK_ROWS)
             sse = np.empty(readouts.shape[0])
             for j, w_hat in enumerate(readouts):
-                residual = phi @ w_hat
+                residual = (phi @ w_hat).astype(float, copy=False)  # the error's sums in float64
                 residual *= scale
                 residual += y  # y − φ(x)·ŵ/√p
                 residual = residual[:valid]
@@ -364,7 +372,7 @@ class SeedRun:
         """Mean squared error on ``n_test`` fresh samples for each column of ``w_hat``."""
         n_test = self.plan.load.n_test
         stride = self.runner.threads
-        readouts = np.ascontiguousarray(w_hat.T)
+        readouts = np.ascontiguousarray(w_hat.T, dtype=self.plan.dtype)
         parts = self.runner.wait(
             [self.runner.submit(self._test_partial, w, theta, readouts, k, stride) for k in range(stride)]
         )
