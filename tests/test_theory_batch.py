@@ -75,12 +75,24 @@ def test_grid_over_every_axis_equals_each_point_alone() -> None:
 
 def test_many_alphas_per_model_share_its_arrays_and_equal_each_point_alone() -> None:
     """A line of 24 α per model (its own chunks, κ sums as matrix products), a non-centred student
-    (μ0 ≠ 0: the (t, m) system) on §5's bulk, α near the width where the spectral rule is refined."""
+    (μ0 ≠ 0: the (t, m) system and the fit fraction) on §5's bulk, α near the width where the spectral
+    rule is refined."""
     alphas = list(np.linspace(0.1, 3.0, 24))
     spec = GridSpec.build(
         width=1.0, noise=0.0, alpha0=20.0, learning_rate=[0.5, 2.0], ridge=[1e-3, 0.1], alphas=alphas
     )
     _check_grid("relu", "tanh", spec, bulk="marchenko_pastur")
+
+
+def test_small_ridge_below_the_width_warns_as_point_by_point() -> None:
+    """The fit fraction (docs/theory.md §10.6) of batched points gives the same thin-fit warning."""
+    spec = GridSpec.build(
+        width=1.0, noise=0.0, alpha0=20.0, learning_rate=3.0, ridge=[1e-6, 1e-3], alphas=[0.3, 0.6]
+    )
+    fast = theory_grid("tanh", "sin", spec)
+    slow = theory_grid("tanh", "sin", spec, batch=False)
+    assert fast.warnings == slow.warnings
+    assert any(w.startswith("small ridge below the width") for w in fast.warnings)
 
 
 @pytest.mark.parametrize(
@@ -149,6 +161,7 @@ def test_solve_batch_equals_solve_fixed_point_and_is_independent_of_the_split() 
             assert together[i].test_error == pytest.approx(alone.test_error, rel=1e-10)
             assert together[i].train_error == pytest.approx(alone.train_error, rel=1e-10)
             assert together[i].residual <= 1e-8
+            assert together[i].fit_fraction == pytest.approx(alone.fit_fraction, rel=1e-10)
     half = solve_batch(models, which[::2], alphas[::2], ridges[::2])
     for a, b in zip(half, together[::2], strict=True):
         assert a.converged == b.converged

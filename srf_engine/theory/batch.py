@@ -97,6 +97,8 @@ class _Models:
                     ),
                     # E_κ[·], E_κ[μ1² ·], E_κ[μ2² ·]
                     "WT": np.stack([w, k.w_mu1sq, k.w_mu2sq]),
+                    # E_κ[μ0⁴ ·]: the fit fraction's E[g²], g = μ0² ω (solver.fit_fraction)
+                    "W04": (w * cm.mu0**4)[None, :],
                     "mu0": cm.mu0,
                     "kmu1": kmu1,
                     "h": cm.h,
@@ -333,6 +335,11 @@ def _downstream(
     e0 -= (2.0 * psi)[:, None] * k["mu1h1"]
     om *= om  # ω²
     cq = ch.sums("WV", om)  # (E[μ1² ω²], E[μ2² ω²])
+    # fit fraction E[g]²/E[g²], g = μ0² ω (docs/theory.md §10.6): E[g] = b_0; 1 without a mean direction
+    g2 = ch.sums("W04", om)[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.minimum(1.0, b_0 * b_0 / g2)
+    fraction = np.where(mean_free | ~(np.isfinite(g2) & (g2 > 0.0)), 1.0, fraction)
     om *= e0  # ω² e0
     train0, b1, b2 = ch.sums("WT", om).T
     b = ap[:, None] * np.stack([b1, b2], axis=1)
@@ -354,6 +361,7 @@ def _downstream(
         "m": m,
         "test_error": test0 + np.sum(mean_mu * q, axis=1),
         "train_error": train0 + np.sum(cq * q, axis=1),
+        "fit_fraction": fraction,
     }
     mq = _mv(m_mat, q)  # α_p E[μ_a² ω² (μ1² q1 + μ2² q2)]
     q_hat = b + mq
@@ -570,6 +578,7 @@ def _solve_chunk(
     converged = ok[sel] & finite & np.isfinite(residual) & (residual <= ACCEPTED_RESIDUAL)
     converged &= (v["test_error"] >= 0.0) & (v["train_error"] >= 0.0)
     columns = {k: v[k].tolist() for k in (*names, "test_error", "train_error")}
+    columns["fit_fraction"] = np.where(finite, v["fit_fraction"], 1.0).tolist()
     res, conv, its = residual.tolist(), converged.tolist(), iterations[ids[sel]].tolist()
     for r, i in enumerate(ids[sel].tolist()):
         results[i] = FixedPoint(
