@@ -255,6 +255,7 @@ KNOWN_FIELDS: dict[str, tuple[Callable[[str], Any], str, str]] = {
     ),
     "batches": (str, "WHICH", "fresh (a new batch each step) or reused (the same batch every step)"),
     "learning_rate_exponent": (parse_number, "BETA", "β in [0, 1]: the step grows as η̃·d^β"),
+    "precision": (str, "DTYPE", "simulation arithmetic: float64 (default) or float32 (about twice as fast)"),
     "extrapolate_dimensions": (
         parse_integer_list,
         "D1,D2",

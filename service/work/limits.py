@@ -129,6 +129,13 @@ def check_limits(
             f"{settings.max_points} ({_env('max_points')}); ask fewer values, or split the grid",
             limit=_env("max_points"),
         )
+    if prepared.spec is not None and prepared.grid.size > settings.max_simulation_points:
+        raise LimitExceeded(
+            f"the grid has {prepared.grid.size} points, beyond the server's limit of "
+            f"{settings.max_simulation_points} ({_env('max_simulation_points')}) for a simulation; "
+            "ask fewer values, or split the grid",
+            limit=_env("max_simulation_points"),
+        )
     if prepared.spec is not None:
         if normal["dimension"] > settings.max_dimension:
             raise _over(

@@ -153,6 +153,8 @@ def normalise(req: Request) -> dict[str, Any]:
             seeds=[int(s) for s in req.seed_list()],
             test_samples=test_samples_of(req),
         )
+        if req.precision != "float64":  # left out at its default: float64 keys are unchanged
+            body["precision"] = req.precision
     if isinstance(req, CompareRequest):
         body.update(z_threshold=_real(req.z_threshold), relative_tolerance=_real(req.relative_tolerance))
         if req.extrapolate_dimensions:
@@ -255,6 +257,7 @@ def spec_of(normal: Mapping[str, Any]) -> SimulationSpec:
         ridge=normal["ridge"],
         seeds=normal["seeds"],
         test_samples=normal["test_samples"],
+        precision=normal.get("precision", "float64"),
     )
 
 

@@ -132,6 +132,7 @@ def simulate(
     steps: Any = 1,
     batches: Any = "fresh",
     learning_rate_exponent: Any = 0.0,
+    precision: str = "float64",
 ) -> SimulationResult:
     """Test and training errors of ridge on the readout at dimension ``d``, over seeds (docs/theory.md §2–§3).
 
@@ -142,6 +143,8 @@ def simulate(
     ``seeds``: a count ``k`` (seeds ``0…k−1``) or a list of distinct integers ≥ 0; each seed is an
     independent stream and its values do not depend on the other seeds or on ``n_jobs``.
     ``test_samples``: fresh samples for the test error, default ``max(2000, 2d)``.
+    ``precision``: ``"float64"`` or ``"float32"``, the dtype of the large products (first step, features,
+    Gram and test products); the ridge solve and sums of errors stay float64 (docs/scaling.md).
     ``progress(fraction)`` is called from the calling thread; raising (``Cancelled``) from it stops the
     simulation within about one chunk (a ridge solve in progress finishes first).
     ``n_jobs``: threads (default: the available cores; BLAS runs single-threaded meanwhile).
@@ -157,7 +160,13 @@ def simulate(
     seeds.
     """
     spec = SimulationSpec.build(
-        model=model, dimension=dimension, alphas=alphas, ridge=ridge, seeds=seeds, test_samples=test_samples
+        model=model,
+        dimension=dimension,
+        alphas=alphas,
+        ridge=ridge,
+        seeds=seeds,
+        test_samples=test_samples,
+        precision=precision,
     )
     protocol = Protocol.build(
         readout=readout, steps=steps, batches=batches, learning_rate_exponent=learning_rate_exponent

@@ -45,6 +45,7 @@ from .sampling import CHUNK_ROWS, Stream, directions, first_layer_chunk, input_c
 from .spec import SimulationSpec
 
 Array = np.ndarray
+FLOAT64 = np.dtype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class Plan:
     steps: tuple[int, ...] = (1,)  # step counts after which the readout is fitted, as asked
     batches: str = "fresh"
     step_scale: float = 1.0  # d^β: η̃_eff = η̃·d^β
+    #: dtype of W, the inputs and the products on them (float32: half the memory, twice BLAS's rate); the
+    #: Gram matrix, the ridge solve and every sum of errors stay float64.
+    dtype: np.dtype = FLOAT64
 
     @classmethod
     def build(
@@ -92,6 +96,7 @@ class Plan:
             steps=protocol.steps,
             batches=protocol.batches,
             step_scale=protocol.step_scale(spec.dimension),
+            dtype=spec.dtype,
         )
 
     @property
@@ -225,18 +230,21 @@ class SeedRun:
     # --- data --------------------------------------------------------------------------------------
     def _chunk(self, stream: Stream, index: int, theta: Array) -> tuple[Array, Array]:
         x, xi = input_chunk(self.seed, stream, index, self.plan.d)
-        return x, teacher_labels(x, xi, theta, self.plan.teacher, self.plan.noise)
+        # labels from the float64 draw: the target is exact whatever the precision of the products
+        y = teacher_labels(x, xi, theta, self.plan.teacher, self.plan.noise)
+        return x.astype(self.plan.dtype, copy=False), y
 
     def _step_chunk(self, step: int, index: int, theta: Array) -> tuple[Array, Array]:
         """Chunk ``index`` of step ``step``'s batch (step 1: the first-step stream, as ever)."""
         if step == 1:
             return self._chunk(Stream.STEP, index, theta)
         x, xi = step_chunk(self.seed, step, index, self.plan.d, self.plan.batches == "reused")
-        return x, teacher_labels(x, xi, theta, self.plan.teacher, self.plan.noise)
+        y = teacher_labels(x, xi, theta, self.plan.teacher, self.plan.noise)
+        return x.astype(self.plan.dtype, copy=False), y
 
     def _features(self, x: Array, w: Array) -> Array:
         """``Φ = σ(X Wᵀ)`` of one chunk."""
-        return np.asarray(self.plan.student(x @ w.T), dtype=float)
+        return np.asarray(self.plan.student(x @ w.T), dtype=self.plan.dtype)
 
     # --- 1. first layer ---------------------------------------------------------------------------------
     def first_layer(self) -> tuple[Array, Array]:
@@ -254,7 +262,7 @@ class SeedRun:
     def initial_layer(self) -> tuple[Array, Array]:
         """``(W, θ)`` before any step: ``W0`` (or the spiked ``W`` of the sRF model) and the teacher."""
         plan, d, p = self.plan, self.plan.d, self.plan.p
-        w = np.empty((p, d))
+        w = np.empty((p, d), dtype=plan.dtype)
 
         def weight_rows(j: int) -> None:
             w[j * CHUNK_ROWS : (j + 1) * CHUNK_ROWS] = first_layer_chunk(self.seed, j, p, d)
@@ -308,8 +316,8 @@ class SeedRun:
         plan, d, p = self.plan, self.plan.d, self.plan.p
         u = self.u
         n_max = n0s[-1]
-        acc = np.zeros((p, d))
-        buffer = np.empty((p, d))
+        acc = np.zeros((p, d), dtype=plan.dtype)
+        buffer = np.empty((p, d), dtype=plan.dtype)
         out: list[Array | None] = [None] * len(n0s)
         for i in range(k, n_chunks(n_max), PARTIALS):
             for j, n0 in enumerate(n0s):
@@ -320,18 +328,18 @@ class SeedRun:
             if u is None:
                 # f0(x) = (1/√p) Σ_i a_i σ(w_i·x) with a_i = 1/√p
                 e = y - np.asarray(plan.student(z), dtype=float).sum(axis=1) * (1.0 / p)
-                g = np.asarray(plan.student.derivative(z), dtype=float)
+                g = np.asarray(plan.student.derivative(z), dtype=plan.dtype)
             else:
                 # f(x) = (1/p) Σ_i u_i σ(w_i·x); the gradient's rows carry u_i: σ'(W x) ⊙ u
                 e = y - (np.asarray(plan.student(z), dtype=float) @ u) * (1.0 / p)
-                g = np.asarray(plan.student.derivative(z), dtype=float)
+                g = np.asarray(plan.student.derivative(z), dtype=plan.dtype)
                 g *= u
             del z
             for j, n0 in enumerate(n0s):
                 if out[j] is None and n0 < n_max and n_chunks(n0) == i + 1 and n0 % CHUNK_ROWS:
                     cut = e.copy()
                     cut[n0 - i * CHUNK_ROWS :] = 0.0  # a shorter prefix ends inside this chunk
-                    np.matmul((g * cut[:, None]).T, x, out=buffer)
+                    np.matmul((g * cut[:, None].astype(g.dtype, copy=False)).T, x, out=buffer)
                     out[j] = acc + buffer
             e[n_max - i * CHUNK_ROWS :] = 0.0  # rows past n0 (last chunk only) do not count
             g *= e[:, None]  # (y − f0) σ'(W0 x) ⊙ (√p a)
@@ -382,7 +390,8 @@ class SeedRun:
         """``ŵ`` (``p × (sizes·ridges)``, size-major) and training errors at every distinct ``n``."""
         plan, p, runner = self.plan, self.plan.p, self.runner
         grams = [np.zeros((p, p)) for _ in range(PARTIALS)]
-        self._buffers = [np.empty((p, p)) for _ in range(PARTIALS)]  # scratch of the partial sums
+        # scratch of the partial sums, in the products' dtype (the sums themselves are float64)
+        self._buffers = [np.empty((p, p), dtype=plan.dtype) for _ in range(PARTIALS)]
         bs = [np.zeros(p) for _ in range(PARTIALS)]
         yys = [0.0] * PARTIALS
         done = 0  # chunks already in the partial sums
@@ -461,7 +470,7 @@ class SeedRun:
             valid = min(CHUNK_ROWS, n_test - i * CHUNK_ROWS)
             sse = np.empty(readouts.shape[0])
             for j, w_hat in enumerate(readouts):
-                residual = phi @ w_hat
+                residual = (phi @ w_hat).astype(float, copy=False)  # the error's sums in float64
                 residual *= scale
                 residual += y  # y − φ(x)·ŵ/√p
                 residual = residual[:valid]
@@ -475,7 +484,7 @@ class SeedRun:
         """Mean squared error on ``n_test`` fresh samples for each column of ``w_hat``."""
         n_test = self.plan.load.n_test
         stride = self.runner.threads
-        readouts = np.ascontiguousarray(w_hat.T)
+        readouts = np.ascontiguousarray(w_hat.T, dtype=self.plan.dtype)
         parts = self.runner.wait(
             [self.runner.submit(self._test_partial, w, theta, readouts, k, stride) for k in range(stride)]
         )
