@@ -1,4 +1,4 @@
-"""Random readouts and multi-index teachers: the network of docs/theory.md §11.1 against the theory of §11.2.
+"""Random readouts and multi-index teachers: the network of docs/theory.md §12.1 against the theory of §12.2.
 
 The network, at finite ``d`` (vectorised numpy, one ``SeedSequence`` per seed, draws in the fixed order
 W0, u, θ's, first batch, training set, test set):

@@ -1,4 +1,4 @@
-"""The validation table of readout classes and multi-index targets (docs/fidelity.md, docs/theory.md §11.5).
+"""The validation table of readout classes and multi-index targets (docs/fidelity.md, docs/theory.md §12.5).
 
 Reads the JSON-lines rows of ``benchmarks/readouts.py --json`` at two dimensions and, per case and α, takes
 as reference the larger-d mean, or the 1/d extrapolation through both sizes where they differ by more than

@@ -17,6 +17,23 @@
    in a subprocess: its peak resident set (VmHWM) and the ``tracemalloc`` peak of numpy's arrays,
    with the estimate.
    Target: < 1.5 GB.
+4. Several giant steps (docs/theory.md §11.1), the §7 problem at α = 0.5, 1, 2: a grid over
+   ``steps = 1 … T`` (one run of T steps, the readout fitted after each on the way) against the single
+   T-step run (one readout) and against T separate runs ``steps = t``, all timed in the same run.
+   Target: the grid costs ≤ 1.2 × the single T-step run.
+
+    python benchmarks/simulate.py --steps-only    # only 4 (d = 1000, T = 4, 2 seeds)
+
+5. Precision: the paper's case (d = 1000, α0 = 20, 10 α, 2 seeds) in float64 and in float32, each in a
+   subprocess (peak resident set), against a plain numpy matmul (2000³, default BLAS threads) measured in
+   the same run in each dtype: the simulation's flops (first step 4 n0 d p, training features 2 n d p,
+   Gram 2 n p², test features 2 n_test d p) over that rate give a lower bound, printed as a ratio to the
+   measured time (targets: float32 ≥ 1.7× faster end to end, half the peak memory; issue #20 item 3:
+   ≥ 80 % of the float64 matmul rate, ≥ 75 % of the float32 one), and the largest relative change of the
+   errors on the same seeds.
+
+    python benchmarks/simulate.py --precision            # only 5 (d = 1000)
+    python benchmarks/simulate.py --precision --dims 500,1000,2000,4000,8000 --seeds 1   # docs/scaling.md
 """
 
 from __future__ import annotations
@@ -222,21 +239,152 @@ def memory_benchmark(d: int, alpha0: float) -> None:
     print(f"   time {r['seconds']:.1f} s (estimate {r['estimate_seconds']:.1f} s)")
 
 
+def steps_benchmark(d: int, seeds: int, steps: int) -> None:
+    """Section 4 of the module docstring."""
+    alphas = [0.5, 1.0, 2.0]
+
+    def timed(count: int | list[int]) -> float:
+        start = time.perf_counter()
+        simulate(PROBLEM, alphas, RIDGE, dimension=d, seeds=seeds, steps=count)
+        return time.perf_counter() - start
+
+    # interleaved and the best of two: a shared machine's load changes between runs
+    single = grid = separate = math.inf
+    for _ in range(2):
+        single = min(single, timed(steps))
+        grid = min(grid, timed(list(range(1, steps + 1))))
+        separate = min(separate, sum(timed(t) for t in range(1, steps + 1)))
+    base = {"model": "network", "dimension": d, "width": 1.0, "alphas": alphas, "alpha0": PROBLEM.alpha0}
+    base |= {"seeds": seeds, "test_samples": None}
+    estimate = estimate_cost(**base, steps=list(range(1, steps + 1))).seconds
+    # the cost model's own ratio: what the timings estimate on an idle machine
+    modelled = estimate / estimate_cost(**base, steps=[steps]).seconds
+    print(f"\n4. steps (d = {d}, α0 = {PROBLEM.alpha0:g}, {seeds} seeds, α = {alphas}; best of 2)")
+    print(f"   one run of T = {steps} steps (one readout):      {single:7.2f} s")
+    print(
+        f"   grid steps = 1…{steps} (one run, {steps} readouts): {grid:7.2f} s  (estimate {estimate:.2f} s)"
+    )
+    print(f"   {steps} separate runs steps = t:               {separate:7.2f} s")
+    verdict = "meets" if grid <= 1.2 * single else "MISSES"
+    print(
+        f"   grid / single T-step run = {grid / single:.2f} ({verdict} the ≤ 1.2 target); "
+        f"separate runs / grid = {separate / grid:.2f}"
+    )
+    print(f"   cost model (an idle machine): grid / single T-step run = {modelled:.2f}")
+
+
+_PRECISION_CHILD = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+import numpy as np
+from srf_engine import Problem
+from srf_engine.simulation import simulate
+
+
+def high_water_mark():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
+before = high_water_mark()
+t0 = time.perf_counter()
+r = simulate(Problem("tanh", "sin", 3.0, 20.0), list(np.linspace(0.2, 3.0, 10)), 0.1, dimension={d},
+             seeds={seeds}, precision={precision!r})
+seconds = time.perf_counter() - t0
+print(json.dumps({{"maxrss": high_water_mark(), "before": before, "seconds": seconds,
+                  "test": [list(p.test_error.values) for p in r.points],
+                  "train": [list(p.train_error.values) for p in r.points]}}))
+"""
+
+
+def matmul_rate(dtype: str, size: int = 2000, repeats: int = 3) -> float:
+    """FLOP/s of a plain numpy matmul ``size³`` in ``dtype`` (default BLAS threads), best of ``repeats``."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size)).astype(dtype)
+    b = rng.standard_normal((size, size)).astype(dtype)
+    a @ b
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * size**3 / best
+
+
+def simulation_flops(d: int, seeds: int) -> float:
+    """Multiply-adds × 2 of the paper's case at ``d`` (10 α up to 3, width 1, α0 = 20)."""
+    p, n0, n, n_test = d, round(20.0 * d), round(3.0 * d), max(2000, 2 * d)
+    return seeds * (4.0 * n0 * d * p + 2.0 * n * d * p + 2.0 * n * p * p + 2.0 * n_test * d * p)
+
+
+def precision_benchmark(dims: list[int], seeds: int) -> None:
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    rates = {dt: matmul_rate(dt) for dt in ("float64", "float32")}
+    print(
+        "== Precision: the paper's case (tanh, sin, η̃ = 3, α0 = 20, λ = 0.1, 10 α ≤ 3, width 1), "
+        f"{seeds} seed(s), 2 threads"
+    )
+    print(
+        f"   plain numpy matmul 2000³: float64 {rates['float64'] / 1e9:.0f} GFLOP/s, "
+        f"float32 {rates['float32'] / 1e9:.0f} GFLOP/s"
+    )
+    gib = 2.0**30
+    for d in dims:
+        runs = {}
+        for precision in ("float64", "float32"):
+            code = _PRECISION_CHILD.format(root=root, d=d, seeds=seeds, precision=precision)
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            runs[precision] = json.loads(out.stdout.strip().splitlines()[-1])
+        flops = simulation_flops(d, seeds)
+        a, b = runs["float64"], runs["float32"]
+        change = max(
+            abs(y - x) / abs(x)
+            for key in ("test", "train")
+            for xs, ys in zip(a[key], b[key], strict=True)
+            for x, y in zip(xs, ys, strict=True)
+        )
+        for precision, r in runs.items():
+            bound = flops / rates[precision]
+            print(
+                f"   d = {d} {precision}: {r['seconds']:.2f} s, peak RSS {r['maxrss'] / gib:.3f} GiB "
+                f"({r['before'] / gib:.3f} before), matmul-rate bound {bound:.2f} s: "
+                f"{100 * bound / r['seconds']:.0f} % of the {precision} matmul rate"
+            )
+        print(
+            f"   d = {d}: float32 {a['seconds'] / b['seconds']:.2f}× faster (target ≥ 1.7×), peak memory "
+            f"{(b['maxrss'] - b['before']) / (a['maxrss'] - a['before']):.2f}× of float64's above the "
+            f"interpreter (target 0.5×); largest relative change of an error {change:.1e} (< 1e-3)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes, under a minute")
+    parser.add_argument("--steps-only", action="store_true", help="only the several-steps benchmark (4)")
+    parser.add_argument("--precision", action="store_true", help="only 5: float64 against float32")
+    parser.add_argument("--dims", default="1000", help="dimensions of --precision (comma-separated)")
+    parser.add_argument("--seeds", type=int, default=2, help="seeds of --precision")
     args = parser.parse_args()
     print(f"cores: {len(os.sched_getaffinity(0))}, load average: {os.getloadavg()[0]:.2f}")
+    if args.steps_only:
+        steps_benchmark(d=1000, seeds=2, steps=4)
+        return
+    if args.precision:
+        precision_benchmark([int(d) for d in args.dims.split(",")], args.seeds)
+        return
     if args.quick:
         sweep_benchmark(d=500, seeds=2)
         gram_benchmark(p=1000, chunks=8, repeats=3)
         memory_benchmark(d=1000, alpha0=0.5)
+        steps_benchmark(d=500, seeds=2, steps=4)
     else:
         sweep_benchmark(d=1000, seeds=3)
         gram_benchmark(p=1000, chunks=24)
         memory_benchmark(d=2000, alpha0=2.0)
+        steps_benchmark(d=1000, seeds=2, steps=4)
+        precision_benchmark([1000], seeds=2)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,21 @@ from service.work.prepare import ENDPOINT_OF, prepare  # noqa: E402
 
 #: docs/theory.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1.
 SECTION7 = {"student": "tanh", "teacher": "sin", "learning_rate": 3.0, "alpha0": 20.0, "ridge": 0.1}
+#: docs/theory.md §11.3: the staircase z1 + z1·z2, relu student, ±1 readout, three giant steps.
+STAIRCASE = {
+    "student": "relu",
+    "teacher": {
+        "multi_index": {
+            "hermite_terms": [{"coefficient": 1, "orders": [1, 0]}, {"coefficient": 1, "orders": [1, 1]}]
+        }
+    },
+    "learning_rate": 3.0,
+    "alpha0": 2.0,
+    "ridge": 0.05,
+    "alphas": [4.0],
+    "readout": "rademacher",
+    "model": "network",
+}
 MODELS = {endpoint: model for model, endpoint in ENDPOINT_OF.items()}
 
 
@@ -72,6 +87,16 @@ def figures(quick: bool) -> dict[str, tuple[str, dict[str, Any], FigureOptions]]
             "theory/function",
             {**SECTION7, "alphas": [0.5, 2.0, 8.0]},
             FigureOptions(),
+        ),
+        "staircase_overlaps": (
+            "simulate",
+            {**STAIRCASE, "steps": [1, 2, 3, 4], "dimension": d, "seeds": seeds},
+            FigureOptions(view="overlaps"),
+        ),
+        "staircase_steps": (
+            "simulate",
+            {**STAIRCASE, "steps": [1, 2, 3, 4], "dimension": d, "seeds": seeds},
+            FigureOptions(x="steps"),
         ),
         "network_two_widths": (
             "compare",

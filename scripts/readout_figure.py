@@ -1,5 +1,5 @@
 """Draw docs/figures/learned_function_readout.png: the learned function along κ of a relu network after one
-step with a rademacher readout beside the uniform one (docs/theory.md §11.2).
+step with a rademacher readout beside the uniform one (docs/theory.md §12.2).
 
     python scripts/readout_figure.py [--out DIR]
 

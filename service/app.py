@@ -30,7 +30,7 @@ from .edge import logs, openapi
 from .edge.auth import require_key
 from .edge.metrics import Metrics, MetricsMiddleware
 from .edge.transport import RequestBoundsMiddleware
-from .routers import compute, docs, jobs, meta, results
+from .routers import compute, docs, explore, jobs, meta, results
 from .routers import metrics as metrics_route
 from .settings import Settings, get_settings
 from .store.sqlite import Store, StoreError
@@ -49,6 +49,9 @@ step** (the spiked random-features model of Cui et al., ICML 2024, arXiv:2402.04
 * `POST /simulate`: finite-size simulations, mean/std/sem over seeds.
 * `POST /compare`: both, with z-scores and a verdict.
 * `GET /results/{key}`: any stored result by its `key`.
+
+**[The explorer](/explore)** (`GET /explore`): every parameter at hand, the theory redrawn as you
+move, simulations overlaid.
 
 Every result comes as JSON (default), CSV (`?format=csv`: one row per point with its six
 coordinates) or a figure (`?format=png|svg|pdf`, or the matching `Accept`; `?x=`, `?y=` for another
@@ -203,6 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(meta.router)
     app.include_router(metrics_route.router)
     docs.install(app)
+    explore.install(app, authenticated)
     openapi.install(app, settings)
     return app
 

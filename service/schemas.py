@@ -24,6 +24,8 @@ from pydantic import (
 
 from srf_engine import ACTIVATION_NAMES, ACTIVATIONS
 from srf_engine.activations import MAX_HERMITE_COEFFICIENTS
+from srf_engine.protocols import MAX_ATOMS, MAX_STEPS
+from srf_engine.teachers import MAX_DIRECTIONS, MAX_HERMITE_TERMS, MAX_TOTAL_DEGREE
 from srf_engine.theory.curve import DEFAULT_BULK, DEFAULT_MAPPING, DEFAULT_ROW_NORM
 
 #: docs/theory.md §7: tanh student, sin teacher, η̃ = 3, α0 = 20, λ = 0.1, ψ_w = 1, Δ = 0.
@@ -89,6 +91,81 @@ Activation = Annotated[
         description='A name from GET /activations, or {"hermite": [c0, c1, …]} meaning '
         "Σ c_k He_k(z)/√(k!). Never evaluated as code.",
         examples=["tanh", {"hermite": [0, 1, 0.5]}],
+    ),
+]
+
+
+class HermiteTermSpec(BaseModel):
+    """``coefficient · Π_j He_{n_j}(z_j)/√(n_j!)``: one product of a multi-index teacher."""
+
+    model_config = _REQUEST_CONFIG
+
+    coefficient: float = Field(ge=-100.0, le=100.0, description="c, in [-100, 100].")
+    orders: list[Annotated[int, Field(ge=0, le=MAX_TOTAL_DEGREE)]] = Field(
+        min_length=1,
+        max_length=MAX_DIRECTIONS,
+        description=f"n_1 … n_k, the Hermite order along each direction (total degree ≤ {MAX_TOTAL_DEGREE}).",
+    )
+
+
+class MultiIndexBody(BaseModel):
+    """``g(z) = Σ_j σ_j(z_j) + Σ c Π_j He_{n_j}(z_j)/√(n_j!)``; ``k`` is the longer of the two lists."""
+
+    model_config = _REQUEST_CONFIG
+
+    sum: list[Activation] | None = Field(
+        None, max_length=MAX_DIRECTIONS, description="One activation per direction θ_j, added: Σ_j σ_j(z_j)."
+    )
+    hermite_terms: list[HermiteTermSpec] | None = Field(
+        None,
+        max_length=MAX_HERMITE_TERMS,
+        description=f"Products of Hermite polynomials (at most {MAX_HERMITE_TERMS}).",
+    )
+
+
+class MultiIndexTeacherSpec(BaseModel):
+    """A teacher of ``k ≤ 8`` orthonormal directions, ``y = g(z_1, …, z_k) + √Δ ξ`` (docs/theory.md §11.1).
+    Simulated only (``/simulate``); the theory endpoints answer 422."""
+
+    model_config = ConfigDict(
+        **_REQUEST_CONFIG,
+        json_schema_extra={
+            "examples": [
+                {
+                    "multi_index": {
+                        "hermite_terms": [
+                            {"coefficient": 1, "orders": [1, 0]},
+                            {"coefficient": 1, "orders": [1, 1]},
+                        ]
+                    }
+                }
+            ]
+        },
+    )
+
+    multi_index: MultiIndexBody
+
+
+def _teacher_kind(value: Any) -> str | None:
+    if isinstance(value, MultiIndexTeacherSpec) or (isinstance(value, dict) and "multi_index" in value):
+        return "teacher-multi-index"
+    return _activation_kind(value)
+
+
+Teacher = Annotated[
+    Annotated[ActivationName, Tag("activation-name")]
+    | Annotated[HermiteActivation, Tag("activation-hermite")]
+    | Annotated[MultiIndexTeacherSpec, Tag("teacher-multi-index")],
+    Discriminator(
+        _teacher_kind,
+        custom_error_type="teacher_type",
+        custom_error_message='must be an activation name (see GET /activations), {"hermite": [c0, c1, …]} or '
+        '{"multi_index": {"sum": […], "hermite_terms": […]}}',
+    ),
+    Field(
+        description='A name from GET /activations, {"hermite": [c0, c1, …]}, or {"multi_index": {…}}: a '
+        "teacher of several directions (simulations only). Never evaluated as code.",
+        examples=["sin", {"hermite": [0, 1, 0.5]}],
     ),
 ]
 
@@ -162,7 +239,7 @@ class ProblemFields(BaseModel):
     model_config = _REQUEST_CONFIG
 
     student: Activation
-    teacher: Activation
+    teacher: Teacher
     srf: SRFSpec | None = Field(None, description="Skip the network → sRF mapping and use these parameters.")
     alphas: list[Annotated[float, Field(gt=0, le=1e6)]] = Field(
         min_length=1,
@@ -213,7 +290,98 @@ class TheoryChoices(BaseModel):
     )
 
 
-class TheoryRequest(TheoryChoices, ProblemAxes, ProblemFields):
+class ReadoutLawSpec(BaseModel):
+    """A finite law of the readout at initialisation: ``u_i = values[k]`` with probability ``weights[k]``."""
+
+    model_config = ConfigDict(
+        **_REQUEST_CONFIG, json_schema_extra={"examples": [{"values": [1, -0.5], "weights": [0.5, 0.5]}]}
+    )
+
+    values: list[Annotated[float, Field(ge=-100, le=100)]] = Field(
+        min_length=1, max_length=MAX_ATOMS, description=f"Atoms u_k in [-100, 100] (1 to {MAX_ATOMS})."
+    )
+    weights: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        min_length=1, max_length=MAX_ATOMS, description="Their probabilities π_k > 0, summing to 1."
+    )
+
+    @model_validator(mode="after")
+    def _a_law(self) -> ReadoutLawSpec:
+        if len(self.values) != len(self.weights):
+            raise ValueError("values and weights must have the same length")
+        if abs(sum(self.weights) - 1.0) > 1e-9:
+            raise ValueError(f"weights must sum to 1, got {sum(self.weights)}")
+        return self
+
+
+def _readout_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "readout-name"
+    if isinstance(value, dict | ReadoutLawSpec):
+        return "readout-finite"
+    return None
+
+
+def _steps_kind(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "steps-count"
+    if isinstance(value, list):
+        return "steps-list"
+    return None
+
+
+class ProtocolFields(BaseModel):
+    """How the first layer is trained (docs/theory.md §11.1): every field defaults to the paper's one step.
+    /simulate and /compare's simulation run any of them; the theory endpoints answer 422 naming the field
+    beyond steps = 1, a uniform readout and learning_rate_exponent = 0."""
+
+    model_config = _REQUEST_CONFIG
+
+    readout: Annotated[
+        Annotated[Literal["uniform", "rademacher", "gaussian"], Tag("readout-name")]
+        | Annotated[ReadoutLawSpec, Tag("readout-finite")],
+        Discriminator(
+            _readout_kind,
+            custom_error_type="readout_type",
+            custom_error_message='must be "uniform", "rademacher", "gaussian" or '
+            '{"values": [...], "weights": [...]}',
+        ),
+    ] = Field(
+        "uniform",
+        description="The readout at initialisation a_i = u_i/√p: u ≡ 1 (uniform), ±1 (rademacher), N(0, 1) "
+        "(gaussian) or a finite law. It multiplies each neuron's gradient and is kept through the steps.",
+    )
+    steps: Annotated[
+        Annotated[int, Field(ge=1, le=MAX_STEPS), Tag("steps-count")]
+        | Annotated[
+            list[Annotated[int, Field(ge=1, le=MAX_STEPS)]],
+            Field(min_length=1, max_length=MAX_STEPS),
+            AfterValidator(lambda v: _distinct_values(v, "steps")),
+            Tag("steps-list"),
+        ],
+        Discriminator(
+            _steps_kind,
+            custom_error_type="steps_type",
+            custom_error_message=f"must be an integer from 1 to {MAX_STEPS} or a list of distinct ones",
+        ),
+    ] = Field(
+        1,
+        description=f"Giant steps on the first layer before the ridge readout (1 to {MAX_STEPS}), each "
+        "W ← W + η̃·p·∇ with the readout kept at its initialisation. A list is a grid axis (after alpha0): "
+        "one run of max(steps) steps answers every count.",
+    )
+    batches: Literal["fresh", "reused"] = Field(
+        "fresh", description="A new batch of α0·d samples for each step, or the same batch every step."
+    )
+    learning_rate_exponent: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="β in [0, 1]: the step grows with the dimension, η̃_eff = η̃·d^β (the sRF limit at fixed "
+        "η̃ holds only for β = 0).",
+    )
+
+
+class TheoryRequest(TheoryChoices, ProtocolFields, ProblemAxes, ProblemFields):
     """``POST /theory/curve``: the high-dimensional limit (docs/theory.md §5, §10) and its baseline."""
 
     model_config = ConfigDict(**_REQUEST_CONFIG, json_schema_extra={"examples": [EXAMPLE_PROBLEM]})
@@ -231,7 +399,7 @@ class TheoryRequest(TheoryChoices, ProblemAxes, ProblemFields):
     )
 
 
-class FunctionRequest(TheoryChoices, ProblemFields):
+class FunctionRequest(TheoryChoices, ProtocolFields, ProblemFields):
     """``POST /theory/function``: what the trained readout expresses along the spike (docs/theory.md §4)."""
 
     model_config = ConfigDict(
@@ -264,10 +432,14 @@ class FunctionRequest(TheoryChoices, ProblemFields):
     )
 
 
+def _distinct_values(values: Any, name: str) -> Any:
+    if isinstance(values, list) and len(set(values)) != len(values):
+        raise ValueError(f"{name} must be distinct")
+    return values
+
+
 def _distinct(seeds: Any) -> Any:
-    if isinstance(seeds, list) and len(set(seeds)) != len(seeds):
-        raise ValueError("seeds must be distinct")
-    return seeds
+    return _distinct_values(seeds, "seeds")
 
 
 def _seeds_kind(value: Any) -> str | None:
@@ -279,7 +451,20 @@ def _seeds_kind(value: Any) -> str | None:
 
 
 #: Union tags that appear in validation locations; the error handler leaves them out of field names.
-UNION_TAGS = frozenset({"activation-name", "activation-hermite", "seed-count", "seed-list", *GRID_TAGS})
+UNION_TAGS = frozenset(
+    {
+        "activation-name",
+        "activation-hermite",
+        "teacher-multi-index",
+        "seed-count",
+        "seed-list",
+        "readout-name",
+        "readout-finite",
+        "steps-count",
+        "steps-list",
+        *GRID_TAGS,
+    }
+)
 
 
 class SimulationFields(BaseModel):
@@ -317,13 +502,20 @@ class SimulationFields(BaseModel):
         le=10_000_000,
         description="Fresh samples for the test error; default (null) max(2000, 2·dimension), as the engine.",
     )
+    precision: Literal["float64", "float32"] = Field(
+        "float64",
+        description="Arithmetic of the simulation's large matrix products (first step, features, Gram and "
+        "test products); the ridge solve and the sums of errors stay float64. float32 needs every ridge ≥ "
+        "0.01 (422 otherwise), is faster at d ≥ 1000 and changes test and training errors by less than "
+        "1e-3 relative on the same seeds, far below their seed-to-seed spread (docs/scaling.md).",
+    )
 
     def seed_list(self) -> list[int]:
         """Seeds as an explicit list (a count n means 0 … n−1)."""
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
 
-class SimulateRequest(SimulationFields, ProblemAxes, ProblemFields):
+class SimulateRequest(SimulationFields, ProtocolFields, ProblemAxes, ProblemFields):
     """``POST /simulate``: statistics over seeds of the finite-size model."""
 
     model_config = ConfigDict(
@@ -383,7 +575,13 @@ class CompareRequest(TheoryChoices, SimulateRequest):
 #: Groups of request fields that several requests take alike. Each is one component of the OpenAPI
 #: schema, which every request deriving from it references (service/edge/openapi.py); a request therefore
 #: never redefines a field of a group (the schema would no longer be its intersection).
-SHARED_FIELDS: tuple[type[BaseModel], ...] = (ProblemFields, ProblemAxes, TheoryChoices, SimulationFields)
+SHARED_FIELDS: tuple[type[BaseModel], ...] = (
+    ProblemFields,
+    ProblemAxes,
+    TheoryChoices,
+    SimulationFields,
+    ProtocolFields,
+)
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     TheoryRequest,
     FunctionRequest,
@@ -418,7 +616,7 @@ class Coordinates(BaseModel):
 
 
 class GridAxisOut(BaseModel):
-    name: Literal["width", "noise", "alpha0", "learning_rate", "ridge", "alpha"]
+    name: Literal["width", "noise", "alpha0", "steps", "learning_rate", "ridge", "alpha"]
     values: list[float]
 
 
@@ -544,9 +742,48 @@ class ErrorStatsOut(BaseModel):
     values: list[Num]
 
 
+class MeanSemOut(BaseModel):
+    mean: list[Num]
+    sem: list[Num]
+
+
+class MatrixMeanSemOut(BaseModel):
+    mean: list[list[Num]] = Field(description="[i][j]: singular vector i, teacher direction j.")
+    sem: list[list[Num]]
+
+
+class LearnedStepOut(BaseModel):
+    """What the first layer learned after step ``t`` (docs/theory.md §11.1), mean and sem over seeds."""
+
+    step: int
+    singular_values: MeanSemOut = Field(
+        description="The top 4 singular values of (W_t − W_0)/√p (after one step with a uniform readout the "
+        "largest is the measured spike r)."
+    )
+    overlaps: MatrixMeanSemOut = Field(
+        description="|cos| between their right singular vectors and each teacher direction θ_j."
+    )
+
+
+class LearnedStepSeedOut(BaseModel):
+    """One seed's first layer after step ``t``."""
+
+    step: int
+    singular_values: list[Num]
+    overlaps: list[list[Num]]
+
+
 class SimulationPointOut(Coordinates):
+    steps: int | None = Field(
+        None, description="The number of giant steps, only when the request asks for steps."
+    )
     test_error: ErrorStatsOut
     train_error: ErrorStatsOut
+    first_layer: list[LearnedStepOut] | None = Field(
+        None,
+        description="Network after a step: per step t = 1 … steps, the top singular values of W_t − W_0 and "
+        "their overlaps with the teacher directions (mean and sem over seeds).",
+    )
 
 
 class FirstLayerOut(BaseModel):
@@ -559,6 +796,9 @@ class FirstLayerOut(BaseModel):
     V_c: Num = Field(description="Row-norm spread Σ_i (‖Π b_i‖² − c_eff)² (docs/theory.md §10.4).")
     spectrum_edges: list[Num] = Field(description="Smallest and largest nonzero eigenvalue of Ω = B Π Bᵀ.")
     spectrum_quantiles: dict[str, Num] = Field(description="Quantiles q10 … q90 of the spectrum of Ω.")
+    steps: list[LearnedStepSeedOut] | None = Field(
+        None, description="After a step: what each step t = 1 … T learned (docs/theory.md §11.1)."
+    )
 
 
 class SimulateResponse(BaseModel):

@@ -52,7 +52,11 @@ class Settings(BaseSettings):
     max_seeds: int = Field(32, ge=1)
     max_alphas: int = Field(200, ge=1)
     max_points: int = Field(
-        20_000, ge=1, description="Points of a grid: the product of the lengths of all list-valued fields."
+        100_000, ge=1, description="Points of a grid: the product of the lengths of all list-valued fields."
+    )
+    # The theory solves a grid batched (10⁵ points in seconds); a simulation's points each cost seeds.
+    max_simulation_points: int = Field(
+        20_000, ge=1, description="Points of a grid with a simulation (/simulate, /compare)."
     )
     max_test_samples: int = Field(100_000, ge=1)
     max_memory_bytes: int = Field(4 * 1024**3, ge=1, description="Ceiling on the engine's memory estimate.")

@@ -9,6 +9,7 @@ from typing import Any
 
 from .activations import Activation, get_activation
 from .errors import InvalidParameterError
+from .teachers import MultiIndexTeacher, is_multi_index, multi_index_teacher
 
 
 def _finite(field: str, value: float) -> float:
@@ -83,13 +84,15 @@ class Problem:
     The model of docs/theory.md §1–§3: labels ``y = σ*(θ·x/√d) + √Δ ξ``; a two-layer network of width
     ``p`` takes one gradient step of normalised size ``learning_rate = η̃ ≥ 0`` on ``n0 = alpha0·d``
     samples, then its readout is fitted by ridge. ``student``/``teacher``: an activation name
-    (``ACTIVATION_NAMES``), ``{"hermite": [c0, c1, …]}`` or an :class:`Activation`. ``srf`` (an
+    (``ACTIVATION_NAMES``), ``{"hermite": [c0, c1, …]}`` or an :class:`Activation`; the teacher may also
+    be ``{"multi_index": …}`` (a :class:`~srf_engine.teachers.MultiIndexTeacher`, docs/theory.md §11:
+    simulations only, the theory refuses it). ``srf`` (an
     :class:`SRFParams` or ``{"c", "r", "gamma"}``) given directly skips the network → sRF mapping.
     Every field is checked here (``InvalidParameterError`` naming it), once.
     """
 
     student: Activation
-    teacher: Activation
+    teacher: Activation | MultiIndexTeacher
     learning_rate: float = 0.0
     alpha0: float = 0.0
     width: float = 1.0
@@ -98,7 +101,13 @@ class Problem:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "student", get_activation(self.student, "student"))
-        object.__setattr__(self, "teacher", get_activation(self.teacher, "teacher"))
+        teacher = self.teacher
+        # a multi-index teacher (docs/theory.md §11) is simulated only; the theory refuses it
+        if is_multi_index(teacher):
+            teacher = multi_index_teacher(teacher)
+        else:
+            teacher = get_activation(teacher, "teacher")
+        object.__setattr__(self, "teacher", teacher)
         object.__setattr__(self, "learning_rate", check_nonnegative("learning_rate", self.learning_rate))
         object.__setattr__(self, "alpha0", check_nonnegative("alpha0", self.alpha0))
         object.__setattr__(self, "width", check_positive("width", self.width))

@@ -9,6 +9,9 @@ from .problem import SRFParams
 
 #: The six coordinates every point of a grid carries, in the order of its axes' names in a response.
 COORDINATES = ("alpha", "learning_rate", "alpha0", "ridge", "noise", "width")
+#: Fields of a simulation point left out when ``None``: the step count (a coordinate only when asked)
+#: and the per-step measurement of the first layer (only after a step).
+OPTIONAL = ("steps", "first_layer")
 
 
 def _point_dict(point: Any, with_srf: bool) -> dict[str, Any]:
@@ -16,6 +19,13 @@ def _point_dict(point: Any, with_srf: bool) -> dict[str, Any]:
     values = asdict(point)
     srf = values.pop("srf", None)
     out = {name: values.pop(name) for name in COORDINATES}
+    # protocols (docs/theory.md §11): a point carries its step count only when steps were asked for,
+    # and what its first layer learned only after a step
+    for name in OPTIONAL:
+        if name in values and values[name] is None:
+            del values[name]
+    if "steps" in values:
+        out["steps"] = values.pop("steps")
     if with_srf and srf is not None:
         out["srf"] = srf
     out.update(values)
@@ -112,6 +122,11 @@ class SimulationPoint:
     noise: float = 0.0
     width: float = 1.0
     srf: SRFParams | None = None
+    #: The number of giant steps (docs/theory.md §11.1), only when the request asks for steps.
+    steps: int | None = None
+    #: Network after a step: per step ``t = 1 … steps`` the mean and sem over seeds of the top singular
+    #: values of ``(W_t − W_0)/√p`` and of the ``|cos|`` of their right singular vectors with each θ_j.
+    first_layer: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +141,8 @@ class SimulationResult:
     warnings: list[str] = field(default_factory=list)
     grid: dict[str, Any] = field(default_factory=lambda: {"axes": [], "shape": []})
     #: Model ``network``: per seed, the measured sRF of its first layer (docs/theory.md §10):
-    #: ``c_eff, r, gamma, row_shrink, V_c, spectrum_edges, spectrum_quantiles``.
+    #: ``c_eff, r, gamma, row_shrink, V_c, spectrum_edges, spectrum_quantiles`` (after the last step) and,
+    #: after a step, ``steps``: per step ``{"step", "singular_values", "overlaps"}`` (§11.1).
     first_layer: tuple[dict[str, Any], ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:

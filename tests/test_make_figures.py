@@ -30,8 +30,9 @@ def test_gallery_script_draws_its_figures(tmp_path: Path, capsys) -> None:
         script.main(["--only", "no_such_figure"])
 
 
-def test_gallery_is_committed_and_shown_in_the_readme() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_gallery_is_committed_and_shown_in_the_gallery_page() -> None:
+    gallery = (ROOT / "docs" / "gallery.md").read_text()
+    assert "docs/gallery.md" in (ROOT / "README.md").read_text()
     for name in _script().figures(quick=True):
         assert (ROOT / "docs" / "figures" / f"{name}.png").is_file()
-        assert f"docs/figures/{name}.png" in readme
+        assert f"(figures/{name}.png)" in gallery

@@ -1,4 +1,4 @@
-"""Multi-index targets after one step (docs/theory.md §11.3): k = 1 and a secretly single-index target give
+"""Multi-index targets after one step (docs/theory.md §12.3): k = 1 and a secretly single-index target give
 today's numbers back, and the conditional law given κ is the target's."""
 
 from __future__ import annotations

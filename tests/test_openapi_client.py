@@ -28,6 +28,8 @@ ERROR_CODES = {"413", "422", "429", "503"}
 REQUEST_PARTS = {
     "HermiteActivation", "SRFSpec", "Activation", "ActivationName",
     "ProblemFields", "ProblemAxes", "TheoryChoices", "SimulationFields",
+    "ProtocolFields", "Teacher", "MultiIndexTeacherSpec", "MultiIndexBody", "HermiteTermSpec",
+    "ReadoutLawSpec",
 }  # fmt: skip
 SHAPED = {"$ref", "items", "anyOf", "additionalProperties"}  # an object or list: its parts carry examples
 
@@ -92,8 +94,11 @@ def test_activation_is_one_shared_component(schema) -> None:
     components = schema["components"]["schemas"]
     assert {"Activation", "ActivationName", "HermiteActivation"} <= set(components)
     for request in ("TheoryRequest", "SimulateRequest", "CompareRequest", "FunctionRequest"):
-        for field in ("student", "teacher"):
-            assert request_fields(schema, request)[field]["$ref"] == "#/components/schemas/Activation"
+        assert request_fields(schema, request)["student"]["$ref"] == "#/components/schemas/Activation"
+        # the teacher: an activation (the same component) or a multi-index teacher (docs/api.md, v1.2)
+        assert request_fields(schema, request)["teacher"]["$ref"] == "#/components/schemas/Teacher"
+    teacher = {option["$ref"] for option in components["Teacher"]["oneOf"]}
+    assert teacher == {"#/components/schemas/Activation", "#/components/schemas/MultiIndexTeacherSpec"}
     assert "ActivationName" not in json.dumps(schema["paths"])  # not inlined anywhere
 
 

@@ -70,7 +70,8 @@ def documented_examples(schema: dict[str, Any]) -> list[tuple[str, str, dict[str
         media = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
         found += [(name, f"{path} {key}", e["value"]) for key, e in media.get("examples", {}).items()]
         found += [(name, f"{name} example", e) for e in schema["components"]["schemas"][name]["examples"]]
-    readme = (Path(ROOT) / "README.md").read_text(encoding="utf-8")
+    docs = ("README.md", "docs/usage.md")
+    readme = "\n".join((Path(ROOT) / doc).read_text(encoding="utf-8") for doc in docs)
     for match in CURL.finditer(readme):
         found.append((PATHS[match["path"]], f"README {match['path']}", json.loads(match["body"])))
     return found

@@ -361,10 +361,14 @@ def test_slow_tests_are_excluded_by_default() -> None:
 # ----------------------------------------------------------------------------- README and CI
 
 
-def readme_section(title_pattern: str) -> str:
-    text = README.read_text()
+CONFIGURATION = ROOT / "docs" / "configuration.md"
+USAGE = ROOT / "docs" / "usage.md"
+
+
+def readme_section(title_pattern: str, document: Path = README) -> str:
+    text = document.read_text()
     match = re.search(rf"^(##+) +{title_pattern}.*?$", text, flags=re.MULTILINE | re.IGNORECASE)
-    assert match, f"README has no section matching {title_pattern!r}"
+    assert match, f"{document.name} has no section matching {title_pattern!r}"
     level = len(match.group(1))
     rest = text[match.end() :]
     end = re.search(rf"^#{{1,{level}}} ", rest, flags=re.MULTILINE)
@@ -404,7 +408,7 @@ def test_readme_serve_command_prints_where_swagger_is() -> None:
 def test_readme_examples_name_real_routes(tmp_path: Path) -> None:
     patterns = [re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$") for path in route_paths(tmp_path)]
     url = re.compile(r"http://(?:127\.0\.0\.1|localhost):8000(/[^\s\"'?)`<>*,]*)")
-    mentioned = set(url.findall(README.read_text()))
+    mentioned = {path for doc in (README, USAGE) for path in url.findall(doc.read_text())}
     assert mentioned, "README has no request examples"
     unknown = [
         p for p in sorted(mentioned) if not any(pattern.match(p.rstrip("/") or "/") for pattern in patterns)
@@ -423,12 +427,14 @@ def test_readme_environment_variables_are_real_settings() -> None:
         config = getattr(value, "model_config", {}) or {}
         if fields and "env_prefix" in config:
             names |= {(config["env_prefix"] + field).upper() for field in fields}
-    in_readme = set(re.findall(r"\bSRF_[A-Z0-9_]*[A-Z0-9]\b", README.read_text()))
+    documents = (README, CONFIGURATION, USAGE, ROOT / "docs" / "scaling.md")
+    documented_anywhere = "\n".join(p.read_text() for p in documents)
+    in_readme = set(re.findall(r"\bSRF_[A-Z0-9_]*[A-Z0-9]\b", documented_anywhere))
     assert in_readme <= names, f"README documents unknown settings: {sorted(in_readme - names)}"
     assert names <= in_readme, f"README does not document: {sorted(names - in_readme)}"
     # Defaults: a number in the README's table is the field's default; no number where there is none.
     settings_class = settings_module.Settings
-    table = readme_section("configuration")
+    table = readme_section("configuration", CONFIGURATION)
     for field, info in settings_class.model_fields.items():
         if info.default_factory is not None:
             continue
@@ -449,7 +455,7 @@ def test_readme_parameter_table_matches_the_request_models() -> None:
 
     fields = {**CompareRequest.model_fields, **TheoryRequest.model_fields}
     rows = {}
-    for line in readme_section("parameters").splitlines():
+    for line in readme_section("parameters", USAGE).splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 3 and re.fullmatch(r"`\w+`", cells[0]):
             rows[cells[0].strip("`")] = cells[2]

@@ -7,12 +7,15 @@ import contextlib
 import doctest
 import io
 import re
+import sys
 from pathlib import Path
 
 import pytest
 from test_service_support import ROOT, client
 
 import srf_engine
+
+sys.path.insert(0, str(ROOT / "scripts"))
 
 README = (ROOT / "README.md").read_text()
 
@@ -39,9 +42,12 @@ def readme_run() -> tuple[str, dict]:
 
 
 def test_readme_python_api_prints_what_it_shows(readme_run) -> None:
+    """Text the same, numbers to the digits shown (never the last bits: they depend on the BLAS kernel)."""
+    import readme_examples
+
     printed, _ = readme_run
     (shown,) = _blocks(_section("Python API"), "text")
-    assert printed == shown
+    assert readme_examples.same_up_to_rounding(shown, printed) is None, (shown, printed)
 
 
 def test_python_api_gives_the_numbers_of_the_http_answers(readme_run, tmp_path: Path) -> None:
@@ -60,9 +66,9 @@ def test_python_api_gives_the_numbers_of_the_http_answers(readme_run, tmp_path: 
     assert [p["test_error"]["values"] for p in sim["points"]] == [
         list(p.test_error.values) for p in result.points
     ]
-    # the README's curl example shows the same first point (to 12 digits: its last ones are from an older run)
-    shown = re.search(r'"points": \[\{"alpha": 0\.2, "test_error": ([0-9.e-]+)', README)
-    assert shown and float(shown.group(1)) == pytest.approx(curve.points[0].test_error, rel=1e-12)
+    # the README's curl example shows the same first point, to the 4 digits it shows
+    shown = re.search(r'"points": \[\s*\{"alpha": 0\.2, [^}]*"test_error": ([0-9.e-]+)', README)
+    assert shown and float(shown.group(1)) == pytest.approx(curve.points[0].test_error, rel=2e-3)
 
 
 def test_public_names_and_their_docstrings() -> None:

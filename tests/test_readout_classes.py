@@ -1,4 +1,4 @@
-"""Readout classes (docs/theory.md §11.2): every new path reduced to the old one where they must coincide,
+"""Readout classes (docs/theory.md §12.2): every new path reduced to the old one where they must coincide,
 the K-atom spectral law against sampled matrices, and the symmetries of the readout law."""
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ def test_one_step_class_bulk_against_a_sampled_first_layer_and_its_jacobian() ->
 
 
 def _network_step(problem: Problem, law: ReadoutLaw, d: int, seed: int):
-    """One step of §11.1's network (``W1 = W0 + η̃/n0 Σ e σ'(W0 x) ⊙ u xᵀ``), with ``u`` and ``θ``."""
+    """One step of §12.1's network (``W1 = W0 + η̃/n0 Σ e σ'(W0 x) ⊙ u xᵀ``), with ``u`` and ``θ``."""
     rng = np.random.default_rng(seed)
     p, n0 = round(problem.width * d), round(problem.alpha0 * d)
     w0 = rng.standard_normal((p, d))
@@ -238,7 +238,7 @@ def _network_step(problem: Problem, law: ReadoutLaw, d: int, seed: int):
 @pytest.mark.parametrize("law", [ReadoutLaw.rademacher(), TWO_ATOM])
 def test_per_class_mapping_against_a_sampled_first_layer(law) -> None:
     # class k's mean row is r_k v/√d: the spike, shared by the classes with the sign of u_k; its bulk has
-    # mean row norm² c_k off the spike (docs/theory.md §11.1, corrected mapping). At finite n0 the batch's
+    # mean row norm² c_k off the spike (docs/theory.md §12.1, corrected mapping). At finite n0 the batch's
     # sample mean of e shrinks one class and grows the other by (1 ± η̃ b1 ē)², ±3 % at d = 700.
     problem = Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.0)
     cl = map_classes(problem, law, "corrected")

@@ -1,5 +1,5 @@
-"""Readout classes against the network (docs/theory.md §11.2), with the minimal network of
-benchmarks/readouts.py (§11.1's protocol). Slow: d = 1500, 8 seeds, about 4 minutes per case."""
+"""Readout classes against the network (docs/theory.md §12.2), with the minimal network of
+benchmarks/readouts.py (§12.1's protocol). Slow: d = 1500, 8 seeds, about 4 minutes per case."""
 
 from __future__ import annotations
 

@@ -539,9 +539,9 @@ def test_head_healthz_and_the_front_page(tmp_path: Path) -> None:
         assert r.status_code in (302, 307) and r.headers["location"] == "/docs"
 
 
-def test_dockerfile_and_readme_agree_on_the_cache_file_and_the_stop_is_bounded() -> None:
+def test_dockerfile_and_docs_agree_on_the_cache_file_and_the_stop_is_bounded() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "configuration.md").read_text()
     path = next(
         line.split("=", 1)[1].strip() for line in dockerfile.splitlines() if "SRF_CACHE_PATH=" in line
     )

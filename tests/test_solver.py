@@ -8,7 +8,7 @@ import pytest
 from srf_engine import Problem, map_to_srf
 from srf_engine.theory.bulk import MarchenkoPasturBulk
 from srf_engine.theory.conditional import conditional_moments
-from srf_engine.theory.solver import full_residual, solve_fixed_point
+from srf_engine.theory.solver import fit_fraction, full_residual, solve_fixed_point
 
 TANH_SIN = Problem("tanh", "sin", 3.0, 20.0)
 
@@ -56,3 +56,33 @@ def test_more_data_helps_at_fixed_ridge(moments) -> None:
         solve_fixed_point(cm, alpha=a, ridge=0.1, width=1.0, c=srf.c).test_error for a in (0.5, 1.5, 3.0)
     ]
     assert errors[0] > errors[1] > errors[2]
+
+
+def test_fit_fraction_of_the_mean_direction_collapses_at_small_ridge_below_the_width(moments) -> None:
+    """docs/theory.md §10.6: below the width, the weights 1/(1+V) of the fit of m are O(λ) where the
+    readout interpolates and O(1) in the saturated tail of κ, so the effective share of samples that
+    carries m shrinks with λ; above the width it does not."""
+    srf, cm = moments
+    below = {
+        lam: solve_fixed_point(cm, alpha=0.3, ridge=lam, width=1.0, c=srf.c) for lam in (0.1, 1e-3, 1e-6)
+    }
+    assert all(fp.converged for fp in below.values())
+    assert 0.3 < below[0.1].fit_fraction < 0.4  # 0.350
+    assert below[1e-3].fit_fraction == pytest.approx(0.0465, rel=0.05)
+    assert below[1e-6].fit_fraction < 1e-3  # 3.7e-4
+    above = solve_fixed_point(cm, alpha=2.0, ridge=1e-6, width=1.0, c=srf.c)
+    assert above.fit_fraction > 0.3  # 0.40, as at λ = 0.1
+    # the definition, written out: E[g]² / E[g²] with g = μ0²/(1 + μ1² V1 + μ2² V2)
+    fp = below[1e-3]
+    g = cm.mu0**2 / (1 + cm.mu1**2 * fp.V1 + cm.mu2**2 * fp.V2)
+    assert fp.fit_fraction == pytest.approx((cm.weights @ g) ** 2 / (cm.weights @ g**2), rel=1e-12)
+    assert fit_fraction(cm, fp.V) == fp.fit_fraction
+
+
+def test_fit_fraction_is_one_without_a_spike() -> None:
+    for student in ("tanh", "relu"):  # μ0 ≡ 0, and μ0 constant: every sample weighs the same
+        problem = Problem(student, "sin")
+        srf = map_to_srf(problem)
+        cm = conditional_moments(problem.student, problem.teacher, srf, 0.0)
+        fp = solve_fixed_point(cm, alpha=0.3, ridge=1e-6, width=1.0, c=srf.c)
+        assert fp.fit_fraction == pytest.approx(1.0, rel=1e-9)

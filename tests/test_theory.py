@@ -319,3 +319,16 @@ def test_engine_agrees_with_naive_nested_quadrature_implementation() -> None:
         ).points[0]
         assert point.test_error == pytest.approx(test, rel=1e-5)
         assert point.train_error == pytest.approx(train, rel=1e-5)
+
+
+def test_small_ridge_below_the_width_is_warned_not_changed() -> None:
+    """docs/theory.md §10.6: at λ = 1e-6, α = 0.3 the limit (0.914) is right but needs d ≳ 4.5e5 to show
+    in a simulation (sRF at d = 2000: 0.43 ± 0.06); the point is kept and warned about, α = 2 is not."""
+    problem = Problem("tanh", "sin", srf=SRFParams(1.01897320, 1.13405551, 0.97185444))
+    curve = theory_curve(problem, [0.3, 2.0], 1e-6, baseline=False)
+    assert all(p.converged for p in curve.points)
+    assert curve.points[0].test_error == pytest.approx(0.9140, rel=1e-3)
+    (warning,) = [w for w in curve.warnings if "small ridge below the width" in w]
+    assert "ridge=1e-06, alpha=0.3 (d ≳ 4.5e+05)" in warning
+    assert "alpha=2" not in warning
+    assert not any("small ridge" in w for w in theory_curve(problem, [0.3, 2.0], 0.1).warnings)

@@ -135,7 +135,7 @@ def _figure_output(args: argparse.Namespace) -> Any:
     checked before any work; None without ``--plot``."""
     from ..render.formats import FIGURES, InvalidOption, parse_output
 
-    given = {name: getattr(args, name, None) for name in ("x", "y", "errors", "dpi", "size")}
+    given = {name: getattr(args, name, None) for name in ("x", "y", "errors", "dpi", "size", "view")}
     if args.plot is None:
         named = [f"--{name}" for name, value in given.items() if value is not None]
         if named:
@@ -356,6 +356,7 @@ def serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--host/--port: cannot listen on {args.host}:{args.port}: {reason}")
     print(f"srf {ENGINE_VERSION}: serving the API at {base}", flush=True)
     print(f"Swagger UI: {base}/docs   (OpenAPI schema: {base}/openapi.json)", flush=True)
+    print(f"Explorer: {base}/explore", flush=True)
     print(f"Cache: {cache}", flush=True)
     uvicorn.run(
         "service.app:app",

@@ -139,6 +139,29 @@ def parse_optimisable_axis(text: str) -> float | list[float] | str:
     return parse_axis(text)
 
 
+def parse_steps(text: str) -> int | list[int]:
+    """A step count (``3``) or a list of them (``1,2,4``, ``start:stop:num`` such as ``1:6:6``, or JSON)."""
+    stripped = text.strip()
+    if not ("," in stripped or ":" in stripped or stripped.startswith("[")):
+        return parse_integer(stripped)
+    values = parse_alphas(stripped)
+    if not all(isinstance(v, int | float) and float(v) == int(v) for v in values):
+        raise argparse.ArgumentTypeError(f"steps must be integers, got {text!r}")
+    return [int(v) for v in values]
+
+
+def parse_readout(text: str) -> str | dict[str, Any]:
+    """A law's name (``rademacher``) or a JSON finite law ``{"values": [...], "weights": [...]}``."""
+    value = _json_or(text)
+    if value is None:
+        return text.strip()
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f'expected a name or {{"values": [...], "weights": [...]}}, got {text!r}'
+        )
+    return value
+
+
 def parse_seeds(text: str) -> int | list[int]:
     """A count (``3``: seeds 0, 1, 2 as the API defines it) or a list (``1,5,9`` or JSON)."""
     value = _json_or(text)
@@ -189,7 +212,12 @@ KNOWN_FIELDS: dict[str, tuple[Callable[[str], Any], str, str]] = {
         "ACT",
         'student activation σ: a name (srf activations) or {"hermite": [c0, c1, …]}',
     ),
-    "teacher": (parse_activation, "ACT", "teacher activation σ*: a name or a Hermite JSON object"),
+    "teacher": (
+        parse_activation,
+        "ACT",
+        'teacher activation σ*: a name, a Hermite JSON object, or {"multi_index": {"sum": […], '
+        '"hermite_terms": […]}} (simulations)',
+    ),
     "learning_rate": (
         parse_optimisable_axis,
         "ETA",
@@ -215,6 +243,19 @@ KNOWN_FIELDS: dict[str, tuple[Callable[[str], Any], str, str]] = {
     "dimension": (parse_integer, "D", "input dimension d of the simulation"),
     "seeds": (parse_seeds, "SEEDS", "number of seeds, or a list of seeds: 1,2,3"),
     "test_samples": (parse_integer, "N", "fresh samples for the test error"),
+    "steps": (
+        parse_steps,
+        "T",
+        "giant steps before the readout: 3, or a list (1,2,4 or 1:6:6) as a grid axis",
+    ),
+    "readout": (
+        parse_readout,
+        "LAW",
+        'readout at initialisation: uniform, rademacher, gaussian or {"values": […], "weights": […]}',
+    ),
+    "batches": (str, "WHICH", "fresh (a new batch each step) or reused (the same batch every step)"),
+    "learning_rate_exponent": (parse_number, "BETA", "β in [0, 1]: the step grows as η̃·d^β"),
+    "precision": (str, "DTYPE", "simulation arithmetic: float64 (default) or float32 (about twice as fast)"),
     "extrapolate_dimensions": (
         parse_integer_list,
         "D1,D2",
@@ -239,7 +280,9 @@ def request_model(command: str) -> Any:
 
 
 #: Fields whose option has a syntax of its own: their help shows it rather than the model's text.
-CLI_SYNTAX = frozenset({"student", "teacher", "alphas", "seeds", "srf", "ridge", "extrapolate_dimensions"})
+CLI_SYNTAX = frozenset(
+    {"student", "teacher", "alphas", "seeds", "srf", "ridge", "extrapolate_dimensions", "steps", "readout"}
+)
 
 
 def _field_help(info: Any, fallback: str, *, syntax: bool = False) -> str:
@@ -298,6 +341,12 @@ def _add_output_options(parser: argparse.ArgumentParser, command: str) -> None:
     figure.add_argument("--errors", metavar="WHICH", help="test (default), train, or test,train (two panels)")
     figure.add_argument("--dpi", type=parse_integer, metavar="N", help="resolution (default 100)")
     figure.add_argument("--size", metavar="WxH", help="figure size in inches, e.g. 8x5")
+    figure.add_argument(
+        "--view",
+        metavar="VIEW",
+        help="errors (default) or overlaps: a network simulation's first-layer overlaps with each teacher "
+        "direction against the step",
+    )
     if command in SIMULATING:
         group.add_argument(
             "-j",
@@ -382,10 +431,16 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None)
     words = list(sys.argv[1:] if argv is None else argv)
     sub = _subparser(parser, words)
     known = [s for action in sub._actions for s in action.option_strings if s.startswith("--")]
-    for word in words:
+    for i, word in enumerate(words):
         if word == "--":
             break
         name = word.split("=", 1)[0]
+        matches = [option for option in known if option.startswith(name)] if name.startswith("--") else []
+        shortest = min(matches, key=len, default="")
+        if len(matches) > 1 and name not in known and all(m.startswith(shortest) for m in matches):
+            # --learn: --learning-rate, not --learning-rate-exponent (which only extends it)
+            words[i] = shortest + word[len(name) :]
+            continue
         if not name.startswith("--") or any(option.startswith(name) for option in known):
             continue  # known, or an abbreviation argparse resolves (or reports as ambiguous) itself
         dashed = name.replace("_", "-")

@@ -34,7 +34,17 @@ _RANGES = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "ex
 #: Keys whose values are data (examples, defaults) or names (properties), not schemas to rewrite.
 _DATA_KEYS = frozenset({"example", "examples", "default", "enum", "const"})
 #: Components that are parts of requests (documented by their models), not responses.
-_REQUEST_PARTS = frozenset({"HermiteActivation", "SRFSpec", *(group.__name__ for group in SHARED_FIELDS)})
+_REQUEST_PARTS = frozenset(
+    {
+        "HermiteActivation",
+        "SRFSpec",
+        "MultiIndexTeacherSpec",
+        "MultiIndexBody",
+        "HermiteTermSpec",
+        "ReadoutLawSpec",
+        *(group.__name__ for group in SHARED_FIELDS),
+    }
+)
 _NULL_NOTE = "null only if the engine produced a non-finite value"
 
 #: (description, unit, example) of each response field: ``"Model.field"`` first, then ``"field"``.
@@ -53,6 +63,17 @@ FIELD_DOCS: dict[str, tuple[str, str, Any]] = {
         "dimensionless",
         0.97185,
     ),
+    # what the first layer learned, per step (docs/theory.md §11.2)
+    "LearnedStepOut.step": ("The step t after which the first layer was measured.", "count", 1),
+    "LearnedStepSeedOut.step": ("The step t after which the first layer was measured.", "count", 1),
+    "LearnedStepSeedOut.singular_values": (
+        "The top 4 singular values of (W_t − W_0)/√p of this seed.",
+        "dimensionless",
+        [1.13, 0.015, 0.014, 0.014],
+    ),
+    "MeanSemOut.mean": ("Mean over seeds, one entry per singular value.", "dimensionless", [1.13, 0.015]),
+    "MeanSemOut.sem": ("Standard error of the mean over seeds.", "dimensionless", [0.007, 0.0002]),
+    "MatrixMeanSemOut.sem": ("Standard error of the mean over seeds, [i][j].", "dimensionless", [[0.001]]),
     # theory
     "alpha": ("Sample ratio α = n/d of this point.", "dimensionless", 0.9),
     "test_error": (
@@ -199,17 +220,31 @@ def _is_activation(node: dict[str, Any]) -> bool:
     options = node.get("oneOf") or node.get("anyOf") or ()
     titles = {o.get("title") for o in options if isinstance(o, dict)}
     refs = {o.get("$ref", "").rsplit("/", 1)[-1] for o in options if isinstance(o, dict)}
-    return "ActivationName" in titles and "HermiteActivation" in refs
+    return "ActivationName" in titles and "HermiteActivation" in refs and len(options) == 2
+
+
+def _is_teacher(node: dict[str, Any]) -> bool:
+    """The teacher: an activation, or a multi-index teacher (docs/api.md, v1.2)."""
+    options = node.get("oneOf") or node.get("anyOf") or ()
+    refs = {o.get("$ref", "").rsplit("/", 1)[-1] for o in options if isinstance(o, dict)}
+    return len(options) == 3 and {"HermiteActivation", "MultiIndexTeacherSpec"} <= refs
 
 
 def _share_activation(schema: dict[str, Any]) -> None:
     components = schema["components"]["schemas"]
     found: list[dict[str, Any]] = []
+    teachers: list[dict[str, Any]] = []
 
     def visit(node: Any) -> None:
         if isinstance(node, dict):
             for key, value in list(node.items()):
-                if isinstance(value, dict) and _is_activation(value):
+                if isinstance(value, dict) and _is_teacher(value):
+                    teachers.append(value)
+                    node[key] = {
+                        "$ref": "#/components/schemas/Teacher",
+                        **{k: v for k, v in value.items() if k in ("description", "title")},
+                    }
+                elif isinstance(value, dict) and _is_activation(value):
                     found.append(value)
                     node[key] = {
                         "$ref": "#/components/schemas/Activation",
@@ -238,6 +273,16 @@ def _share_activation(schema: dict[str, Any]) -> None:
         "description": sample.get("description", ""),
         "examples": sample.get("examples", ["tanh"]),
     }
+    if teachers:
+        components["Teacher"] = {
+            "oneOf": [
+                {"$ref": "#/components/schemas/Activation"},
+                {"$ref": "#/components/schemas/MultiIndexTeacherSpec"},
+            ],
+            "title": "Teacher",
+            "description": teachers[0].get("description", ""),
+            "examples": teachers[0].get("examples", ["sin"]),
+        }
 
 
 def _first_paragraph(text: str | None) -> str:

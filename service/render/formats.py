@@ -27,7 +27,10 @@ MEDIA_TYPES: dict[str, str] = {
 FIGURES = ("png", "svg", "pdf")
 ALL_FORMATS = tuple(MEDIA_TYPES)
 
-AxisName = Literal["alpha", "learning_rate", "alpha0", "ridge", "noise", "width"]
+AxisName = Literal["alpha", "learning_rate", "alpha0", "ridge", "noise", "width", "steps"]
+#: What a figure shows: the errors (default) or, for a network simulation, its first layer's overlaps
+#: with the teacher directions against the step (docs/theory.md §11.1).
+ViewName = Literal["errors", "overlaps"]
 ErrorName = Literal["test", "train"]
 
 DPI_RANGE = (30, 600)
@@ -119,11 +122,13 @@ class FigureOptions:
     errors: tuple[str, ...] = ("test",)
     dpi: int = DEFAULT_DPI
     size: tuple[float, float] | None = None
+    view: str = "errors"
 
     def canonical(self) -> str:
         """A stable text of the options, part of a rendered figure's cache key."""
         size = "" if self.size is None else f"{self.size[0]!r}x{self.size[1]!r}"
-        return f"x={self.x or ''};y={self.y or ''};errors={','.join(self.errors)};dpi={self.dpi};size={size}"
+        text = f"x={self.x or ''};y={self.y or ''};errors={','.join(self.errors)};dpi={self.dpi};size={size}"
+        return text if self.view == "errors" else f"{text};view={self.view}"  # old keys stay
 
 
 @dataclass(frozen=True)
@@ -179,10 +184,11 @@ def parse_output(
     errors: str | None = None,
     dpi: int | None = None,
     size: str | None = None,
+    view: str | None = None,
 ) -> Output:
     """The validated format and figure options (406 / 422 naming the field)."""
     chosen = choose_format(format, accept, offered)
-    given = {"x": x, "y": y, "errors": errors, "dpi": dpi, "size": size}
+    given = {"x": x, "y": y, "errors": errors, "dpi": dpi, "size": size, "view": view}
     if chosen not in FIGURES:
         misplaced = [name for name, value in given.items() if value is not None]
         if misplaced:
@@ -195,7 +201,13 @@ def parse_output(
         x = "alpha"
     if y is not None and y == x:
         raise _invalid("y", "must name an axis other than x")
-    options = FigureOptions(x, y, _parse_errors(errors), resolution, _parse_size(size, resolution))
+    if view is not None and view not in ("errors", "overlaps"):
+        raise _invalid("view", "must be errors or overlaps")
+    if view == "overlaps" and (x is not None or y is not None):
+        raise _invalid("view", "the overlaps are drawn against the step; x and y do not apply")
+    options = FigureOptions(
+        x, y, _parse_errors(errors), resolution, _parse_size(size, resolution), view or "errors"
+    )
     return Output(chosen, options)
 
 
@@ -206,6 +218,10 @@ MAX_PANELS = {"heatmap": 6, "function": 12}
 
 def check_axes(options: FigureOptions, list_valued: Mapping[str, int], kind: str, n_points: int = 0) -> None:
     """422 when the figure cannot be drawn for a result with these list-valued axes (name → length)."""
+    if options.view == "overlaps":
+        if kind not in ("simulate", "compare"):
+            raise _invalid("view", "the overlaps are measured by a network simulation (POST /simulate)")
+        return
     if kind == "function":
         for name, value in (("x", options.x), ("y", options.y)):
             if value is not None:
@@ -282,6 +298,7 @@ class OutputQuery:
     errors: str | None
     dpi: int | None
     size: str | None
+    view: str | None = None
 
     def parse(self, offered: Sequence[str] = ALL_FORMATS) -> Output:
         return parse_output(
@@ -293,6 +310,7 @@ class OutputQuery:
             errors=self.errors,
             dpi=self.dpi,
             size=self.size,
+            view=self.view,
         )
 
 
@@ -317,6 +335,13 @@ SizeQuery = Annotated[
     str | None,
     Query(description="Figures: WIDTHxHEIGHT in inches, e.g. 8x5.", max_length=20),
 ]
+ViewQuery = Annotated[
+    ViewName | None,
+    Query(
+        description="Figures: errors (default) or overlaps: a network simulation's first-layer overlaps with "
+        "each teacher direction against the step (± sem)."
+    ),
+]
 
 
 #: The format and figure options of a route answering JSON by default: honoured, but left out of its
@@ -332,8 +357,9 @@ def output_query(
     errors: Annotated[str | None, Query(max_length=20, **_HIDDEN)] = None,
     dpi: Annotated[int | None, Query(**_HIDDEN)] = None,
     size: Annotated[str | None, Query(max_length=20, **_HIDDEN)] = None,
+    view: Annotated[ViewName | None, Query(**_HIDDEN)] = None,
 ) -> OutputQuery:
-    return OutputQuery(format, request.headers.get("accept"), x, y, errors, dpi, size)
+    return OutputQuery(format, request.headers.get("accept"), x, y, errors, dpi, size, view)
 
 
 def figure_query(
@@ -345,9 +371,10 @@ def figure_query(
     errors: ErrorsQuery = None,
     dpi: DpiQuery = None,
     size: SizeQuery = None,
+    view: ViewQuery = None,
 ) -> OutputQuery:
     """The options of a route that answers only a figure (its format from ``?format=``, never Accept)."""
-    return OutputQuery(format, None, x, y, errors, dpi, size)
+    return OutputQuery(format, None, x, y, errors, dpi, size, view)
 
 
 #: The OpenAPI ``content`` of a figure-only 200 and of a CSV-only 200.

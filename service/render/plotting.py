@@ -36,6 +36,7 @@ from .views import (
     SYMBOL,
     Grid,
     baseline_aligned,
+    coordinates,
     grid_of,
     kind_of,
     points_of,
@@ -71,9 +72,22 @@ def _fmt(value: Any) -> str:
 
 
 def _activation(spec: Any) -> str:
+    if isinstance(spec, Mapping) and isinstance(spec.get("multi_index"), Mapping):
+        body = spec["multi_index"]
+        parts = [" + ".join(f"{_activation(a)}(z{j})" for j, a in enumerate(body.get("sum") or [], 1))]
+        for term in body.get("hermite_terms") or []:
+            factors = "·".join(f"He{n}(z{j})" for j, n in enumerate(term.get("orders") or [], 1) if n)
+            parts.append(f"{term.get('coefficient', 0):g}·{factors or '1'}")
+        text = " + ".join(p for p in parts if p)
+        return "multi-index " + (text if len(text) <= 40 else f"(k = {_directions(body)})")
     if isinstance(spec, Mapping) and "hermite" in spec:
         return "Hermite(" + ", ".join(f"{c:g}" for c in spec["hermite"]) + ")"
     return str(spec)
+
+
+def _directions(body: Mapping[str, Any]) -> int:
+    terms = body.get("hermite_terms") or []
+    return max([len(body.get("sum") or []), *(len(t.get("orders") or []) for t in terms)])
 
 
 def _spans(values: Sequence[float], ratio: float) -> bool:
@@ -106,12 +120,21 @@ def problem_title(body: Mapping[str, Any]) -> str:
             )
             if field in request
         ]
+        # the protocol beyond one step (docs/theory.md §11), where the request has it
+        readout = request.get("readout")
+        if readout is not None:
+            values.append(f"readout {readout if isinstance(readout, str) else 'finite law'}")
+        if "batches" in request:
+            values.append(f"{request['batches']} batches")
+        if "learning_rate_exponent" in request:
+            values.append(f"η̃·d^{_fmt(request['learning_rate_exponent'])}")
         parts.append(", ".join(values))
         if "dimension" in request:
             seeds = request.get("seeds") or []
             count = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
             parts.append(f"{request.get('model', '')} d = {request['dimension']}, {count}".strip())
-        lines.append(" · ".join(parts))
+        line = " · ".join(parts)
+        lines.append(line if len(line) <= 100 else "\n".join(parts))  # a long teacher: one part a line
     if isinstance(srf, Mapping) and {"c", "r", "gamma"} <= set(srf):
         lines.append(f"sRF c = {srf['c']:.4g}, r = {srf['r']:.4g}, γ = {srf['gamma']:.4g}")
     if kind == "compare":
@@ -326,6 +349,8 @@ def line_figure(
     for position, field in enumerate(fields, start=1):
         ax = _panel(figure, len(fields), position, x, field)
         drawn = _draw_lines(ax, body, x, field, fine, colours)
+        if x == "steps":  # step counts are integers
+            ax.xaxis.get_major_locator().set_params(integer=True)
         styles = styles or drawn  # the legend sits in the first panel
         _log_y_if_wide(ax)
     handles = [
@@ -502,6 +527,62 @@ def function_figure(body: Mapping[str, Any], options: FigureOptions) -> Figure:
     return figure
 
 
+#: Panels of the overlaps figure at most (one per distinct first layer).
+MAX_OVERLAP_PANELS = 6
+
+
+def _first_layers(body: Mapping[str, Any]) -> list[tuple[dict[str, Any], list[Mapping[str, Any]]]]:
+    """One ``(coordinates, first_layer)`` per distinct first layer: the point with the most steps among
+    those that share ``(width, noise, alpha0, learning_rate)`` (α and λ do not change the first layer)."""
+    best: dict[tuple[Any, ...], tuple[dict[str, Any], list[Mapping[str, Any]]]] = {}
+    for point, coords in zip(points_of(body), coordinates(body), strict=True):
+        layers = point.get("first_layer")
+        if not isinstance(layers, list) or not layers:
+            continue
+        key = tuple(coords.get(n) for n in ("width", "noise", "alpha0", "learning_rate"))
+        if key not in best or len(layers) > len(best[key][1]):
+            best[key] = (coords, layers)
+    return list(best.values())[:MAX_OVERLAP_PANELS]
+
+
+def overlaps_figure(body: Mapping[str, Any], options: FigureOptions) -> Figure:
+    """What the first layer learned against the step (docs/theory.md §11.1): for each teacher direction
+    θ_j, its largest |cos| with the top right singular vectors of W_t − W_0 (mean ± sem over seeds)."""
+    layers = _first_layers(body)
+    n = max(1, len(layers))
+    figure = _figure(options.size, (6.4 * n, 4.6))
+    varying = [
+        name
+        for name in ("width", "noise", "alpha0", "learning_rate")
+        if len({c.get(name) for c, _ in layers}) > 1
+    ]
+    for position, (coords, steps) in enumerate(layers or [({}, [])], start=1):
+        ax = figure.add_subplot(1, n, position)
+        ax.set_xlabel("step t")
+        ax.set_ylabel("overlap with θ_j: max_i |cos(θ_j, v_i)|")
+        ax.grid(alpha=0.3)
+        ax.set_ylim(0, 1.05)
+        if not steps:
+            ax.text(0.5, 0.5, "no first-layer measurement (no step)", ha="center", transform=ax.transAxes)
+            continue
+        ts = np.array([_num(e.get("step")) for e in steps])
+        means = [np.asarray((e.get("overlaps") or {}).get("mean"), dtype=float) for e in steps]
+        sems = [np.asarray((e.get("overlaps") or {}).get("sem"), dtype=float) for e in steps]
+        k = means[0].shape[1] if means[0].ndim == 2 else 0
+        for j in range(k):
+            best = [int(np.nanargmax(m[:, j])) for m in means]
+            ys = np.array([m[i, j] for m, i in zip(means, best, strict=True)])
+            es = np.array([s[i, j] for s, i in zip(sems, best, strict=True)])
+            colour = f"C{j % 10}"
+            ax.errorbar(ts, ys, yerr=es, fmt="o-", ms=4, lw=1.2, capsize=3, color=colour, label=f"θ{j + 1}")
+        ax.set_xticks(ts)
+        ax.legend(fontsize=7, loc="best")
+        if varying:
+            ax.set_title(_legend_text({name: coords[name] for name in varying}), fontsize=8)
+    figure.suptitle(problem_title(body) + "\nv_i: the top right singular vectors of W_t − W_0", fontsize=8)
+    return figure
+
+
 def _fmt_error(value: Any) -> str:
     return "n/a" if not isinstance(value, int | float) else f"{value:.3g}"
 
@@ -518,7 +599,9 @@ def draw(
 ) -> bytes:
     """The figure of ``body`` in ``output.format`` (the options were checked against it by the caller)."""
     options = output.figure
-    if kind_of(body) == "function":
+    if options.view == "overlaps":
+        figure = overlaps_figure(body["simulation"] if kind_of(body) == "compare" else body, options)
+    elif kind_of(body) == "function":
         figure = function_figure(body, options)
     elif options.y is not None:
         figure = heatmap_figure(body, options, optimum)

@@ -68,6 +68,7 @@ def format_query(query: OutputQuery) -> str:
         "errors": query.errors,
         "dpi": query.dpi,
         "size": query.size,
+        "view": query.view,
     }
     given = {k: v for k, v in values.items() if v is not None}
     return "?" + urlencode(given) if given else ""

@@ -4,7 +4,11 @@ Columns, after ``alpha, learning_rate, alpha0, ridge, noise, width`` and the poi
 ``c, r, gamma``:
 
 * theory: ``test_error, train_error, converged, baseline_test_error, baseline_train_error``;
-* simulation: ``model, dimension, seeds``, then mean, sem and std of the test and training errors;
+* simulation: ``model, dimension, seeds``, then mean, sem and std of the test and training errors; with
+  ``steps`` asked, the point's ``steps`` after ``width``; a network after a step has one row per (point,
+  step ``t = 1 … steps``): ``step``, the mean and sem over seeds of the top singular values of
+  ``(W_t − W_0)/√p`` (``sv1_mean, sv1_sem, …``) and of their right singular vectors' ``|cos|`` with each
+  teacher direction (``overlap1_1_mean`` … : vector ``i``, direction ``j``), docs/theory.md §11.1;
 * comparison: ``theory, simulation_mean, simulation_sem, z, relative_error, agree`` (and, with an
   extrapolation, ``limit, limit_sem, limit_z``);
 * learned function: one row per (α, κ): ``kappa, target, after_step, at_initialisation``, with the
@@ -21,7 +25,7 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .views import baseline_aligned, coordinates, kind_of, points_of, request_of, srf_of
+from .views import baseline_aligned, coordinates, has_steps, kind_of, points_of, request_of, srf_of
 
 #: Coordinates first, in the order a reader expects (α first), then the sRF parameters.
 COORDINATES = ("alpha", "learning_rate", "alpha0", "ridge", "noise", "width")
@@ -81,21 +85,46 @@ def theory_csv(body: Mapping[str, Any]) -> str:
     return _write(columns, rows)
 
 
+def _learned_columns(steps: Mapping[str, Any]) -> dict[str, Any]:
+    """One step's first-layer measurement as CSV cells (mean and sem over seeds)."""
+    out: dict[str, Any] = {"step": steps.get("step")}
+    values = steps.get("singular_values") or {}
+    overlaps = steps.get("overlaps") or {}
+    for i, (mean, sem) in enumerate(zip(values.get("mean") or [], values.get("sem") or [], strict=False), 1):
+        out[f"sv{i}_mean"], out[f"sv{i}_sem"] = mean, sem
+    pairs = zip(overlaps.get("mean") or [], overlaps.get("sem") or [], strict=False)
+    for i, (means, sems) in enumerate(pairs, 1):
+        for j, (mean, sem) in enumerate(zip(means, sems, strict=False), 1):
+            out[f"overlap{i}_{j}_mean"], out[f"overlap{i}_{j}_sem"] = mean, sem
+    return out
+
+
 def simulate_csv(body: Mapping[str, Any]) -> str:
-    rows = _base_rows(body)
+    rows = []
     seeds = body.get("seeds") or request_of(body).get("seeds") or []
-    for row, point in zip(rows, points_of(body), strict=True):
+    learned_columns: dict[str, None] = {}
+    for row, point in zip(_base_rows(body), points_of(body), strict=True):
         row.update(model=body.get("model"), dimension=body.get("dimension"), seeds=len(seeds) or None)
         for which in ("test_error", "train_error"):
             for stat in ("mean", "sem", "std"):
                 row[f"{which}_{stat}"] = _stat(point.get(which), stat)
+        layers = point.get("first_layer")
+        if not isinstance(layers, list) or not layers:
+            rows.append(row)
+            continue
+        for entry in layers:  # one row per (point, step)
+            cells = _learned_columns(entry)
+            learned_columns.update(dict.fromkeys(cells))
+            rows.append({**row, **cells})
     columns = (
         *COORDINATES,
+        *(("steps",) if has_steps(body) else ()),
         *SRF_COLUMNS,
         "model",
         "dimension",
         "seeds",
         *(f"{w}_{s}" for w in ("test_error", "train_error") for s in ("mean", "sem", "std")),
+        *learned_columns,
     )
     return _write(columns, rows)
 

@@ -32,6 +32,7 @@ SYMBOL = {
     "ridge": "λ",
     "noise": "Δ",
     "width": "p/d",
+    "steps": "T",
 }
 LABEL = {
     "alpha": "α = n/d",
@@ -40,6 +41,7 @@ LABEL = {
     "ridge": "ridge λ",
     "noise": "label noise Δ",
     "width": "width p/d",
+    "steps": "giant steps T",
 }
 
 KINDS = ("theory", "simulate", "compare", "function")
@@ -55,6 +57,13 @@ def kind_of(body: Mapping[str, Any]) -> str:
     if "model" in body or (points and isinstance(points[0].get("test_error"), Mapping)):
         return "simulate"
     return "theory"
+
+
+def has_steps(body: Mapping[str, Any]) -> bool:
+    """Whether the result asks for ``steps`` (docs/theory.md §11.1): its points then carry the count."""
+    if kind_of(body) == "compare":
+        body = body["simulation"]
+    return "steps" in request_of(body) or any("steps" in p for p in points_of(body))
 
 
 def request_of(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,10 +196,11 @@ def coordinates(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     rows = []
     shape = grid.shape
     sized = int(np.prod(shape)) == len(points)
+    names = (*AXES, "steps") if has_steps(body) else AXES
     for i, point in enumerate(points):
         row: dict[str, Any] = {}
         where = dict(zip(grid.names, np.unravel_index(i, shape), strict=True)) if sized else {}
-        for name in AXES:
+        for name in names:
             value = point.get(name)
             if value is None and i < len(source):
                 value = source[i].get(name)
@@ -263,7 +273,7 @@ def list_valued_axes(body: Mapping[str, Any]) -> dict[str, int]:
 def request_axes(request: Mapping[str, Any]) -> dict[str, int]:
     """The list-valued axes a normal-form request asks for, and their lengths (before computing)."""
     out = {}
-    for name in AXES:
+    for name in (*AXES, "steps"):
         value = request.get(REQUEST_FIELD.get(name, name))
         if isinstance(value, list) and len(value) > 1:
             out[name] = len(value)

@@ -129,6 +129,7 @@ def run_simulate(
         progress=progress,
         n_jobs=n_jobs,
         client=client() if client is not None else None,
+        protocol=prepared.protocol,
     )
     return _result(prepared, result.as_dict())
 

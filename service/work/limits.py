@@ -84,12 +84,14 @@ def grid_estimate(prepared: Prepared, threads: int, cluster: cost.ClusterShape |
     for width, _, alpha0 in itertools.product(grid.width, grid.noise, grid.alpha0):
         # A network with alpha0 > 0 is priced with its step (an upper bound when η̃ = 0).
         step = spec.model == "network" and alpha0 > 0
-        load = cost.workload(spec, width=width, alpha0=alpha0, step=step)
+        steps = prepared.protocol.steps
+        load = cost.workload(spec, width=width, alpha0=alpha0, step=step, steps=steps)
         first = cost.estimate(load, len(spec.seeds), threads, cluster)
         rest = first
         if step and cluster is None:
-            plain = cost.workload(spec, width=width, alpha0=alpha0, step=False)
-            rest = cost.estimate(plain, len(spec.seeds), threads, cluster)
+            # later η̃ share the first step's gradient, not the steps after it (docs/theory.md §11.1)
+            shared = dataclasses.replace(load, first_step_shared=True)
+            rest = cost.estimate(shared, len(spec.seeds), threads, cluster)
         seconds += first.seconds + (len(grid.learning_rate) - 1) * rest.seconds
         memory = max(memory, int(first.memory_bytes))
     return Estimate(seconds=float(seconds), memory_bytes=memory)
@@ -117,12 +119,22 @@ def check_limits(
     normal = prepared.normal
     if len(normal["alphas"]) > settings.max_alphas:
         raise _over("alphas", len(normal["alphas"]), "max_alphas", settings.max_alphas, "number of values")
-    if prepared.grid.size > settings.max_points:
-        axes = " × ".join(f"{name} {len(values)}" for name, values in prepared.grid.axes())
+    steps = len(prepared.protocol.steps)  # the steps axis (docs/theory.md §11.1) multiplies the points
+    size = prepared.grid.size * steps
+    if size > settings.max_points:
+        listed = [*prepared.grid.axes(), *([("steps", prepared.protocol.steps)] if steps > 1 else [])]
+        axes = " × ".join(f"{name} {len(values)}" for name, values in listed)
         raise LimitExceeded(
-            f"the grid has {prepared.grid.size} points ({axes}), beyond the server's limit of "
+            f"the grid has {size} points ({axes}), beyond the server's limit of "
             f"{settings.max_points} ({_env('max_points')}); ask fewer values, or split the grid",
             limit=_env("max_points"),
+        )
+    if prepared.spec is not None and prepared.grid.size > settings.max_simulation_points:
+        raise LimitExceeded(
+            f"the grid has {prepared.grid.size} points, beyond the server's limit of "
+            f"{settings.max_simulation_points} ({_env('max_simulation_points')}) for a simulation; "
+            "ask fewer values, or split the grid",
+            limit=_env("max_simulation_points"),
         )
     if prepared.spec is not None:
         if normal["dimension"] > settings.max_dimension:

@@ -34,7 +34,9 @@ if TYPE_CHECKING:  # the container is assembled above this layer; only its type 
 
 log = logging.getLogger("srf.service")
 
-__all__ = ["ASYNC_HINT", "ENDPOINTS", "Endpoint", "compute_body", "envelope", "result", "submit_job"]
+__all__ = [
+    "ASYNC_HINT", "ENDPOINTS", "Endpoint", "compute_body", "envelope", "estimate", "result", "submit_job",
+]
 
 Lookup = Callable[[str], dict[str, Any] | None]
 Keep = Callable[[Prepared, dict[str, Any]], None]
@@ -217,3 +219,17 @@ async def _computed(
     except Exception as exc:
         log.error("computation of %s %s failed", prepared.endpoint, prepared.key, exc_info=exc)
         raise InternalError() from None
+
+
+async def estimate(services: Services, prepared: Prepared) -> dict[str, Any]:
+    """What computing ``prepared`` now would cost, after the operator's limits (413 naming the field),
+    and whether it is stored already (then it costs nothing). Submits nothing."""
+    cost = check_limits(prepared, services.settings, await _cluster_shape(services, prepared))
+    stored = await asyncio.to_thread(services.store.get_text, prepared.key) is not None
+    return {
+        "key": prepared.key,
+        "seconds": round(cost.seconds, 3),
+        "memory_bytes": int(cost.memory_bytes),
+        "stored": stored,
+        "synchronous": cost.seconds <= services.settings.max_sync_seconds,
+    }

@@ -8,7 +8,10 @@ adapter all take the ``Prepared`` and never normalise again.
 Two requests that must give the same numbers get the same key: defaults are filled in, every real
 number is a float written by ``repr`` (shortest round-trip form, ``-0.0`` → ``0.0``, ``1`` → ``1.0``),
 seeds are an explicit list, Hermite coefficients lose trailing zeros, and the endpoint name and
-engine version are part of what is hashed. The compute functions work from this same normal form,
+engine version are part of what is hashed. The protocol fields (docs/theory.md §11.1: ``readout``,
+``steps``, ``batches``, ``learning_rate_exponent``) enter the normal form only away from their defaults,
+so that the key of every request that does not use them is the key it always had (``batches`` only
+with more than one step, where it changes anything). The compute functions work from this same normal form,
 so a key always names one result.
 """
 
@@ -20,15 +23,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from srf_engine import ENGINE_VERSION, Problem
+from srf_engine import ENGINE_VERSION, InvalidParameterError, Problem
 from srf_engine.grid import OPTIMAL, GridSpec
+from srf_engine.protocols import DEFAULT_PROTOCOL, Protocol, readout_law
+from srf_engine.simulation import check_protocol
 from srf_engine.simulation.spec import SimulationSpec, default_test_samples
+from srf_engine.teachers import MULTI_INDEX_REFUSAL, MultiIndexTeacher, multi_index_teacher
 from srf_engine.theory.function import DEFAULT_KAPPA
 
 from ..schemas import (
     CompareRequest,
     FunctionRequest,
     HermiteActivation,
+    MultiIndexTeacherSpec,
     SimulateRequest,
     TheoryRequest,
 )
@@ -59,6 +66,49 @@ def canonical_activation(spec: str | HermiteActivation | dict[str, Any]) -> str 
     return {"hermite": values}
 
 
+def canonical_teacher(spec: Any) -> str | dict[str, Any]:
+    """An activation as :func:`canonical_activation`; a multi-index teacher as the engine writes it
+    (orders padded to ``k``, zero coefficients dropped, Hermite sums without trailing zeros)."""
+    if not isinstance(spec, MultiIndexTeacherSpec):
+        return canonical_activation(spec)
+    body = spec.multi_index
+    raw: dict[str, Any] = {}
+    if body.sum:
+        raw["sum"] = [canonical_activation(a) for a in body.sum]
+    if body.hermite_terms:
+        raw["hermite_terms"] = [
+            {"coefficient": _real(t.coefficient), "orders": [int(n) for n in t.orders]}
+            for t in body.hermite_terms
+        ]
+    return multi_index_teacher({"multi_index": raw}).spec  # InvalidParameterError("teacher") → 422
+
+
+def _protocol(req: Request) -> dict[str, Any]:
+    """The protocol fields away from their defaults (docs/theory.md §11.1), in normal form."""
+    out: dict[str, Any] = {}
+    readout = readout_law(req.readout if isinstance(req.readout, str) else req.readout.model_dump())
+    if not readout.uniform:
+        out["readout"] = readout.spec
+    steps = [req.steps] if isinstance(req.steps, int) else list(req.steps)
+    if steps != [1]:
+        out["steps"] = steps[0] if len(steps) == 1 else steps
+        if req.batches != "fresh":
+            out["batches"] = req.batches
+    if req.learning_rate_exponent != 0:
+        out["learning_rate_exponent"] = _real(req.learning_rate_exponent)
+    return out
+
+
+def protocol_of(normal: Mapping[str, Any]) -> Protocol:
+    """The engine's checked protocol from a normal form (defaults where a field is left out)."""
+    return Protocol.build(
+        readout=normal.get("readout", "uniform"),
+        steps=normal.get("steps", 1),
+        batches=normal.get("batches", "fresh"),
+        learning_rate_exponent=normal.get("learning_rate_exponent", 0.0),
+    )
+
+
 def _axis(value: float | list[float] | str) -> float | list[float] | str:
     """A grid axis in normal form: ``"optimal"`` stays, a list of one value is that value (same answer)."""
     if isinstance(value, str):
@@ -72,7 +122,7 @@ def _axis(value: float | list[float] | str) -> float | list[float] | str:
 def _problem(req: Request) -> dict[str, Any]:
     return {
         "student": canonical_activation(req.student),
-        "teacher": canonical_activation(req.teacher),
+        "teacher": canonical_teacher(req.teacher),
         "learning_rate": _axis(req.learning_rate),
         "alpha0": _axis(req.alpha0),
         "width": _axis(req.width),
@@ -91,6 +141,7 @@ def normalise(req: Request) -> dict[str, Any]:
     """The normal form of ``req`` (a JSON-ready dict without endpoint or version)."""
     body = _problem(req)
     body["ridge"] = _axis(req.ridge)
+    body.update(_protocol(req))
     if isinstance(req, TheoryRequest | CompareRequest | FunctionRequest):
         body.update(mapping=req.mapping, bulk=req.bulk, row_norm=bool(req.row_norm))
     if isinstance(req, FunctionRequest):
@@ -102,6 +153,8 @@ def normalise(req: Request) -> dict[str, Any]:
             seeds=[int(s) for s in req.seed_list()],
             test_samples=test_samples_of(req),
         )
+        if req.precision != "float64":  # left out at its default: float64 keys are unchanged
+            body["precision"] = req.precision
     if isinstance(req, CompareRequest):
         body.update(z_threshold=_real(req.z_threshold), relative_tolerance=_real(req.relative_tolerance))
         if req.extrapolate_dimensions:
@@ -152,6 +205,7 @@ class Prepared:
     problem: Problem
     spec: SimulationSpec | None = None
     parts: tuple[Prepared, ...] = ()
+    protocol: Protocol = DEFAULT_PROTOCOL
 
     @property
     def theory_part(self) -> Prepared:
@@ -203,7 +257,18 @@ def spec_of(normal: Mapping[str, Any]) -> SimulationSpec:
         ridge=normal["ridge"],
         seeds=normal["seeds"],
         test_samples=normal["test_samples"],
+        precision=normal.get("precision", "float64"),
     )
+
+
+def check_theory_covers(protocol: Protocol, problem: Problem) -> None:
+    """The theory endpoints answer only what the project's theory covers (docs/theory.md §11): one step,
+    a uniform readout, β = 0 and a single-index teacher; otherwise a 422 naming the field."""
+    refusal = protocol.refusal()
+    if refusal is not None:
+        raise InvalidParameterError(*refusal)
+    if isinstance(problem.teacher, MultiIndexTeacher):
+        raise InvalidParameterError("teacher", MULTI_INDEX_REFUSAL)
 
 
 def prepare(req: Request, problem: Problem | None = None) -> Prepared:
@@ -213,7 +278,12 @@ def prepare(req: Request, problem: Problem | None = None) -> Prepared:
     grid = grid_of(normal)
     grid.check_srf(normal["srf"])
     problem = problem_of(normal) if problem is None else problem
+    protocol = protocol_of(normal)
+    if isinstance(req, TheoryRequest | FunctionRequest):
+        check_theory_covers(protocol, problem)
     spec = spec_of(normal) if isinstance(req, SimulateRequest) else None
+    if spec is not None:
+        check_protocol(spec.model, problem, protocol)  # which model takes which protocol: 422 here
     parts: tuple[Prepared, ...] = ()
     if isinstance(req, CompareRequest):
         theory = TheoryRequest.model_validate(req.model_dump(include=set(TheoryRequest.model_fields)))
@@ -221,5 +291,12 @@ def prepare(req: Request, problem: Problem | None = None) -> Prepared:
         parts = (prepare(theory, problem), *(prepare(simulations[d], problem) for d in sorted(simulations)))
     key = _key(_canonical_text(endpoint, normal))
     return Prepared(
-        endpoint=endpoint, key=key, normal=normal, grid=grid, problem=problem, spec=spec, parts=parts
+        endpoint=endpoint,
+        key=key,
+        normal=normal,
+        grid=grid,
+        problem=problem,
+        spec=spec,
+        parts=parts,
+        protocol=protocol,
     )

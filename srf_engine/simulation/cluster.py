@@ -110,6 +110,9 @@ def _pack(plan: Plan) -> dict[str, Any]:
     fields = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)}
     for name in ("student", "teacher"):
         act: Activation = fields[name]
+        if not isinstance(act, Activation):  # a multi-index teacher: a frozen dataclass of plain data
+            fields[name] = ("object", act)
+            continue
         try:
             rebuilt = get_activation(act.spec, name) == act
         except (SRFEngineError, TypeError):
@@ -233,8 +236,9 @@ def seed_task(packed: dict[str, Any], seed: int, threads: int, *step_sums: Array
     with _ChunksOnTheHeap(), single_threaded_blas(), TaskRunner(_worker_threads(threads), 1.0, stop) as run:
         seed_run = SeedRun(plan, seed, run, step_sums=step_sums or None)
         test, train = seed_run.run()
-    stats = seed_run.first_layer_stats
-    return test, train, build(), None if stats is None else stats.as_dict()
+    from . import first_layer_record  # the package imports this module lazily: no cycle
+
+    return test, train, build(), first_layer_record(seed_run)
 
 
 def step_task(packed: dict[str, Any], seed: int, k: int) -> Array:

@@ -8,7 +8,13 @@ One seed of a simulation is a sequence of units, each on one chunk of ``CHUNK_RO
 - train chunk: ``CHUNK·d`` draws, ``2·CHUNK·p·d`` for the features, ``CHUNK·p²`` for the Gram update;
 - one ridge solve per distinct ``n``: a Cholesky factorisation (``p³/3``) per λ, or one symmetric
   eigendecomposition shared by all λ (needed for λ = 0; ``≈ 17`` Cholesky factorisations);
-- test chunk: ``CHUNK·d`` draws, ``2·CHUNK·p·d`` for the features, ``2·CHUNK·p·K`` for ``K`` predictions.
+- test chunk: ``CHUNK·d`` draws, ``2·CHUNK·p·d`` for the features, ``2·CHUNK·p·K`` for ``K`` predictions;
+- with a step, per step ``t``: what the first layer learned (``p·d·m`` for the Gram matrix of
+  ``W_t − W_0``, ``m = min(p, d)``, and its top eigenvalues).
+
+Protocols (docs/theory.md §11.1): ``T`` steps cost ``T`` passes over a batch of ``n0`` samples (the first
+shared by every η̃ of a grid, the later ones per η̃: they start from different ``W_1``), and the ridge
+sweep and test errors run once per step count asked (``R`` of them), on the way.
 
 Rates are single-thread figures of this machine (2 cores, AVX-512, OpenBLAS), measured with
 ``benchmarks/simulate.py``-like timings; the simulation runs BLAS single-threaded and spreads chunks over
@@ -22,6 +28,7 @@ from dataclasses import dataclass
 
 from ..errors import InvalidParameterError
 from ..problem import check_nonnegative, check_positive
+from ..protocols import check_steps
 from ..results import CostEstimate
 from .parallel import available_cores
 from .ridge import use_eigendecomposition
@@ -33,6 +40,7 @@ GEMM_FLOPS_PER_S = 50e9  # dgemm, chunk × d times d × p
 SYRK_FLOPS_PER_S = 45e9  # dsyrk counted as n·p² flops
 CHOLESKY_SECONDS_PER_P3 = 1.0e-11  # dpotrf + two triangular solves, per p³
 EIGH_SECONDS_PER_P3 = 1.5e-10  # dsyevr with eigenvectors on Gram-like spectra, per p³ (p ≤ 2000)
+TOP_EIGH_SECONDS_PER_M3 = 7.0e-11  # dsyevr, the top 4 eigenpairs only, per m³ (measured at m = 1000)
 NORMAL_SECONDS = 9.5e-9  # one Gaussian draw (PCG64 + ziggurat)
 ELEMENTWISE_SECONDS = 2.5e-9  # one activation (or derivative) evaluation, incl. temporaries
 #: Two threads do not quite make twice the work: shared memory bandwidth and the serial bits per α.
@@ -74,6 +82,9 @@ class Workload:
     n_test: int
     n_ridges: int
     eigh: bool
+    steps: int = 1  # T: steps taken (with n0 > 0)
+    readouts: int = 1  # R: step counts at which the readout is fitted
+    first_step_shared: bool = False  # the first step's gradient comes from another η̃ of a grid
 
     @property
     def n_max(self) -> int:
@@ -116,6 +127,15 @@ class Workload:
             return eigh + (self.n_ridges - 1) * cholesky
         return self.n_ridges * cholesky
 
+    def learned_seconds(self) -> float:
+        """What the first layer learned after one step: Gram of ``W_t − W_0`` and its top eigenpairs."""
+        m = min(self.p, self.d)
+        return (
+            self.p * self.d * m / SYRK_FLOPS_PER_S
+            + TOP_EIGH_SECONDS_PER_M3 * float(m) ** 3
+            + 2 * self.p * self.d * ELEMENTWISE_SECONDS
+        )
+
     def test_chunk_seconds(self) -> float:
         m, d, p, k = CHUNK_ROWS, self.d, self.p, self.solve_outputs
         return (
@@ -127,13 +147,16 @@ class Workload:
     # --- unit counts ----------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         boundary = sum(1 for n in self.sizes if n % CHUNK_ROWS)
+        step = n_chunks(self.n0) if self.n0 else 0
         return {
             "weight": n_chunks(self.p),
-            "step": n_chunks(self.n0) if self.n0 else 0,
+            "step": 0 if self.first_step_shared else step,  # the first step (shared by every η̃ of a grid)
+            "later_step": (self.steps - 1) * step,
+            "learned": self.steps if self.n0 else 0,
             # every chunk below n_max once, plus the features of a chunk cut by some n (cached once)
-            "train": self.n_max // CHUNK_ROWS + (1 if boundary else 0),
-            "solve": len(self.sizes),
-            "test": n_chunks(self.n_test),
+            "train": self.readouts * (self.n_max // CHUNK_ROWS + (1 if boundary else 0)),
+            "solve": self.readouts * len(self.sizes),
+            "test": self.readouts * n_chunks(self.n_test),
         }
 
     def seconds_per_seed(self) -> float:
@@ -141,7 +164,8 @@ class Workload:
         c = self.counts()
         return (
             c["weight"] * self.weight_chunk_seconds()
-            + c["step"] * self.step_chunk_seconds()
+            + (c["step"] + c["later_step"]) * self.step_chunk_seconds()
+            + c["learned"] * self.learned_seconds()
             + c["train"] * self.train_chunk_seconds()
             + c["solve"] * self.solve_seconds()
             + c["test"] * self.test_chunk_seconds()
@@ -160,7 +184,8 @@ class Workload:
         if self.eigh:  # the eigendecomposition serves λ = 0 in place of one Cholesky
             solve += 9.0 * p3 + 2 * p * p - cholesky
         return (
-            c["step"] * 4.0 * m * p * d
+            (c["step"] + c["later_step"]) * 4.0 * m * p * d
+            + c["learned"] * float(p * d * min(p, d))
             + c["train"] * (2.0 * m * p * d + m * p * p)
             + c["solve"] * solve
             + c["test"] * (2.0 * m * p * d + 2.0 * m * p * k)
@@ -199,13 +224,24 @@ class Workload:
         boundary = sums + earlier + (p * p if len(self.sizes) > 1 else 0) + m * (d + 2 * p)
         last = w + PARTIALS * p * p + earlier + matrices * p * p + m * p + p * k
         test = w + p * k + max(1, threads) * (m * (d + 2 * p) + 2 * m * k)
-        return int(_F8 * max(step, gram, boundary, last, test))
+        if not self.n0:
+            return int(_F8 * max(step, gram, boundary, last, test))
+        # with a step W0 is kept beside W (what was learned is W_t − W_0), through every phase;
+        # measuring it holds W_t − W_0 and the Gram matrix of its smaller side
+        small = min(p, d)
+        learned = 3 * w + 2 * small * small
+        return int(_F8 * max(step + w, gram + w, boundary + w, last + w, test + w, learned))
 
 
-def workload(spec: SimulationSpec, *, width: float, alpha0: float, step: bool) -> Workload:
-    """The :class:`Workload` of one seed of ``spec`` (``step``: whether the first layer takes a step)."""
+def workload(
+    spec: SimulationSpec, *, width: float, alpha0: float, step: bool, steps: Sequence[int] = (1,)
+) -> Workload:
+    """The :class:`Workload` of one seed of ``spec`` (``step``: whether the first layer takes a step;
+    ``steps``: the step counts asked, docs/theory.md §11.1)."""
     d = spec.dimension
     return Workload(
+        steps=max(steps) if step else 1,
+        readouts=len(steps) if step else 1,
         d=d,
         p=max(1, round(width * d)),
         n0=round(alpha0 * d) if step else 0,
@@ -286,8 +322,11 @@ def estimate_cost(
     zero_ridge: bool = False,
     n_jobs: int | None = None,
     cluster: ClusterShape | None = None,
+    steps: Sequence[int] = (1,),
 ) -> CostEstimate:
     """Predicted peak memory, floating-point work and wall time of :func:`srf_engine.simulate`.
+
+    ``steps``: the step counts asked (docs/theory.md §11.1): ``max(steps)`` steps, one readout per count.
 
     ``model = "network"`` with ``alpha0 > 0`` is assumed to take the first step (the learning rate is
     not an argument; with ``η̃ = 0`` the estimate is an upper bound). ``zero_ridge``: whether λ = 0 is
@@ -307,6 +346,7 @@ def estimate_cost(
     )
     width = check_positive("width", width)
     alpha0 = check_nonnegative("alpha0", alpha0)
-    load = workload(spec, width=width, alpha0=alpha0, step=model == "network" and alpha0 > 0)
+    steps = check_steps(steps)
+    load = workload(spec, width=width, alpha0=alpha0, step=model == "network" and alpha0 > 0, steps=steps)
     threads = available_cores() if n_jobs is None else max(1, int(n_jobs))
     return estimate(load, len(spec.seeds), threads, cluster)

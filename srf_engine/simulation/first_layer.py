@@ -1,6 +1,7 @@
 """The measured sRF of a first layer (docs/theory.md §10): how far a trained ``W`` is from any mapping.
 
-For ``W`` (``p × d``) and the teacher direction ``θ`` (``‖θ‖² = d``):
+For ``W`` (``p × d``) and the teacher direction ``θ`` (``‖θ‖² = d``; or the ``k × d`` directions of a
+multi-index teacher, docs/theory.md §11):
 
 - the spike is the mean row ``w̄``: ``r = √(‖w̄‖² − c/p)`` (the bulk's own mean removed), ``v = √d w̄/‖w̄‖``,
   ``γ = θ·v/d``;
@@ -88,7 +89,8 @@ def measure_first_layer(w: Array, theta: Array, shrink: float | None = None) -> 
     return FirstLayerStats(
         c_eff=c_eff,
         r=math.sqrt(max(0.0, norm * norm - c_eff / p)),
-        gamma=float(theta @ v) / d,
+        # a multi-index teacher (Θ: k × d): the norm of v's projection on the teacher span
+        gamma=float(theta @ v) / d if theta.ndim == 1 else float(np.linalg.norm(theta @ v)) / d,
         row_shrink=shrink,
         V_c=float(np.sum((norms - c_eff) ** 2)),
         spectrum_edges=(float(eig[0]), float(eig[-1])),

@@ -8,7 +8,10 @@ those of the same point simulated alone (same draws, same arithmetic):
   first batch: one pass over it gives every ``G`` (partial sums snapshot at each ``n0``);
 - a first layer that does not depend on ``(α0, η̃)`` (random features, or no step) is simulated once
   per ``(ψ_w, Δ)``, and the sRF model once per distinct ``(c, r, γ)``;
-- every λ and α of a point share one Gram sweep (:mod:`.seed`).
+- every λ and α of a point share one Gram sweep (:mod:`.seed`);
+- steps (docs/theory.md §11.1): one run of ``T = max(steps)`` steps per ``(ψ_w, Δ, α0, η̃)`` serves every
+  step count asked, the readout fitted after each on the way; the first step's gradient is still shared
+  by every η̃ (all start from ``W0``), the later ones are not (they start from different ``W_1``).
 """
 
 from __future__ import annotations
@@ -21,12 +24,21 @@ import numpy as np
 
 from ..grid import GridSpec
 from ..problem import Problem
+from ..protocols import DEFAULT_PROTOCOL, Protocol
 from ..results import SimulationPoint, SimulationResult
-from . import Setup, overflow_warning, points_of, run_seeds, setup
+from . import (
+    Setup,
+    first_layer_record,
+    learned_of,
+    overflow_warning,
+    points_of,
+    run_seeds,
+    setup,
+    with_steps,
+)
 from .blas import single_threaded_blas
-from .first_layer import measure_first_layer
 from .parallel import TaskRunner, available_cores
-from .seed import SeedRun, apply_step
+from .seed import SeedRun
 from .spec import SimulationSpec, check_int
 
 Array = np.ndarray
@@ -66,8 +78,7 @@ def _locally(
                 if first.plan.first_layer != "step":
                     seed_run = SeedRun(first.plan, seed, runner)
                     test, train = seed_run.run()
-                    stats = seed_run.first_layer_stats
-                    out = (test, train, None if stats is None else stats.as_dict())
+                    out = (test, train, first_layer_record(seed_run))
                     for cell in members:
                         results[cell].append(out)
                     continue
@@ -75,18 +86,11 @@ def _locally(
                 w0, theta = run.initial_layer()
                 n0s = sorted({runs[cell].plan.load.n0 for cell in members})
                 gradients = dict(zip(n0s, run.step_gradients(w0, theta, n0s), strict=True))
-                norms = np.einsum("ij,ij->i", w0, w0)
                 for cell in members:
-                    plan = runs[cell].plan
-                    w = w0.copy()
-                    gradient = gradients[plan.load.n0]
-                    # row shrink (docs/theory.md §10.2): 1 + (η̃/n0) mean_i G_i·w0_i/‖w0_i‖²
-                    shift = float(np.mean(np.einsum("ij,ij->i", gradient, w0) / norms))
-                    apply_step(w, gradient, plan.learning_rate, plan.load.n0)
-                    stats = measure_first_layer(w, theta, 1.0 + shift * plan.learning_rate / plan.load.n0)
-                    test, train = SeedRun(plan, seed, runner).readout(w, theta)
-                    results[cell].append((test, train, stats.as_dict()))
-                    del w
+                    cell_run = SeedRun(runs[cell].plan, seed, runner)
+                    # W_1 = W0 + (η̃/n0) G from the shared gradient (each cell's own copy of W0)
+                    test, train = cell_run.after_steps(w0, theta, gradients[runs[cell].plan.load.n0])
+                    results[cell].append((test, train, first_layer_record(cell_run)))
                 del w0, gradients
 
 
@@ -125,8 +129,10 @@ def simulate_grid(
     progress: Callable[[float], None] | None = None,
     n_jobs: int | None = None,
     client: Any = None,
+    protocol: Protocol = DEFAULT_PROTOCOL,
 ) -> SimulationResult:
-    """Statistics over seeds at every point of ``grid``, in C order of its axes.
+    """Statistics over seeds at every point of ``grid``, in C order of its axes (``steps`` of
+    ``protocol``, docs/theory.md §11.1, after ``alpha0``).
 
     ``problem`` gives the activations (and ``srf``, if given); ``grid`` the values of ``width, noise,
     alpha0, learning_rate`` (``ridge`` and ``alpha`` must be ``spec``'s). Each point carries its six
@@ -151,7 +157,7 @@ def simulate_grid(
             grid.noise[i_n],
             problem.srf,
         )
-        runs[cell] = setup(point, spec)
+        runs[cell] = setup(point, spec, protocol)
     groups: dict[Hashable, list[Cell]] = {}
     for cell in cells:
         groups.setdefault(_group(cell, runs[cell]), []).append(cell)
@@ -174,17 +180,28 @@ def simulate_grid(
         progress(1.0)
 
     points: list[SimulationPoint] = []
-    for cell in cells:
+    # C order: width, noise, alpha0, steps, learning_rate (then ridge, alpha within points_of)
+    order = [
+        (cell, s)
+        for outer in itertools.groupby(cells, key=lambda c: c[:3])
+        for members in [list(outer[1])]
+        for s in range(len(protocol.steps))
+        for cell in members
+    ]
+    for cell, s in order:
         run = runs[cell]
-        test = np.stack([r[0] for r in results[cell]])  # seeds × sizes × ridges
-        train = np.stack([r[1] for r in results[cell]])
+        test = np.stack([r[0][s] for r in results[cell]])  # seeds × sizes × ridges
+        train = np.stack([r[1][s] for r in results[cell]])
         plan = run.plan
+        t = protocol.steps[s]
         coordinates: dict[str, Any] = {
             "learning_rate": grid.learning_rate[cell[3]],
             "alpha0": grid.alpha0[cell[2]],
             "noise": plan.noise,
             "width": grid.width[cell[0]],
             "srf": run.srf,
+            **({} if protocol.steps == (1,) else {"steps": t}),
+            "first_layer": learned_of([r[2] for r in results[cell]], t),
         }
         points += points_of(spec, run.load, test, train, **coordinates)
         warnings += [*run.warnings, *overflow_warning(spec.seeds, test, train, plan.learning_rate)]
@@ -198,6 +215,6 @@ def simulate_grid(
         seeds=spec.seeds,
         points=points,
         warnings=list(dict.fromkeys(warnings)),
-        grid=grid.as_dict(),
+        grid=with_steps(grid.as_dict(), protocol.steps),
         first_layer=tuple(layers) if spec.model == "network" and layers and None not in layers else None,
     )

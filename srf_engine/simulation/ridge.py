@@ -40,8 +40,8 @@ def gram_update(gram: Array, b: Array, phi: Array, y: Array, buffer: Array) -> f
     product lands in ``buffer`` and is added, which costs one pass over ``p²`` per chunk.
     """
     np.matmul(phi.T, phi, out=buffer)
-    gram += buffer
-    b += phi.T @ y
+    gram += buffer  # float64 whatever the products' dtype (``buffer``'s, ``phi``'s)
+    b += phi.T @ y.astype(phi.dtype, copy=False)
     return float(y @ y)
 
 

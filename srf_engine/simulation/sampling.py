@@ -34,6 +34,9 @@ class Stream(IntEnum):
     STEP = 2  # the n0 samples of the first gradient step
     TRAIN = 3  # the n samples of the ridge regression (nested prefixes of one draw)
     TEST = 4  # fresh samples for the test error
+    READOUT = 5  # u = √p a, the readout at initialisation when it is not uniform (docs/theory.md §11)
+    TEACHERS = 6  # the k directions θ_j of a multi-index teacher
+    LATER_STEPS = 7  # fresh batches of steps t ≥ 2, key (7, t, chunk)
 
 
 def generator(seed: int, stream: Stream, index: int | None = None) -> np.random.Generator:

@@ -13,9 +13,10 @@ One module a step of the calculation, each importing only the ones above it in t
 - ``fidelity``: measured accuracy ranges against the network, by regime (§10.5);
 - ``cost``: the time model of a curve, for the service's synchronous-time check.
 
-Random readouts and multi-index targets (§11), a parallel path: ``readout`` (laws, per-class mapping and
-moments), ``multiindex`` (targets), ``class_spectrum`` and ``class_onestep`` (the K-atom bulk laws),
-``class_solver`` (the K-class fixed point), ``class_curve`` (:func:`readout_curve`, :func:`readout_function`).
+Theory for random readouts and multi-index targets (§12), a parallel path: ``readout`` (laws, per-class
+mapping and moments), ``multiindex`` (targets), ``class_spectrum`` and ``class_onestep`` (the K-atom bulk
+laws), ``class_solver`` (the K-class fixed point), ``class_curve`` (:func:`readout_curve`,
+:func:`readout_function`).
 """
 
 from .class_curve import readout_curve, readout_function

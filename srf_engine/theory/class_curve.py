@@ -1,11 +1,11 @@
-"""Theory curves and the learned function with a random readout at initialisation (docs/theory.md §11.2).
+"""Theory curves and the learned function with a random readout at initialisation (docs/theory.md §12.2).
 
 :func:`readout_curve` is the engine entry: a :class:`~srf_engine.problem.Problem`, sample ratios, one
 ridge and a :class:`~srf_engine.theory.readout.ReadoutLaw`; it maps the step class by class
 (``mapping``), evaluates the per-class conditional moments once, and solves the ``K``-class equations
 along ``α`` with warm starts. The bulk is the ``K``-atom generalised Marchenko–Pastur law (each class
-``c_k·W0``, §11.2) or, with ``bulk="one_step"``, §10.3's bulk class by class without its anisotropic spike
-projections (§11.4, :mod:`~srf_engine.theory.class_onestep`); §10.4's row-norm channel is not derived class
+``c_k·W0``, §12.2) or, with ``bulk="one_step"``, §10.3's bulk class by class without its anisotropic spike
+projections (§12.4, :mod:`~srf_engine.theory.class_onestep`); §10.4's row-norm channel is not derived class
 by class (results say which bulk was used in ``warnings``).
 
 :func:`readout_function` gives ``ŷ(κ) = Σ_k μ0k(κ) m_k + κ Σ_k μ1k(κ) t_k`` against ``h(κ)``: with several
@@ -35,7 +35,7 @@ DEFAULT_READOUT_MAPPING: Mapping = "corrected"
 
 ONE_STEP_NOTE = (
     "readout classes use the one-step bulk class by class (rows f_k(M), M's law from one seeded sample, "
-    "docs/theory.md §11.4) with isotropic spike projections; the row-norm channel (§10.4) is not derived "
+    "docs/theory.md §12.4) with isotropic spike projections; the row-norm channel (§10.4) is not derived "
     "class by class"
 )
 NO_ONE_STEP_NOTE = (
@@ -43,7 +43,7 @@ NO_ONE_STEP_NOTE = (
 )
 BULK_NOTE = (
     "readout classes use the K-atom generalised Marchenko–Pastur bulk (each class c_k·W0, docs/theory.md "
-    "§11.2); bulk 'one_step' adds §10.3's bulk class by class (§11.4), the row-norm channel (§10.4) is "
+    "§12.2); bulk 'one_step' adds §10.3's bulk class by class (§12.4), the row-norm channel (§10.4) is "
     "not derived class by class"
 )
 
@@ -124,7 +124,7 @@ MEASURED: dict[tuple[str, bool], tuple[float, float, float, float]] = {
     ("multi-index", False): (-0.5, 2.1, -2.0, -1.4),  # two targets, rademacher: 2 rows each
     ("multi-index", True): (-3.3, -3.3, -29.9, -21.6),
 }
-#: The same with ``bulk="one_step"`` (§11.4), where it changes the theory.
+#: The same with ``bulk="one_step"`` (§12.4), where it changes the theory.
 MEASURED_ONE_STEP: dict[tuple[str, bool], tuple[float, float, float, float]] = {
     ("curved", False): (-8.6, 0.1, -4.8, 2.3),
     ("curved", True): (-3.3, 0.0, -6.6, 2.8),
@@ -201,9 +201,9 @@ def readout_curve(
     bulk: str = "marchenko_pastur",
 ) -> ReadoutCurve:
     """Test and training errors along ``alphas`` with readout law ``readout`` (a :class:`ReadoutLaw`,
-    ``"uniform"``, ``"rademacher"``, ``"gaussian"`` or ``{"values", "weights"}``), docs/theory.md §11.2.
+    ``"uniform"``, ``"rademacher"``, ``"gaussian"`` or ``{"values", "weights"}``), docs/theory.md §12.2.
 
-    ``target``: a multi-index target (§11.3; a :class:`~srf_engine.theory.multiindex.MultiIndexTarget` or a
+    ``target``: a multi-index target (§12.3; a :class:`~srf_engine.theory.multiindex.MultiIndexTarget` or a
     name of ``MULTI_INDEX_TARGETS``) in place of ``problem.teacher``. A point whose fixed point is not
     verified (residual > 1e-8) has ``None`` errors and a warning."""
     alphas = check_alphas(alphas)

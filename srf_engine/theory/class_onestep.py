@@ -1,4 +1,4 @@
-"""The one-step bulk class by class, its spectrum only (docs/theory.md §11.4; experimental, not a default).
+"""The one-step bulk class by class, its spectrum only (docs/theory.md §12.4; experimental, not a default).
 
 §10.3 class by class: given the first batch, the bulk rows of class ``k`` are close to i.i.d.
 ``N(0, f_k(M)/d)`` with ``M = X0ᵀ diag(e) X0/n0``, ``f_k(l) = (1 + η̃ b1 u_k l)² + u_k² k0``,

@@ -1,4 +1,4 @@
-"""Fixed point of the self-consistent equations with ``K`` readout classes (docs/theory.md §11.2).
+"""Fixed point of the self-consistent equations with ``K`` readout classes (docs/theory.md §12.2).
 
 Conditional on ``κ`` neuron ``i`` of class ``k`` is ``μ0,k + μ1,k (B Π x + κ B v/√d)_i + μ2,k ξ_i``
 (§4 class by class, ``B = diag(√c_k) W0``). The derivation of §5 goes through with per-class order

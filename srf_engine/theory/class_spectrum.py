@@ -1,5 +1,5 @@
 """The spectral side with ``K`` readout classes: a generalised Marchenko–Pastur law with a population of
-``K`` atoms on the neuron side (docs/theory.md §11.2).
+``K`` atoms on the neuron side (docs/theory.md §12.2).
 
 The bulk is ``B = diag(√c_k) W0``, ``Ω = B Π Bᵀ = C^{1/2} G C^{1/2}`` with ``G = W0 Π W0ᵀ`` (Wishart of ratio
 ``ψ_w``), and the fixed point meets it through the resolvent ``R = (Z + Σ_kl V̂1_kl P_k Ω P_l)⁻¹``,

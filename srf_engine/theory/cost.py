@@ -7,8 +7,10 @@ and spectral rules (``N_κ + N_D`` nodes). So
     seconds ≈ SETUP + Σ_curves s(N_κ)·[MOMENTS·N_κ + n_α · SOLVES[mode] · PER_NODE · (N_κ + N_D)]
 
 over the curve and its baseline (``c = 1, r = 0``), with ``mode`` the ridge: a fixed λ is one solve, λ = 0
-a solve and its check at 4λ, "optimal" a scan and a bounded search (≈ 35 solves). ``s(N) = 1 + N/4000``:
-large rules fall out of the CPU caches. A one-step bulk law (docs/theory.md §10.3) adds, to the main curve,
+a solve and its check at 4λ, "optimal" a scan and a bounded search (≈ 35 solves). A fixed λ > 0 on §5's
+bulk is solved batched (``batch.py``), at ``BATCH_SOLVE_SECONDS_PER_NODE`` instead of ``PER_NODE · s(N)``.
+``s(N) = 1 + N/4000``: large rules fall out of the CPU caches. A one-step bulk law (docs/theory.md §10.3)
+adds, to the main curve,
 ``SOLVES[mode] · ONE_STEP_SOLVE_SECONDS`` per α for ``"one_step"`` (resolvent forms by quadrature), and
 for ``"one_step_sampled"`` its first batch (``n0·d·(p + 3d)`` multiply-adds at the sampling dimension
 ``d``), one ``d × d`` eigendecomposition (``d³``) and ``SOLVES[mode] · SAMPLED_SOLVE_SECONDS`` per α; a law
@@ -31,6 +33,9 @@ from .quadrature import spectral_nodes_needed
 SETUP_SECONDS = 0.003
 MOMENT_SECONDS_PER_NODE = 4.0e-6
 SOLVE_SECONDS_PER_NODE = 1.0e-6
+#: The same solve batched (``batch.py``: a fixed λ on §5's bulk, every point of a grid at once): per node
+#: of one point, from benchmarks/grid.py's 100 × 100 grid and tests/test_estimates.py's curves.
+BATCH_SOLVE_SECONDS_PER_NODE = 2.0e-7
 #: Solves per α of one curve, by ridge mode.
 SOLVES = {"fixed": 1.0, "zero": 3.5, "optimal": 35.0}
 #: Rule size past which a node costs twice as much (cache misses).
@@ -77,12 +82,18 @@ def estimate_theory_seconds(
     spectral = spectral_nodes_needed(problem.width)
     solves = SOLVES[_mode(ridge)]
     seconds = SETUP_SECONDS
-    for params in curves:
+    law = srf is None and _law_applies(problem, bulk)
+    for i, params in enumerate(curves):
         nodes = kappa_nodes(DEFAULT_KAPPA_NODES, params)
         slowdown = 1.0 + nodes / CACHE_NODES
-        per_alpha = solves * SOLVE_SECONDS_PER_NODE * (nodes + spectral)
-        seconds += slowdown * (MOMENT_SECONDS_PER_NODE * nodes + n_alphas * per_alpha)
-    if srf is None and _law_applies(problem, bulk):
+        seconds += slowdown * MOMENT_SECONDS_PER_NODE * nodes
+        if _mode(ridge) == "fixed" and not (law and i == 0):
+            # batched: chunks sized to the caches, no slowdown with the rule's size (λ = 0 keeps the
+            # point-by-point price: its spectral rules are refined near the pole, its check doubles it)
+            seconds += n_alphas * solves * BATCH_SOLVE_SECONDS_PER_NODE * (nodes + spectral)
+        else:
+            seconds += slowdown * n_alphas * solves * SOLVE_SECONDS_PER_NODE * (nodes + spectral)
+    if law:
         if bulk == "one_step_sampled":
             d = float(bulk_dimension)
             n0, p = problem.alpha0 * d, problem.width * d

@@ -1,4 +1,4 @@
-"""Multi-index targets after one step (docs/theory.md §11.3).
+"""Multi-index targets after one step (docs/theory.md §12.3).
 
 Target ``y = g(z_1, …, z_k) + √Δ ξ`` with ``z_j = θ_j·x/√d``, ``θ_i·θ_j = d δ_ij``. With a first batch of
 ``O(d)`` samples the spike is still rank one, along the target's linear part plus the batch's noise:

@@ -94,6 +94,28 @@ def spectral_nodes_needed(ratio: float, pole: float | None = None) -> int:
     return size
 
 
+def spectral_nodes_needed_many(ratio: float, poles: np.ndarray) -> np.ndarray:
+    """:func:`spectral_nodes_needed` at each of ``poles`` (NaN: no pole), vectorised (batched solves)."""
+    poles = np.asarray(poles, dtype=float)
+    a, b = marchenko_pastur_edges(ratio)
+    mid, half = 0.5 * (a + b), 0.5 * (b - a)
+    out = np.full(poles.shape, MIN_SPECTRAL_NODES)
+    if half <= 0.0:
+        return out
+    with np.errstate(invalid="ignore"):
+        delta = np.arccosh(np.maximum(1.0, (mid + np.maximum(0.0, poles)) / half))
+    delta = np.where(np.isnan(poles), np.inf, delta)
+    if ratio != 1.0:
+        delta = np.minimum(delta, math.acosh(max(1.0, mid / half)))
+    with np.errstate(divide="ignore"):
+        needed = np.ceil(_TRAPEZOID_EXPONENT / (2.0 * delta))
+    # powers of two from MIN_SPECTRAL_NODES, as the scalar rule
+    exponent = np.ceil(np.log2(np.maximum(needed, MIN_SPECTRAL_NODES) / MIN_SPECTRAL_NODES))
+    top = math.log2(MAX_SPECTRAL_NODES / MIN_SPECTRAL_NODES)
+    size = MIN_SPECTRAL_NODES * 2.0 ** np.minimum(exponent, top)
+    return np.where(np.isfinite(delta), size, MIN_SPECTRAL_NODES).astype(int)
+
+
 @lru_cache(maxsize=64)
 def marchenko_pastur_rule(ratio: float, n: int) -> Rule:
     """Rule for ``E_X`` with ``X`` Marchenko–Pastur of ratio ``ψ_w`` (``E X = 1``, ``E X² = 1 + ψ_w``)."""

@@ -1,4 +1,4 @@
-"""Readout laws at initialisation and the per-class sRF mapping (docs/theory.md §11.2).
+"""Readout laws at initialisation and the per-class sRF mapping (docs/theory.md §12.2).
 
 The readout is ``a_i = u_i/√p`` with ``u_i`` i.i.d. from a law of ``K`` atoms ``u_k`` (weights ``π_k``):
 ``uniform`` (``u ≡ 1``, §1), ``rademacher`` (±1), a finite law, or ``gaussian`` as the limit of many
@@ -39,7 +39,7 @@ MAX_ATOMS = 20
 
 @dataclass(frozen=True)
 class ReadoutLaw:
-    """A readout law of ``K`` atoms ``values`` with probabilities ``weights`` (§11.2)."""
+    """A readout law of ``K`` atoms ``values`` with probabilities ``weights`` (§12.2)."""
 
     values: tuple[float, ...]
     weights: tuple[float, ...]
@@ -129,7 +129,7 @@ class ClassParams:
     c: Array
     r: Array
     gamma: float
-    #: Overlaps of the spike with each target direction (§11.3); ``(γ,)`` for a single index.
+    #: Overlaps of the spike with each target direction (§12.3); ``(γ,)`` for a single index.
     gamma_vec: Array | None = None
 
     @property
@@ -147,7 +147,7 @@ def map_classes(
 
     A problem with ``srf`` given is read as the sRF of the class ``u = 1``: class ``k`` then has
     ``r_k = u_k r`` and ``c_k = 1 + u_k² (c − 1)`` (the paper's scaling in ``u``). A multi-index
-    ``target`` (§11.3) replaces ``problem.teacher``: ``μ1*`` is then the norm of ``(E[z_j g])_j``.
+    ``target`` (§12.3) replaces ``problem.teacher``: ``μ1*`` is then the norm of ``(E[z_j g])_j``.
     """
     u = np.asarray(law.values, dtype=float)
     pi = np.asarray(law.weights, dtype=float)
@@ -197,7 +197,7 @@ def map_classes(
 
 @dataclass(frozen=True)
 class ClassMoments:
-    """Per class conditional moments on shared ``κ`` nodes (§11.2): ``mu0, mu1, mu2`` are ``K × n``."""
+    """Per class conditional moments on shared ``κ`` nodes (§12.2): ``mu0, mu1, mu2`` are ``K × n``."""
 
     kappa: Array
     weights: Array
@@ -205,7 +205,7 @@ class ClassMoments:
     mu1: Array
     mu2: Array
     h: Array
-    h1: Array  # J × n: one row per direction orthogonal to the spike that the target has (§11.3)
+    h1: Array  # J × n: one row per direction orthogonal to the spike that the target has (§12.3)
     hh: Array
 
 

@@ -66,6 +66,9 @@ class FixedPoint:
     residual: float
     #: The readout's overlap with the row-norm channel (docs/theory.md §10.4; 0 without it).
     s: float = 0.0
+    #: Effective fraction of the training samples that carry the fit of the mean direction ``m``:
+    #: ``E[g]²/E[g²]`` with ``g = μ0²/(1+V)`` (docs/theory.md §10.6); 1 without a mean direction.
+    fit_fraction: float = 1.0
 
     def overlaps(self) -> dict[str, float]:
         """The seven overlaps of §5, and ``s`` where the row-norm channel made it non-zero."""
@@ -252,6 +255,25 @@ def _downstream(
     return _Linear(
         q, float(t), float(psi), float(m), float(dot(w, energy)), float(dot(w_om2, energy)), float(s)
     )
+
+
+def fit_fraction(cm: ConditionalMoments, V: tuple[float, float] | Array) -> float:
+    """Kish effective fraction ``E[g]²/E[g²]``, ``g = μ0²/(1+V(κ))``, of the training samples that carry
+    the fit of the mean direction ``m`` (docs/theory.md §10.6).
+
+    Below the width at small ridge, ``1/(1+V)`` is ``O(λ)`` where the readout interpolates and ``O(1)``
+    in the tail of ``κ`` where the student saturates (``μ1, μ2 → 0``): ``m`` is then fitted on that
+    tail, a fraction of the samples that vanishes as ``λ → 0``, and a simulation with ``n`` training
+    samples approaches the limit only once ``n·fit_fraction`` is large. 1 when ``μ0 ≡ 0``.
+    """
+    k = _Kappa(cm)
+    if k.mean_free:
+        return 1.0
+    g = cm.mu0 * cm.mu0 / (1.0 + k.mu1sq * V[0] + k.mu2sq * V[1])
+    second = dot(cm.weights, g * g)
+    if not (math.isfinite(second) and second > 0.0):
+        return 1.0
+    return float(min(1.0, dot(cm.weights, g) ** 2 / second))
 
 
 def _channel_overlaps(
@@ -480,4 +502,5 @@ def _solve(
         converged=bool(converged),
         iterations=iterations,
         residual=float(residual),
+        fit_fraction=fit_fraction(cm, x) if finite else 1.0,
     )
