@@ -268,3 +268,11 @@ def test_without_a_step_every_readout_law_is_random_features() -> None:
         assert all(p.converged for p in other.points)
         np.testing.assert_allclose(other.test_errors, uni.test_errors, rtol=1e-10)
         np.testing.assert_allclose(other.train_errors, uni.train_errors, rtol=1e-10)
+
+
+def test_the_simulations_readout_law_is_accepted() -> None:
+    from srf_engine.protocols import ReadoutLaw as SimulationLaw
+
+    assert check_readout(SimulationLaw("rademacher")) == ReadoutLaw.rademacher()
+    law = check_readout(SimulationLaw("finite", (1.0, -0.5), (1 / 3, 2 / 3)))
+    assert law.values == (1.0, -0.5) and law.weights == pytest.approx((1 / 3, 2 / 3))

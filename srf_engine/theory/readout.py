@@ -108,9 +108,13 @@ class ReadoutLaw:
 
 
 def check_readout(readout: object) -> ReadoutLaw:
-    """A :class:`ReadoutLaw`, a name, or ``{"values": [...], "weights": [...]}``."""
+    """A :class:`ReadoutLaw`, a name, ``{"values": [...], "weights": [...]}``, or the simulation's
+    ``srf_engine.protocols.ReadoutLaw`` (through its ``spec``)."""
     if isinstance(readout, ReadoutLaw):
         return readout
+    spec = getattr(readout, "spec", None)  # the simulation's srf_engine.protocols.ReadoutLaw: its JSON form
+    if spec is not None and not isinstance(readout, dict):
+        return check_readout(spec)
     if isinstance(readout, str):
         return ReadoutLaw.named(readout)
     if isinstance(readout, dict) and set(readout) == {"values", "weights"}:
