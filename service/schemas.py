@@ -682,8 +682,22 @@ class ActivationsResponse(BaseModel):
     hermite: str = Field(description="How to give an activation by its Hermite coefficients.")
 
 
+class ClusterHealth(BaseModel):
+    """The Dask cluster as last seen (no network call is made to answer ``/healthz``)."""
+
+    address: str
+    state: Literal["connected", "connecting", "unreachable", "not_connected"]
+    reason: str | None = Field(
+        None, description="Why it is unreachable (the 503s of simulations say the same)."
+    )
+
+
 class HealthResponse(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(
+        description="'ok'; 'degraded' while the Dask cluster (SRF_DASK_SCHEDULER) is unreachable: the theory "
+        "and stored results are served, new simulations get 503."
+    )
+    cluster: ClusterHealth | None = Field(None, description="Present when SRF_DASK_SCHEDULER is set.")
 
 
 class VersionResponse(BaseModel):

@@ -6,6 +6,8 @@
   submissions get 503 with ``Retry-After``, never a 500.
 * kill -9 while results are written, several rounds: every result the server answered 200 for is
   still in the store after a restart.
+* A wrong Dask address (a silent TCP server): simulations fail fast with 503, ``/theory/curve`` and
+  ``/healthz`` keep answering within 1 s, ``/healthz`` says degraded, SIGTERM is quick.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_service_support import THEORY, LiveServer
+from test_service_support import SIMULATE, THEORY, LiveServer, SilentServer
 
 pytestmark = pytest.mark.slow
 
@@ -148,3 +150,48 @@ def test_no_confirmed_result_is_lost_over_repeated_kill_9(tmp_path: Path) -> Non
         ]
         assert server.http.get("/healthz").status_code == 200
     assert not misses, f"{len(misses)} of {len(confirmed)} confirmed results were lost"
+
+
+def test_a_wrong_dask_address_fails_simulations_fast_and_leaves_the_rest_serving(tmp_path: Path) -> None:
+    wrong = SilentServer()
+    try:
+        server = LiveServer(
+            tmp_path / "cache.sqlite3",
+            SRF_DASK_SCHEDULER=wrong.address,
+            SRF_DASK_CONNECT_TIMEOUT="1",
+            SRF_RETRY_AFTER_SECONDS="2",
+        )
+        try:
+
+            def simulate(i: int) -> tuple[int, float, str]:
+                started = time.monotonic()
+                body = {**SIMULATE, "ridge": 0.1 + 0.01 * i}
+                headers = {"Prefer": "respond-async"} if i % 2 else {}
+                with httpx.Client(base_url=server.url, timeout=60) as http:
+                    r = http.post("/simulate", json=body, headers=headers)
+                return r.status_code, time.monotonic() - started, r.text
+
+            with cf.ThreadPoolExecutor(12) as pool:
+                simulations = [pool.submit(simulate, i) for i in range(24)]
+                slowest = 0.0
+                for i in range(20):  # the rest of the service answers meanwhile, within 1 s each
+                    started = time.monotonic()
+                    curve = server.http.post("/theory/curve", json={**THEORY, "ridge": 0.2 + 0.01 * i})
+                    health = server.http.get("/healthz")
+                    slowest = max(slowest, time.monotonic() - started)
+                    assert curve.status_code == 200 and health.status_code == 200
+                answers = [f.result() for f in simulations]
+            assert slowest < 1.0, f"/theory/curve + /healthz took {slowest:.2f} s"
+            assert all(status == 503 for status, _, _ in answers), [a[:2] for a in answers]
+            assert max(seconds for _, seconds, _ in answers) < 4.0, [round(a[1], 2) for a in answers]
+            assert all(wrong.address in text and "SRF_DASK_SCHEDULER" in text for _, _, text in answers)
+            health = server.http.get("/healthz").json()
+            assert health["status"] == "degraded", health
+            assert health["cluster"]["state"] == "unreachable" and "handshake" in health["cluster"]["reason"]
+            started = time.monotonic()
+        finally:
+            server.stop()
+        assert time.monotonic() - started < 10, "SIGTERM took too long"
+        assert " 500 " not in server.log.read_text()
+    finally:
+        wrong.close()

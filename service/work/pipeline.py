@@ -16,8 +16,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from srf_engine import ENGINE_VERSION, Cancelled, InvalidParameterError
 from srf_engine.errors import ClusterError
 from srf_engine.simulation.cost import ClusterShape
@@ -132,7 +130,8 @@ async def _cluster_shape(services: Services, prepared: Prepared) -> ClusterShape
     """The Dask cluster's shape for pricing a simulation (503 when unreachable); ``None`` without one."""
     if services.cluster is None or prepared.spec is None:
         return None
-    return await anyio.to_thread.run_sync(services.cluster.shape)  # a network call: off the event loop
+    # A network call: off the event loop, and in a thread of its own, not the pool the other routes share.
+    return await services.cluster.shape_async()
 
 
 async def submit_job(services: Services, prepared: Prepared, *, who: str | None = None) -> str:
