@@ -52,9 +52,16 @@ class Settings(BaseSettings):
     max_seeds: int = Field(32, ge=1)
     max_alphas: int = Field(200, ge=1)
     max_points: int = Field(
-        20_000, ge=1, description="Points of a grid: the product of the lengths of all list-valued fields."
+        20_000,
+        ge=1,
+        description="Points of a result: the product of the lengths of all list-valued fields (kappa too).",
     )
     max_test_samples: int = Field(100_000, ge=1)
+    max_response_bytes: int = Field(
+        32 * 1024**2,
+        ge=1,
+        description="Largest answer (JSON, or CSV) computed or served from the store; 413 beyond.",
+    )
     max_memory_bytes: int = Field(4 * 1024**3, ge=1, description="Ceiling on the engine's memory estimate.")
     max_sync_seconds: float = Field(
         30.0, ge=0, description="Synchronous requests estimated above this must use Prefer: respond-async."

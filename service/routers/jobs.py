@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse, Response
 
@@ -50,9 +51,12 @@ async def get_job(job_id: JobId, services: ServicesDep, query: OutputDep) -> Res
     answers its result in that format (the Location of a job submitted with a format says so); an
     unfinished one answers 202 with its status (poll again), a failed or cancelled one 409."""
     output = query.parse()
-    job = JobOut(**_found(await services.jobs.get(job_id), job_id))
+    found = _found(await services.jobs.get(job_id), job_id)
+    # A job's result may be megabytes: validated and encoded in a worker thread, off the event loop.
+    job = await anyio.to_thread.run_sync(lambda: JobOut(**found))
     if output.format == "json":
-        return JSONResponse(job.model_dump())
+        content = await anyio.to_thread.run_sync(lambda: respond.encode_json(job.model_dump()))
+        return Response(content, media_type="application/json")
     if job.status in ("queued", "running"):
         return JSONResponse(job.model_dump(), status_code=202, headers={"Retry-After": "1"})
     if job.status != "done" or job.result is None:

@@ -4,7 +4,6 @@ generated client reads them as bytes instead of parsing JSON)."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import anyio
@@ -58,18 +57,16 @@ async def get_result(key: ResultKey, services: ServicesDep, query: OutputDep) ->
     return await _answer(services, key, query.parse())
 
 
-async def _stored(services: ServicesDep, key: str) -> dict[str, Any]:
-    """The stored body under ``key`` (404 if none), marked ``cached``."""
-    text = await anyio.to_thread.run_sync(services.store.get_text, key)
-    if text is None:
-        raise ServiceError(404, f"key: no result is stored under {key}", field="key")
-    return {**json.loads(text), "cached": True}
+def _cached(body: dict[str, Any]) -> dict[str, Any]:
+    return {**body, "cached": True}
 
 
 async def _answer(services: ServicesDep, key: str, output: Output) -> Response:
-    body = await _stored(services, key)
-    respond.check_body(output, body)
-    return await respond.answer(services, body, output, {"X-Cache": "hit"})
+    """The stored body under ``key`` (404 if none), marked ``cached``, in ``output``'s format."""
+    raw = await anyio.to_thread.run_sync(services.store.get_raw, key)
+    if raw is None:
+        raise ServiceError(404, f"key: no result is stored under {key}", field="key")
+    return await respond.answer_stored(services, raw, output, {"X-Cache": "hit"}, _cached)
 
 
 @router.get(

@@ -409,6 +409,23 @@ class Store:
         self._touched[key] = time.time()
         return row[0]
 
+    def get_raw(self, key: str) -> bytes | None:
+        """The stored JSON body of ``key`` as its UTF-8 bytes (no decoding: a large answer is sent as
+        stored), or None; a failing read is a miss (logged), never an error."""
+        try:
+            row = self._run(
+                lambda conn: conn.execute(
+                    "SELECT CAST(body AS BLOB) FROM results WHERE key = ?", (key,)
+                ).fetchone()
+            )
+        except (sqlite3.Error, StoreBusy) as exc:
+            log.warning("cache read of %s failed (%s); computing instead", key, exc)
+            return None
+        if row is None:
+            return None
+        self._touched[key] = time.time()
+        return bytes(row[0])
+
     def get(self, key: str) -> dict[str, Any] | None:
         text = self.get_text(key)
         return None if text is None else json.loads(text)

@@ -3,8 +3,10 @@
 Simulations are priced by the engine's cost model, per grid cell (one first step per ``(ψ_w, Δ, α0)``
 serves every η̃); the theory by the engine's calibrated time model (``srf_engine.theory_cost``: the κ
 and spectral rule sizes each cell's parameters call for, the number of α's and the ridge mode), times
-``theory_time_factor`` for a machine slower or faster than the one it was fitted on. A grid has at
-most ``SRF_MAX_POINTS`` points (the product of the lengths of its axes).
+``theory_time_factor`` for a machine slower or faster than the one it was fitted on. A result has at
+most ``SRF_MAX_POINTS`` points: the product of the lengths of its axes, κ included (a learned function
+is ``len(kappa)`` values per grid point). Its answer is bounded too: the estimated size of its JSON
+(points × the measured bytes of a point) must stay within ``SRF_MAX_RESPONSE_BYTES``, before any work.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import itertools
 from dataclasses import dataclass
 
 from srf_engine.simulation import cost
-from srf_engine.theory.cost import estimate_theory_seconds
+from srf_engine.theory.cost import estimate_function_seconds, estimate_theory_seconds
 
 from ..errors import LimitExceeded
 from ..settings import Settings
@@ -24,6 +26,9 @@ from .prepare import Prepared
 WORKER_MEMORY_FRACTION = 0.8
 #: Grid cells whose theory is priced one by one (map_to_srf each); more are priced at their mean.
 _PRICED_CELLS = 64
+#: Measured bytes of one point of each endpoint's JSON answer, rounded up (a learned function: one
+#: κ value of one grid point; a comparison carries its theory, its simulations and their statistics).
+ANSWER_BYTES_PER_POINT = {"theory/curve": 700, "theory/function": 100, "simulate": 700, "compare": 3000}
 ASYNC_HINT = "resend it with the header 'Prefer: respond-async' to run it as a job (GET /jobs/{id} polls it)"
 
 
@@ -45,6 +50,17 @@ def _over(field: str, value: int, setting: str, maximum: int, what: str) -> Limi
     )
 
 
+def result_points(prepared: Prepared) -> int:
+    """Values a result holds: its grid's points, times the κ values of a learned function."""
+    kappa = prepared.normal.get("kappa") if prepared.endpoint == "theory/function" else None
+    return prepared.grid.size * (len(kappa) if kappa else 1)
+
+
+def answer_bytes(prepared: Prepared) -> int:
+    """Estimated size of the JSON answer of ``prepared``."""
+    return result_points(prepared) * ANSWER_BYTES_PER_POINT.get(prepared.endpoint, 700)
+
+
 def theory_seconds(prepared: Prepared, settings: Settings) -> float:
     """Predicted seconds of the theory (and its baseline) of ``prepared``: the calibrated model of one
     curve along ``alpha`` for every cell of the other axes (at most ``_PRICED_CELLS`` priced one by one,
@@ -60,6 +76,8 @@ def theory_seconds(prepared: Prepared, settings: Settings) -> float:
             sum(estimate_theory_seconds(cell, len(grid.alpha), ridge, bulk=bulk) for ridge in grid.ridge)
         )
     seconds = sum(priced) * len(cells) / len(priced)
+    if prepared.endpoint == "theory/function":  # the functions along κ at every point
+        seconds += estimate_function_seconds(result_points(prepared))
     if grid.optimised("learning_rate"):
         seconds *= settings.theory_optimal_learning_rate_factor
     return settings.theory_time_factor * seconds
@@ -117,12 +135,23 @@ def check_limits(
     normal = prepared.normal
     if len(normal["alphas"]) > settings.max_alphas:
         raise _over("alphas", len(normal["alphas"]), "max_alphas", settings.max_alphas, "number of values")
-    if prepared.grid.size > settings.max_points:
-        axes = " × ".join(f"{name} {len(values)}" for name, values in prepared.grid.axes())
+    points = result_points(prepared)
+    if points > settings.max_points:
+        axes = [f"{name} {len(values)}" for name, values in prepared.grid.axes()]
+        if points != prepared.grid.size:
+            axes.append(f"kappa {len(normal['kappa'])}")
         raise LimitExceeded(
-            f"the grid has {prepared.grid.size} points ({axes}), beyond the server's limit of "
+            f"the result has {points} points ({' × '.join(axes)}), beyond the server's limit of "
             f"{settings.max_points} ({_env('max_points')}); ask fewer values, or split the grid",
             limit=_env("max_points"),
+        )
+    size = answer_bytes(prepared)
+    if size > settings.max_response_bytes:
+        raise LimitExceeded(
+            f"the answer would be about {size / 2**20:.1f} MiB of JSON ({points} points), beyond the "
+            f"server's limit of {settings.max_response_bytes / 2**20:.1f} MiB "
+            f"({_env('max_response_bytes')}); ask fewer values, or split the grid",
+            limit=_env("max_response_bytes"),
         )
     if prepared.spec is not None:
         if normal["dimension"] > settings.max_dimension:
@@ -166,4 +195,24 @@ def check_sync(cost: Estimate, settings: Settings) -> None:
             f"estimated {cost.seconds:.3g} s exceeds the {settings.max_sync_seconds:g} s allowed for a "
             f"synchronous request ({_env('max_sync_seconds')}); {ASYNC_HINT}",
             limit=_env("max_sync_seconds"),
+        )
+
+
+#: A stored answer's CSV against its JSON (measured: a learned function's CSV repeats the coordinates on
+#: every κ row, 2.4–2.6×; other tables are smaller than their JSON, 0.3×).
+CSV_PER_JSON = {"function": 3.0}
+
+
+def check_answer_size(json_bytes: int, output_format: str, kind: str, settings: Settings) -> None:
+    """413 before a stored answer of ``json_bytes`` is parsed when its JSON, or its CSV (estimated from
+    the JSON), would exceed ``SRF_MAX_RESPONSE_BYTES``; figures are small whatever the result."""
+    if output_format not in ("json", "csv"):
+        return
+    size = json_bytes * (CSV_PER_JSON.get(kind, 1.0) if output_format == "csv" else 1.0)
+    if size > settings.max_response_bytes:
+        raise LimitExceeded(
+            f"the stored result's {output_format.upper()} answer is about {size / 2**20:.1f} MiB, beyond "
+            f"the server's limit of {settings.max_response_bytes / 2**20:.1f} MiB "
+            f"({_env('max_response_bytes')}); ask a figure of it, or compute a smaller grid",
+            limit=_env("max_response_bytes"),
         )

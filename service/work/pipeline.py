@@ -140,6 +140,11 @@ async def submit_job(services: Services, prepared: Prepared, *, who: str | None 
     return await services.jobs.submit(prepared, _work(services, prepared), who=who)
 
 
+async def stored_raw(services: Services, prepared: Prepared) -> bytes | None:
+    """The stored JSON of ``prepared`` as bytes, read in a worker thread, or None."""
+    return await asyncio.to_thread(services.store.get_raw, prepared.key)
+
+
 async def result(
     services: Services,
     prepared: Prepared,
@@ -152,9 +157,9 @@ async def result(
     or by computing it. A stored result is served whatever the limits (they bound work, and serving
     it costs none); the limits are checked before any work starts. The store is read in a worker
     thread: a file locked by another process never blocks the event loop."""
-    text = await asyncio.to_thread(services.store.get_text, prepared.key)
+    text = await stored_raw(services, prepared)
     if text is not None:
-        body, cached = json.loads(text), True
+        body, cached = await asyncio.to_thread(json.loads, text), True
     else:
         body, cached = await _computed(services, prepared, who, disconnected)
     return envelope(body, cached=cached, elapsed=time.perf_counter() - started)

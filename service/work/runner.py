@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,6 +200,23 @@ class Runner:
         self._flights[key] = flight
         flight.task = loop.create_task(self._fly(flight, work, reserved))
         return flight
+
+    @contextlib.contextmanager
+    def slot(self, what: str) -> Iterator[None]:
+        """Hold one computing slot while the block runs (on the loop); 429 when none is free. Serving a
+        large stored answer (parsing and encoding megabytes) costs like computing, so it is counted."""
+        if self._free <= 0 or self._waiting:
+            raise AtCapacity(
+                429,
+                f"the server is running its maximum of {self.max_concurrent} heavy computations "
+                f"(SRF_MAX_CONCURRENT), and {what} takes one; retry after {self.retry_after} s",
+                self.retry_after,
+            )
+        self._free -= 1
+        try:
+            yield
+        finally:
+            self._release()
 
     def start_task(self, key: str, label: str, work: Work) -> Flight:
         """Join or start a flight that keeps nothing in the store (a figure): same capacity (429 when

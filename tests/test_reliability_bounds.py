@@ -1,0 +1,107 @@
+"""Issue 18, second hostile round: bounds on answers, jobs and figures, owners of jobs, smaller edges.
+
+Each test fails on the code before the fix: κ uncounted in the point limit and the time model, answers
+without a size bound, stored answers parsed and re-encoded whole, …
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_service_support import THEORY, client
+
+from service.render import respond
+
+
+def _function(alphas: int, kappas: int) -> dict[str, Any]:
+    return {
+        **THEORY,
+        "alphas": [round(0.1 + 0.05 * i, 6) for i in range(alphas)],
+        "kappa": [round(-4 + 8 * i / max(kappas - 1, 1), 6) for i in range(kappas)],
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# item 2: answers with a size bound
+# ------------------------------------------------------------------------------------------------
+def test_kappa_counts_in_the_point_limit(tmp_path: Path) -> None:
+    with client(tmp_path) as http:
+        r = http.post("/theory/function", json=_function(200, 10_000))
+    assert r.status_code == 413, r.text[:300]
+    assert r.json()["limit"] == "SRF_MAX_POINTS" and "kappa 10000" in r.json()["detail"]
+
+
+def test_kappa_counts_in_the_time_model(tmp_path: Path) -> None:
+    with client(tmp_path, max_points=10**8, max_response_bytes=10**10, max_sync_seconds=2) as http:
+        r = http.post("/theory/function", json=_function(200, 10_000))
+    assert r.status_code == 413 and r.json()["limit"] == "SRF_MAX_SYNC_SECONDS", r.text[:300]
+
+
+def test_the_answer_size_is_refused_before_any_work(tmp_path: Path) -> None:
+    with client(tmp_path, max_points=10**6, max_response_bytes=1_000_000) as http:
+        r = http.post("/theory/function", json=_function(20, 2000))
+        assert r.status_code == 413 and r.json()["limit"] == "SRF_MAX_RESPONSE_BYTES", r.text[:300]
+        assert "MiB" in r.json()["detail"]
+        assert http.app.state.services.runner.computations == 0
+
+
+def test_a_large_stored_answer_is_bounded_in_every_text_format(tmp_path: Path) -> None:
+    body = _function(4, 2000)
+    with client(tmp_path) as http:
+        first = http.post("/theory/function", json=body)
+        assert first.status_code == 200
+    key, size = first.json()["key"], len(first.content)
+    assert 500_000 < size < 1_000_000
+    with client(tmp_path, max_response_bytes=size // 2) as http:
+        for answer in (
+            http.get(f"/results/{key}"),
+            http.get(f"/results/{key}/table"),
+            http.post("/theory/function", json=body),
+        ):
+            assert answer.status_code == 413, answer.text[:300]
+            assert answer.json()["limit"] == "SRF_MAX_RESPONSE_BYTES"
+    with client(tmp_path, max_response_bytes=int(size * 1.5)) as http:
+        assert http.get(f"/results/{key}").status_code == 200
+        table = http.get(f"/results/{key}/table")  # its CSV is about 2.5 times its JSON
+        assert table.status_code == 413 and "CSV" in table.json()["detail"]
+
+
+def test_a_stored_answer_is_served_as_stored_with_its_envelope(tmp_path: Path) -> None:
+    with client(tmp_path) as http:
+        computed = http.post("/theory/curve", json=THEORY)
+        again = http.post("/theory/curve", json=THEORY)
+        by_key = http.get(f"/results/{computed.json()['key']}")
+    assert again.headers["x-cache"] == "hit" and again.headers["content-type"] == "application/json"
+    assert int(again.headers["content-length"]) == len(again.content)
+    first, second, third = computed.json(), again.json(), by_key.json()
+    assert first["cached"] is False and second["cached"] is True and third["cached"] is True
+    assert list(second) == list(first) == list(third)  # key, cached first; elapsed_seconds last
+    same = {k: v for k, v in first.items() if k not in ("cached", "elapsed_seconds")}
+    assert same == {k: v for k, v in second.items() if k not in ("cached", "elapsed_seconds")}
+    assert 0 < third["elapsed_seconds"] <= first["elapsed_seconds"]  # by key: the computing time as stored
+    assert second["elapsed_seconds"] < 1.0
+
+
+def test_serving_a_large_stored_answer_takes_a_computing_slot(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(respond, "LARGE_ANSWER_BYTES", 1000)
+    with client(tmp_path, max_concurrent=1) as http:
+        key = http.post("/theory/curve", json=THEORY).json()["key"]
+        runner = http.app.state.services.runner
+        assert http.get(f"/results/{key}/table").status_code == 200
+        runner._free = 0  # every slot busy (as while computing)
+        try:
+            busy = http.get(f"/results/{key}/table")
+            json_answer = http.get(f"/results/{key}")  # served as stored: no parsing, no slot
+        finally:
+            runner._free = 1
+    assert busy.status_code == 429 and "retry-after" in busy.headers, busy.text
+    assert json_answer.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "text", [b'{"key":"ab","cached":false}', b'{"cached":false,"x":1,"elapsed_seconds":1}']
+)
+def test_a_text_not_in_the_stores_shape_is_parsed_instead(text: bytes) -> None:
+    assert respond._splice(text, lambda body: body) is None
