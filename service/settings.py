@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         description="Largest answer (JSON, or CSV) computed or served from the store; 413 beyond.",
     )
     max_memory_bytes: int = Field(4 * 1024**3, ge=1, description="Ceiling on the engine's memory estimate.")
+    max_job_seconds: float = Field(
+        6 * 3600.0,
+        gt=0,
+        description="Ceiling on any computation's estimated time, jobs included (413 beyond).",
+    )
     max_sync_seconds: float = Field(
         30.0, ge=0, description="Synchronous requests estimated above this must use Prefer: respond-async."
     )

@@ -105,3 +105,84 @@ def test_serving_a_large_stored_answer_takes_a_computing_slot(tmp_path: Path, mo
 )
 def test_a_text_not_in_the_stores_shape_is_parsed_instead(text: bytes) -> None:
     assert respond._splice(text, lambda body: body) is None
+
+
+# ------------------------------------------------------------------------------------------------
+# item 3: a ceiling for jobs, a memory model for the theory, memory given back after a cancel
+# ------------------------------------------------------------------------------------------------
+ASYNC = {"Prefer": "respond-async"}
+
+
+def test_a_job_beyond_the_job_ceiling_is_refused(tmp_path: Path) -> None:
+    grid = {**THEORY, "learning_rate": [0.5 * i for i in range(64)]}
+    with client(tmp_path, max_job_seconds=0.05) as http:
+        job = http.post("/theory/curve", json=grid, headers=ASYNC)
+        small = http.post("/theory/curve", json=THEORY, headers=ASYNC)
+    assert job.status_code == 413 and job.json()["limit"] == "SRF_MAX_JOB_SECONDS", job.text
+    assert "even as a job" in job.json()["detail"]
+    assert small.status_code == 202
+
+
+def test_the_sampled_bulk_is_priced_in_memory(tmp_path: Path) -> None:
+    body = {**THEORY, "bulk": "one_step_sampled", "width": 20.0, "alpha0": 2.0, "alphas": [0.5]}
+    with client(tmp_path, max_memory_bytes=200 * 2**20) as http:
+        sync = http.post("/theory/curve", json=body)
+        job = http.post("/theory/curve", json=body, headers=ASYNC)
+        narrow = http.post("/theory/curve", json={**body, "width": 1.0})
+        assert http.app.state.services.runner.computations == 1  # only the narrow one ran
+    for r in (sync, job):
+        assert r.status_code == 413 and r.json()["limit"] == "SRF_MAX_MEMORY_BYTES", r.text
+        assert "width" in r.json()["detail"]
+    assert narrow.status_code == 200, narrow.text
+
+
+@pytest.mark.parametrize(("width", "dimension"), [(4.0, 500), (1.0, 1000)])
+def test_the_sampled_bulk_memory_model_against_its_measured_peak(width: float, dimension: int) -> None:
+    import tracemalloc
+
+    from srf_engine import Problem
+    from srf_engine.theory.cost import estimate_sampled_bulk_bytes
+    from srf_engine.theory.sampled_bulk import SampledOneStepBulk, first_batch
+
+    problem = Problem("tanh", "sin", learning_rate=3.0, alpha0=2.0, width=width)
+    tracemalloc.start()
+    try:
+        SampledOneStepBulk(problem, first_batch(problem, dimension))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    modelled = estimate_sampled_bulk_bytes(problem, dimension)
+    assert 0.8 < modelled / peak < 1.5, (modelled / 2**20, peak / 2**20)
+
+
+def test_a_cancelled_job_gives_its_memory_back(tmp_path: Path, monkeypatch) -> None:
+    import time
+    import weakref
+
+    import numpy as np
+    from test_service_support import replace_run, wait_job
+
+    arrays: list[weakref.ref] = []
+
+    def run(prepared: Any, progress: Any = None, **_: Any) -> dict[str, Any]:
+        big = np.ones(2**20)  # what a first batch's W0 would be
+        arrays.append(weakref.ref(big))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            progress(0.5)  # raises Cancelled once the job is deleted
+            time.sleep(0.01)
+        raise AssertionError("never cancelled")
+
+    replace_run(monkeypatch, "theory/curve", run)
+    with client(tmp_path) as http:
+        job_id = http.post("/theory/curve", json=THEORY, headers=ASYNC).json()["id"]
+        wait_job(http, job_id, until=("running",))
+        deadline = time.monotonic() + 10
+        while not arrays and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert http.delete(f"/jobs/{job_id}").status_code == 200
+        assert wait_job(http, job_id)["status"] == "cancelled"
+        deadline = time.monotonic() + 5
+        while arrays[0]() is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert arrays[0]() is None, "the cancelled computation's arrays are still referenced"

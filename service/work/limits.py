@@ -16,7 +16,7 @@ import itertools
 from dataclasses import dataclass
 
 from srf_engine.simulation import cost
-from srf_engine.theory.cost import estimate_function_seconds, estimate_theory_seconds
+from srf_engine.theory.cost import estimate_function_seconds, estimate_theory_bytes, estimate_theory_seconds
 
 from ..errors import LimitExceeded
 from ..settings import Settings
@@ -83,6 +83,24 @@ def theory_seconds(prepared: Prepared, settings: Settings) -> float:
     return settings.theory_time_factor * seconds
 
 
+def theory_bytes(prepared: Prepared) -> int:
+    """Predicted peak memory of the theory of ``prepared``: its whole result, and the largest cell's
+    sampled first batch (with bulk ``one_step_sampled``: one is drawn per cell, one after another)."""
+    grid, problem = prepared.grid, prepared.problem
+    bulk = prepared.normal.get("bulk", "marchenko_pastur")
+    values = result_points(prepared) if prepared.endpoint == "theory/function" else 0
+    cells = itertools.product(grid.width, grid.alpha0) if bulk == "one_step_sampled" else [(None, None)]
+    return max(
+        estimate_theory_bytes(
+            problem if width is None else dataclasses.replace(problem, width=width, alpha0=alpha0),
+            grid.size,
+            bulk=bulk,
+            function_values=values,
+        )
+        for width, alpha0 in cells
+    )
+
+
 def simulation_estimate(
     prepared: Prepared, settings: Settings, cluster: cost.ClusterShape | None = None
 ) -> Estimate:
@@ -116,12 +134,14 @@ def grid_estimate(prepared: Prepared, threads: int, cluster: cost.ClusterShape |
 def estimate(prepared: Prepared, settings: Settings, cluster: cost.ClusterShape | None = None) -> Estimate:
     """Predicted wall time and peak memory of computing ``prepared`` from scratch (on ``cluster``)."""
     if prepared.endpoint in ("theory/curve", "theory/function"):
-        return Estimate(theory_seconds(prepared, settings), 0)
+        return Estimate(theory_seconds(prepared, settings), theory_bytes(prepared))
     if prepared.endpoint == "simulate":
         return simulation_estimate(prepared, settings, cluster)
     sims = [simulation_estimate(part, settings, cluster) for part in prepared.simulation_parts.values()]
     return Estimate(
-        theory_seconds(prepared, settings) + sum(s.seconds for s in sims), max(s.memory_bytes for s in sims)
+        theory_seconds(prepared, settings) + sum(s.seconds for s in sims),
+        # the theory part is held (its result) while the simulations run one after another
+        theory_bytes(prepared.theory_part) + max(s.memory_bytes for s in sims),
     )
 
 
@@ -179,11 +199,23 @@ def check_limits(
         )
     if cost_estimate.memory_bytes > settings.max_memory_bytes:
         where = " per Dask worker" if cluster is not None else ""
+        advice = (
+            "reduce the width or alpha0 (bulk 'one_step_sampled' draws a width·1000 × 1000 first layer), "
+            "or ask fewer points"
+            if prepared.spec is None
+            else "reduce dimension, width, the largest alpha or test_samples"
+        )
         raise LimitExceeded(
             f"estimated peak memory{where} {cost_estimate.memory_bytes / 2**20:.1f} MiB exceeds the server's "
-            f"limit of {settings.max_memory_bytes / 2**20:.1f} MiB ({_env('max_memory_bytes')}); reduce "
-            "dimension, width, the largest alpha or test_samples",
+            f"limit of {settings.max_memory_bytes / 2**20:.1f} MiB ({_env('max_memory_bytes')}); {advice}",
             limit=_env("max_memory_bytes"),
+        )
+    if cost_estimate.seconds > settings.max_job_seconds:
+        raise LimitExceeded(
+            f"estimated {cost_estimate.seconds:.3g} s exceeds the {settings.max_job_seconds:g} s the server "
+            f"allows any computation, even as a job ({_env('max_job_seconds')}); ask fewer points, "
+            "seeds or a smaller dimension, or split the grid",
+            limit=_env("max_job_seconds"),
         )
     return cost_estimate
 

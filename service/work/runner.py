@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import ctypes
 import logging
 import threading
 import time
@@ -82,6 +83,16 @@ class SyncBudgetExceeded(LimitExceeded):
             "to run it as a job (GET /jobs/{id} polls it)",
             limit="SRF_MAX_SYNC_SECONDS",
         )
+
+
+def _give_back_memory() -> None:
+    """Return the C heap's free pages to the system (glibc): a stopped computation's small arrays live
+    on the heap, and without a trim its peak stays resident."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 class Runner:
@@ -151,6 +162,11 @@ class Runner:
         def run() -> None:
             try:
                 outcome, error = function(), None
+            except (Cancelled, LimitExceeded) as exc:
+                # An expected stop: its traceback would keep the computation's frames, and with them
+                # its arrays (a sampled first batch: gigabytes), alive as long as the error is kept.
+                outcome, error = None, exc.with_traceback(None)
+                _give_back_memory()
             except BaseException as exc:
                 outcome, error = None, exc
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
