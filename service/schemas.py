@@ -685,8 +685,11 @@ class ActivationsResponse(BaseModel):
 class ClusterHealth(BaseModel):
     """The Dask cluster as last seen (no network call is made to answer ``/healthz``)."""
 
-    address: str
-    state: Literal["connected", "connecting", "unreachable", "not_connected"]
+    address: str = Field(description="SRF_DASK_SCHEDULER.", examples=["tcp://127.0.0.1:8786"])
+    state: Literal["connected", "connecting", "unreachable", "not_connected"] = Field(
+        description="As last seen; not_connected: no simulation has asked for the cluster yet.",
+        examples=["connected"],
+    )
     reason: str | None = Field(
         None, description="Why it is unreachable (the 503s of simulations say the same)."
     )

@@ -186,3 +186,65 @@ def test_a_cancelled_job_gives_its_memory_back(tmp_path: Path, monkeypatch) -> N
         while arrays[0]() is not None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert arrays[0]() is None, "the cancelled computation's arrays are still referenced"
+
+
+# ------------------------------------------------------------------------------------------------
+# item 4: per-key limits count jobs and figures; a job belongs to its key
+# ------------------------------------------------------------------------------------------------
+KEYS = {"api_keys": "key-a,key-b", "api_key_max_concurrent": 1, "max_concurrent": 2}
+A = {"Authorization": "Bearer key-a"}
+B = {"Authorization": "Bearer key-b"}
+
+
+def test_a_job_answers_only_the_key_that_submitted_it(tmp_path: Path) -> None:
+    with client(tmp_path, **KEYS) as http:
+        job_id = http.post("/theory/curve", json=THEORY, headers={**A, **ASYNC}).json()["id"]
+        assert http.get(f"/jobs/{job_id}", headers=B).status_code == 404
+        assert http.delete(f"/jobs/{job_id}", headers=B).status_code == 404
+        from test_service_support import wait_job
+
+        class AsA:  # wait_job polls with key A
+            def get(self, path: str) -> Any:
+                return http.get(path, headers=A)
+
+        job = wait_job(AsA(), job_id)  # type: ignore[arg-type]
+        assert job["status"] == "done"  # B's DELETE did not cancel it
+        key = job["key"]
+        assert http.get(f"/results/{key}", headers=B).status_code == 200  # results stay shared by key
+
+
+def test_a_keys_running_jobs_count_against_its_share(tmp_path: Path, monkeypatch) -> None:
+    import threading
+    import time
+
+    from test_service_support import replace_run
+
+    release = threading.Event()
+    real = __import__("service.work.pipeline", fromlist=["ENDPOINTS"]).ENDPOINTS["theory/curve"].run
+
+    def run(prepared: Any, progress: Any = None, **options: Any) -> dict[str, Any]:
+        if prepared.normal["ridge"] != 0.1:  # the slow ones: until released
+            deadline = time.monotonic() + 20
+            while not release.is_set() and time.monotonic() < deadline:
+                progress(0.5)
+                time.sleep(0.01)
+        return real(prepared, progress, **options)
+
+    replace_run(monkeypatch, "theory/curve", run)
+    with client(tmp_path, **KEYS) as http:
+        try:
+            first = http.post("/theory/curve", json={**THEORY, "ridge": 0.2}, headers={**A, **ASYNC})
+            second = http.post("/theory/curve", json={**THEORY, "ridge": 0.3}, headers={**A, **ASYNC})
+            ids = [first.json()["id"], second.json()["id"]]
+            deadline = time.monotonic() + 10
+            while http.get(f"/jobs/{ids[0]}", headers=A).json()["status"] != "running":
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            time.sleep(0.2)
+            assert http.get(f"/jobs/{ids[1]}", headers=A).json()["status"] == "queued"  # A's turn is taken
+            a_sync = http.post("/theory/curve", json=THEORY, headers=A)
+            b_sync = http.post("/theory/curve", json=THEORY, headers=B)  # the second slot is free for B
+        finally:
+            release.set()
+    assert a_sync.status_code == 429 and "API key" in a_sync.json()["detail"], a_sync.text
+    assert b_sync.status_code == 200, b_sync.text

@@ -102,7 +102,12 @@ def _theory(services: Services) -> Any:
 
 
 async def figure(
-    services: Services, body: Mapping[str, Any], output: Output, *, sync: bool = False
+    services: Services,
+    body: Mapping[str, Any],
+    output: Output,
+    *,
+    sync: bool = False,
+    who: str | None = None,
 ) -> tuple[bytes, bool]:
     """The figure's bytes and whether they came from the store; with ``sync`` (a request that could
     have been a job) a figure estimated above ``SRF_MAX_SYNC_SECONDS`` is refused before drawing."""
@@ -122,9 +127,11 @@ async def figure(
         return {"data": drawn}
 
     runner = services.runner
-    flight = runner.start_task(key, "figure", work)
     try:
-        result, _ = await runner.wait(flight)
+        # A figure drawn for an API key counts among its computations (429 beyond its share).
+        with services.keys.computation(who):
+            flight = runner.start_task(key, "figure", work)
+            result, _ = await runner.wait(flight)
     except Cancelled:
         raise AtCapacity(
             503, "drawing was cancelled (the server is stopping); retry", runner.retry_after
@@ -155,6 +162,7 @@ async def answer(
     headers: Mapping[str, str] | None = None,
     *,
     sync: bool = False,
+    who: str | None = None,
 ) -> Response:
     """``body`` in ``output``'s format (the options were checked by :func:`check_request` or
     :func:`check_body`); ``sync`` marks a request that could have been sent as a job."""
@@ -166,7 +174,7 @@ async def answer(
     if output.format == "csv":
         text = await anyio.to_thread.run_sync(_csv, body)
         return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
-    data, hit = await figure(services, body, output, sync=sync)
+    data, hit = await figure(services, body, output, sync=sync, who=who)
     headers["X-Figure-Cache"] = "hit" if hit else "miss"
     return Response(data, media_type=output.media_type, headers=headers)
 
@@ -184,6 +192,7 @@ async def answer_stored(
     wrap: Callable[[dict[str, Any]], dict[str, Any]],
     *,
     sync: bool = False,
+    who: str | None = None,
 ) -> Response:
     """A stored body (its JSON bytes ``raw``) answered in ``output``'s format: bounded first (413); as
     JSON sent as stored with the envelope ``wrap`` gives it; else parsed in a worker thread, wrapped,
@@ -200,7 +209,7 @@ async def answer_stored(
     with services.runner.slot("serving a large stored answer") if large else contextlib.nullcontext():
         body = wrap(await anyio.to_thread.run_sync(json.loads, raw))
         check_body(output, body)
-        return await answer(services, body, output, headers, sync=sync)
+        return await answer(services, body, output, headers, sync=sync, who=who)
 
 
 _HEAD = re.compile(rb'\{"key":"([0-9a-f]{64})","cached":(?:true|false),')

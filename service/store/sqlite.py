@@ -74,14 +74,15 @@ CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (status) WHERE status IN ('qu
 #: Columns added since the first release, with their definitions (older files are migrated).
 _ADDED_COLUMNS = {
     "results": {"size": "INTEGER NOT NULL DEFAULT 0", "used_at": "REAL NOT NULL DEFAULT 0"},
-    "jobs": {"result_cached": "INTEGER"},
+    # requester: the short id of the API key that submitted the job (NULL without keys): its only reader
+    "jobs": {"result_cached": "INTEGER", "requester": "TEXT"},
 }
 #: Tables srf creates (``figures``: rendered plots, by service/render/figure_cache.py).
 _OUR_TABLES = frozenset({*_ADDED_COLUMNS, "figures"})
 
 JOB_COLUMNS = (
     "id, endpoint, key, request, status, progress, result, error, owner, host, pid, cancel_requested, "
-    "created_at, updated_at, heartbeat_at, result_cached"
+    "created_at, updated_at, heartbeat_at, result_cached, requester"
 )
 FINISHED_STATUSES = ("done", "failed", "cancelled")
 
