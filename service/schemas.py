@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     Tag,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -360,6 +361,13 @@ class CompareRequest(TheoryChoices, SimulateRequest):
         ),
         examples=[[200, 800]],
     )
+
+    @field_validator("extrapolate_dimensions")
+    @classmethod
+    def _no_repeated_dimension(cls, dims: list[int] | None) -> list[int] | None:
+        if dims is not None and len(set(dims)) != len(dims):
+            raise ValueError("extrapolate_dimensions must be distinct (a dimension given twice adds nothing)")
+        return dims
 
     @model_validator(mode="after")
     def _distinct_dimensions(self) -> CompareRequest:

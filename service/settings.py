@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     api_keys: str | None = Field(None, description="Comma-separated bearer tokens; unset: no authentication.")
     api_key_max_concurrent: int = Field(1, ge=1, description="Computations at once per API key.")
     api_key_max_queued_jobs: int = Field(16, ge=1, description="Unfinished jobs per API key.")
+    metrics_require_key: bool = Field(
+        False, description="With SRF_API_KEYS set, /metrics needs a key too; default: open, for a scraper."
+    )
 
     # Limits: beyond them a request is refused with 413 naming the limit.
     max_dimension: int = Field(4000, ge=1)

@@ -248,3 +248,63 @@ def test_a_keys_running_jobs_count_against_its_share(tmp_path: Path, monkeypatch
             release.set()
     assert a_sync.status_code == 429 and "API key" in a_sync.json()["detail"], a_sync.text
     assert b_sync.status_code == 200, b_sync.text
+
+
+# ------------------------------------------------------------------------------------------------
+# item 9: smaller edges
+# ------------------------------------------------------------------------------------------------
+JSON = {"content-type": "application/json"}
+
+
+def test_a_repeated_key_in_a_body_is_refused_naming_it(tmp_path: Path) -> None:
+    text = '{"student": "tanh", "teacher": "sin", "learning_rate": 3, "alpha0": 20, "ridge": 0.1, ' \
+        '"ridge": 5, "alphas": [0.5]}'
+    with client(tmp_path) as http:
+        r = http.post("/theory/curve", content=text, headers=JSON)
+    assert r.status_code == 422, r.text
+    assert "ridge" in r.json()["message"] and "twice" in r.json()["message"]
+
+
+def test_a_huge_integer_is_reported_as_such(tmp_path: Path) -> None:
+    text = '{"student": "tanh", "teacher": "sin", "learning_rate": ' + "9" * 5000 + ', "alpha0": 1}'
+    with client(tmp_path) as http:
+        huge = http.post("/theory/curve", content=text, headers=JSON)
+        broken = http.post("/theory/curve", content='{"student": "tanh",, }', headers=JSON)
+    assert huge.status_code == 422 and "integer" in huge.json()["message"], huge.text[:300]
+    assert broken.status_code == 422 and "at character" in broken.json()["message"], broken.text
+
+
+def test_extrapolate_dimensions_must_be_distinct(tmp_path: Path) -> None:
+    from test_service_support import COMPARE
+
+    with client(tmp_path) as http:
+        r = http.post("/compare", json={**COMPARE, "extrapolate_dimensions": [200, 200]})
+    assert r.status_code == 422 and "distinct" in r.json()["message"], r.text
+
+
+def test_the_access_log_caps_a_long_path(tmp_path: Path, caplog) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="srf.access"), client(tmp_path) as http:
+        http.get("/results/" + "a" * 60_000)
+    paths = [r.fields["path"] for r in caplog.records if hasattr(r, "fields") and "path" in r.fields]
+    assert paths and all(len(p) < 1000 for p in paths), [len(p) for p in paths]
+    assert "characters)" in paths[-1]
+
+
+def test_metrics_can_require_a_key(tmp_path: Path) -> None:
+    with client(tmp_path, api_keys="key-a") as http:
+        assert http.get("/metrics").status_code == 200  # open by default, as documented
+    with client(tmp_path, api_keys="key-a", metrics_require_key=True) as http:
+        assert http.get("/metrics").status_code == 401
+        assert http.get("/metrics", headers=A).status_code == 200
+
+
+def test_a_413_on_a_chunked_body_closes_the_connection(tmp_path: Path) -> None:
+    def chunks():
+        for _ in range(64):
+            yield b"x" * 65536
+
+    with client(tmp_path, max_body_bytes=100_000) as http:
+        r = http.post("/theory/curve", content=chunks(), headers=JSON)
+    assert r.status_code == 413 and r.headers.get("connection") == "close", r.headers
