@@ -9,6 +9,7 @@
 * A large stored answer (17 MB): a bounded 413 for what would be larger, and ``/healthz`` p99 < 100 ms
   while it is served (the p99 needs a machine that is not saturated: at a load of 4 per core even an
   idle server's p99 reaches 70 ms).
+* Two API keys: key A's jobs run one at a time and leave key B a slot; B cannot read or cancel them.
 * A wrong Dask address (a silent TCP server): simulations fail fast with 503, ``/theory/curve`` and
   ``/healthz`` keep answering within 1 s, ``/healthz`` says degraded, SIGTERM is quick.
 """
@@ -26,6 +27,8 @@ import pytest
 from test_service_support import SIMULATE, THEORY, LiveServer, SilentServer
 
 pytestmark = pytest.mark.slow
+
+ASYNC = {"Prefer": "respond-async"}
 
 
 def _rss_bytes(pid: int) -> int:
@@ -241,3 +244,34 @@ def test_a_large_stored_answer_is_bounded_and_served_without_stalling_the_loop(t
     latencies.sort()
     p99 = latencies[int(0.99 * (len(latencies) - 1))]
     assert p99 < 0.1, f"/healthz p99 {p99 * 1000:.0f} ms while a large stored answer was served"
+
+
+def test_two_keys_one_keys_jobs_leave_the_other_a_slot_and_stay_its_own(tmp_path: Path) -> None:
+    a, b = {"Authorization": "Bearer key-a"}, {"Authorization": "Bearer key-b"}
+    slow = {**THEORY, "bulk": "one_step_sampled", "width": 4.0, "alpha0": 5.0, "alphas": [0.5]}
+    with LiveServer(
+        tmp_path / "cache.sqlite3",
+        SRF_API_KEYS="key-a,key-b",
+        SRF_API_KEY_MAX_CONCURRENT="1",
+        SRF_MAX_CONCURRENT="2",
+    ) as server:
+        http = server.http
+        ids = []
+        for i in range(4):  # key A queues slow jobs: only one of them may run at a time
+            r = http.post("/theory/curve", json={**slow, "ridge": 0.1 * (i + 1)}, headers={**a, **ASYNC})
+            assert r.status_code == 202, r.text
+            ids.append(r.json()["id"])
+        try:
+            time.sleep(0.5)
+            statuses = [http.get(f"/jobs/{i}", headers=a).json()["status"] for i in ids]
+            assert statuses.count("running") <= 1, statuses
+            started = time.monotonic()
+            b_answer = http.post("/theory/curve", json=THEORY, headers=b)  # a slot is left for key B
+            assert b_answer.status_code == 200 and time.monotonic() - started < 5, b_answer.text
+            for job_id in ids:  # and key B can neither read nor cancel key A's jobs
+                assert http.get(f"/jobs/{job_id}", headers=b).status_code == 404
+                assert http.delete(f"/jobs/{job_id}", headers=b).status_code == 404
+            assert all(http.get(f"/jobs/{i}", headers=a).json()["status"] != "cancelled" for i in ids)
+        finally:
+            for job_id in ids:
+                http.delete(f"/jobs/{job_id}", headers=a)
