@@ -308,3 +308,18 @@ def test_a_413_on_a_chunked_body_closes_the_connection(tmp_path: Path) -> None:
     with client(tmp_path, max_body_bytes=100_000) as http:
         r = http.post("/theory/curve", content=chunks(), headers=JSON)
     assert r.status_code == 413 and r.headers.get("connection") == "close", r.headers
+
+
+# ------------------------------------------------------------------------------------------------
+# item 5: figures of a stored result have the budget of a POST's
+# ------------------------------------------------------------------------------------------------
+def test_a_stored_results_figure_is_priced_like_the_posts(tmp_path: Path, monkeypatch) -> None:
+    from service.render import figure_cost
+
+    with client(tmp_path) as http:
+        key = http.post("/theory/curve", json=THEORY).json()["key"]
+        monkeypatch.setattr(figure_cost, "PIXEL_SECONDS", 1e-3)  # a default PNG: ~300 s to draw
+        answers = (http.get(f"/results/{key}", params={"format": "png"}), http.get(f"/results/{key}/figure"))
+        for answer in answers:
+            assert answer.status_code == 413 and "SRF_MAX_SYNC_SECONDS" in answer.text, answer.text
+        assert http.app.state.services.runner.tasks == 0  # nothing was drawn

@@ -109,8 +109,10 @@ async def figure(
     sync: bool = False,
     who: str | None = None,
 ) -> tuple[bytes, bool]:
-    """The figure's bytes and whether they came from the store; with ``sync`` (a request that could
-    have been a job) a figure estimated above ``SRF_MAX_SYNC_SECONDS`` is refused before drawing."""
+    """The figure's bytes and whether they came from the store. With ``sync`` (a POST, or a stored
+    result by key: anything but a finished job's, the way to ask a heavy figure) a figure estimated
+    above ``SRF_MAX_SYNC_SECONDS`` is refused before drawing, and one that runs past it is stopped (its
+    smooth theory checks the budget)."""
     key = figure_cache.figure_key(body["key"], output)
     store = services.store
     data = await anyio.to_thread.run_sync(figure_cache.get, store, key)
@@ -130,7 +132,9 @@ async def figure(
     try:
         # A figure drawn for an API key counts among its computations (429 beyond its share).
         with services.keys.computation(who):
-            flight = runner.start_task(key, "figure", work)
+            flight = runner.start_task(
+                key, "figure", work, budget_seconds=services.settings.max_sync_seconds if sync else None
+            )
             result, _ = await runner.wait(flight)
     except Cancelled:
         raise AtCapacity(

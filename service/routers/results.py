@@ -67,7 +67,10 @@ async def _answer(services: ServicesDep, key: str, output: Output, request: Requ
     if raw is None:
         raise ServiceError(404, f"key: no result is stored under {key}", field="key")
     who = getattr(request.state, "api_key", None)  # a figure drawn for it counts among its computations
-    return await respond.answer_stored(services, raw, output, {"X-Cache": "hit"}, _cached, who=who)
+    # Its figures have the budget of a synchronous request (a heavy one: POST with respond-async).
+    return await respond.answer_stored(
+        services, raw, output, {"X-Cache": "hit"}, _cached, sync=True, who=who
+    )
 
 
 @router.get(

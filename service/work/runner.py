@@ -234,9 +234,12 @@ class Runner:
         finally:
             self._release()
 
-    def start_task(self, key: str, label: str, work: Work) -> Flight:
+    def start_task(
+        self, key: str, label: str, work: Work, *, budget_seconds: float | None = None
+    ) -> Flight:
         """Join or start a flight that keeps nothing in the store (a figure): same capacity (429 when
-        no slot is free), same thread pool, single flight per ``key``."""
+        no slot is free), same thread pool, single flight per ``key``, the wall-clock budget
+        ``budget_seconds`` (stopped at the work's next checkpoint past it)."""
         flight = self._flights.get(key)
         if flight is not None:
             return flight
@@ -250,6 +253,9 @@ class Runner:
         self._free -= 1
         loop = asyncio.get_running_loop()
         flight = Flight(key=key, endpoint=label, future=loop.create_future(), persist=False)
+        if budget_seconds is not None:
+            flight.budget_seconds = budget_seconds
+            flight.deadline = time.monotonic() + budget_seconds
         self._flights[key] = flight
         flight.task = loop.create_task(self._fly(flight, work, True))
         return flight
