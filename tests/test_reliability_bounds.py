@@ -323,3 +323,42 @@ def test_a_stored_results_figure_is_priced_like_the_posts(tmp_path: Path, monkey
         for answer in answers:
             assert answer.status_code == 413 and "SRF_MAX_SYNC_SECONDS" in answer.text, answer.text
         assert http.app.state.services.runner.tasks == 0  # nothing was drawn
+
+
+# ------------------------------------------------------------------------------------------------
+# item 6: a synchronous request gets its budget back when the job that joined it is deleted
+# ------------------------------------------------------------------------------------------------
+def test_a_deleted_joining_job_gives_the_synchronous_request_its_budget_back(tmp_path, monkeypatch) -> None:
+    import concurrent.futures as cf
+    import time
+
+    from test_service_support import replace_run
+
+    def run(prepared: Any, progress: Any = None, **_: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            progress(0.5)  # past the budget: SyncBudgetExceeded
+            time.sleep(0.01)
+        raise AssertionError("ran on past its budget")
+
+    replace_run(monkeypatch, "theory/curve", run)
+    with client(tmp_path, max_sync_seconds=1.0) as http, cf.ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        sync = pool.submit(http.post, "/theory/curve", json=THEORY)
+        while http.app.state.services.runner.flight(_key(THEORY)) is None:
+            assert time.monotonic() - started < 5
+            time.sleep(0.01)
+        job_id = http.post("/theory/curve", json=THEORY, headers=ASYNC).json()["id"]
+        time.sleep(1.2)  # past the budget: the job holds it lifted
+        assert http.delete(f"/jobs/{job_id}").status_code == 200
+        answer = sync.result(timeout=20)
+        took = time.monotonic() - started
+    assert answer.status_code == 413 and answer.json()["limit"] == "SRF_MAX_SYNC_SECONDS", answer.text
+    assert took < 5, took
+
+
+def _key(body: dict[str, Any]) -> str:
+    from service.schemas import TheoryRequest
+    from service.work.prepare import prepare
+
+    return prepare(TheoryRequest.model_validate(body)).key

@@ -255,7 +255,10 @@ class JobManager:
                         await self._aupdate(job_id, status="running")
                     else:
                         flight.on_start.append(lambda: self._spawn(self._aupdate(job_id, status="running")))
-                    body, from_store = await self.runner.wait(flight, abandon_on_cancel=True)
+                    try:
+                        body, from_store = await self.runner.wait(flight, abandon_on_cancel=True)
+                    finally:
+                        self.runner.leave_job(flight)
                 kept = await self._off(self.store.has, key)
             # The result stays in the results table (by key); a copy only if the store refused it.
             copy = None if kept else json.dumps({**body, "cached": from_store}, allow_nan=False)

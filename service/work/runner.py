@@ -14,7 +14,8 @@
   (``srf_engine.cancel``), so a cancel takes effect within milliseconds to a second.
 * A flight started by a synchronous request has a wall-clock budget (``SRF_MAX_SYNC_SECONDS``): past
   it the engine is stopped at its next checkpoint and the request gets a 413 advising
-  ``Prefer: respond-async``. A job joining such a flight lifts the budget (the job wants the result).
+  ``Prefer: respond-async``. A job joining such a flight lifts the budget while it waits (the job wants the
+  result); when the last such job leaves (deleted), the synchronous request has its budget back.
 * Each computation runs in its own daemon thread (the slots bound how many): a computation that
   ignores its cancel cannot hold the process past shutdown, as an executor's joined threads would.
 """
@@ -64,6 +65,9 @@ class Flight:
     #: ``time.monotonic()`` past which the computation stops (synchronous budget); None: no budget.
     deadline: float | None = None
     budget_seconds: float | None = None
+    #: The synchronous request's own deadline, restored when the last job that lifted it leaves.
+    sync_deadline: float | None = None
+    jobs: int = 0
 
     def check(self) -> None:
         """In the computing thread: stop if cancelled or past the synchronous budget."""
@@ -194,6 +198,7 @@ class Runner:
             raise AtCapacity(503, "the server is shutting down; retry in a moment", self.retry_after)
         if flight is not None:
             if queue:
+                flight.jobs += 1  # the job leaves through leave_job()
                 flight.deadline = None
             return flight
         reserved = False
@@ -212,7 +217,9 @@ class Runner:
         flight = Flight(key=key, endpoint=endpoint, future=loop.create_future())
         if budget_seconds is not None and not queue:
             flight.budget_seconds = budget_seconds
-            flight.deadline = time.monotonic() + budget_seconds
+            flight.deadline = flight.sync_deadline = time.monotonic() + budget_seconds
+        if queue:
+            flight.jobs = 1
         self._flights[key] = flight
         flight.task = loop.create_task(self._fly(flight, work, reserved))
         return flight
@@ -233,6 +240,13 @@ class Runner:
             yield
         finally:
             self._release()
+
+    def leave_job(self, flight: Flight) -> None:
+        """A job stopped waiting for ``flight`` (done, failed or deleted): when it was the last job, the
+        synchronous request that started the flight has its budget back."""
+        flight.jobs = max(0, flight.jobs - 1)
+        if flight.jobs == 0 and flight.sync_deadline is not None:
+            flight.deadline = flight.sync_deadline
 
     def start_task(
         self, key: str, label: str, work: Work, *, budget_seconds: float | None = None
