@@ -16,7 +16,12 @@ import itertools
 from dataclasses import dataclass
 
 from srf_engine.simulation import cost
-from srf_engine.theory.cost import estimate_function_seconds, estimate_theory_bytes, estimate_theory_seconds
+from srf_engine.theory.cost import (
+    estimate_function_seconds,
+    estimate_sampled_batch_seconds,
+    estimate_theory_bytes,
+    estimate_theory_seconds,
+)
 
 from ..errors import LimitExceeded
 from ..settings import Settings
@@ -24,8 +29,9 @@ from .prepare import Prepared
 
 #: Share of a Dask worker's memory limit a simulation may plan to use: Dask pauses a worker at 80 %.
 WORKER_MEMORY_FRACTION = 0.8
-#: Grid cells whose theory is priced one by one (map_to_srf each); more are priced at their mean.
-_PRICED_CELLS = 64
+#: Grid cells whose theory is priced one by one (map_to_srf each); more are priced by a sample of this
+#: many that holds every value of every axis (the rest at the sample's mean).
+_PRICED_CELLS = 256
 #: Measured bytes of one point of each endpoint's JSON answer, rounded up (a learned function: one
 #: κ value of one grid point; a comparison carries its theory, its simulations and their statistics).
 ANSWER_BYTES_PER_POINT = {"theory/curve": 700, "theory/function": 100, "simulate": 700, "compare": 3000}
@@ -64,18 +70,31 @@ def answer_bytes(prepared: Prepared) -> int:
 def theory_seconds(prepared: Prepared, settings: Settings) -> float:
     """Predicted seconds of the theory (and its baseline) of ``prepared``: the calibrated model of one
     curve along ``alpha`` for every cell of the other axes (at most ``_PRICED_CELLS`` priced one by one,
-    the rest at their mean)."""
+    chosen to hold every value of every axis; the rest at their mean)."""
     grid, problem = prepared.grid, prepared.problem
     bulk = prepared.normal.get("bulk", "marchenko_pastur")
-    cells = list(itertools.product(grid.width, grid.noise, grid.alpha0, grid.learning_rate))
+    axes = (grid.width, grid.noise, grid.alpha0, grid.learning_rate)
+    count = len(grid.width) * len(grid.noise) * len(grid.alpha0) * len(grid.learning_rate)
     priced = []
-    for width, noise, alpha0, rate in cells[:_PRICED_CELLS]:
+    sampled = bulk == "one_step_sampled"
+    for width, noise, alpha0, rate in _cells_to_price(axes, count):
         rate = 0.0 if rate == "optimal" else float(rate)  # priced at the no-step end, then multiplied
         cell = dataclasses.replace(problem, width=width, noise=noise, alpha0=alpha0, learning_rate=rate)
         priced.append(
-            sum(estimate_theory_seconds(cell, len(grid.alpha), ridge, bulk=bulk) for ridge in grid.ridge)
+            sum(
+                estimate_theory_seconds(cell, len(grid.alpha), ridge, bulk=bulk, batch=not sampled)
+                for ridge in grid.ridge
+            )
         )
-    seconds = sum(priced) * len(cells) / len(priced)
+    seconds = sum(priced) * count / len(priced)
+    if sampled:  # one first batch per (ψ_w, Δ, α0), shared by its η̃'s and λ's (the engine keeps it)
+        groups = (grid.width, grid.noise, grid.alpha0)
+        n_groups = len(grid.width) * len(grid.noise) * len(grid.alpha0)
+        batches = [
+            estimate_sampled_batch_seconds(dataclasses.replace(problem, width=w, noise=n, alpha0=a))
+            for w, n, a in _cells_to_price(groups, n_groups)
+        ]
+        seconds += sum(batches) * n_groups / len(batches)
     if prepared.endpoint == "theory/function":  # the functions along κ at every point
         seconds += estimate_function_seconds(result_points(prepared))
     if grid.optimised("learning_rate"):
@@ -99,6 +118,16 @@ def theory_bytes(prepared: Prepared) -> int:
         )
         for width, alpha0 in cells
     )
+
+
+def _cells_to_price(axes: tuple[tuple, ...], count: int) -> list[tuple]:
+    """Every cell when there are at most ``_PRICED_CELLS``; else a sample of that many that holds every
+    value of every axis: cell ``i`` takes value ``⌊i·n/N⌋`` of an axis of ``n`` values (a stratified
+    diagonal), so no axis is priced at its first values only (once: 64 learning rates at α0 = 0 priced
+    a grid whose α0 = 50 half took 30 times longer)."""
+    if count <= _PRICED_CELLS:
+        return list(itertools.product(*axes))
+    return [tuple(axis[i * len(axis) // _PRICED_CELLS] for axis in axes) for i in range(_PRICED_CELLS)]
 
 
 def simulation_estimate(

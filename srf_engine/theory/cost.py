@@ -72,9 +72,11 @@ def estimate_theory_seconds(
     srf: SRFParams | None = None,
     bulk: str = "marchenko_pastur",
     bulk_dimension: int = 1000,
+    batch: bool = True,
 ) -> float:
     """Predicted CPU seconds of ``theory_curve(problem, <n_alphas values>, ridge, baseline=..., bulk=...)``
-    (``bulk_dimension``: the sampling dimension of bulk ``"one_step_sampled"``)."""
+    (``bulk_dimension``: the sampling dimension of bulk ``"one_step_sampled"``; ``batch=False``: without
+    its first batch, which a grid draws once per ``(ψ_w, Δ, α0)`` and shares across η̃)."""
     main = srf if srf is not None else map_to_srf(problem)
     curves = [main] + ([SRFParams(c=1.0, r=0.0, gamma=main.gamma)] if baseline else [])
     spectral = spectral_nodes_needed(problem.width)
@@ -89,7 +91,9 @@ def estimate_theory_seconds(
         if bulk == "one_step_sampled":
             d = float(bulk_dimension)
             n0, p = problem.alpha0 * d, problem.width * d
-            seconds += BATCH_SECONDS_PER_MULTIPLY_ADD * n0 * d * (p + 3 * d) + EIGH_SECONDS_PER_CUBE * d**3
+            if batch:
+                seconds += BATCH_SECONDS_PER_MULTIPLY_ADD * n0 * d * (p + 3 * d)
+            seconds += EIGH_SECONDS_PER_CUBE * d**3
             seconds += n_alphas * solves * SAMPLED_SOLVE_SECONDS
         else:
             seconds += n_alphas * solves * ONE_STEP_SOLVE_SECONDS
@@ -132,6 +136,16 @@ def estimate_theory_bytes(
     if bulk == "one_step_sampled" and _law_applies(problem, bulk):
         memory += estimate_sampled_bulk_bytes(problem, bulk_dimension)
     return int(memory)
+
+
+def estimate_sampled_batch_seconds(problem: Problem, bulk_dimension: int = 1000) -> float:
+    """Predicted CPU seconds of the sampled first batch of ``problem`` (``n0·d·(p + 3d)`` multiply-adds)
+    when bulk ``"one_step_sampled"`` applies to it (or to any η̃ > 0 of it); else 0."""
+    if not _law_applies(problem, "one_step_sampled"):
+        return 0.0
+    d = float(bulk_dimension)
+    n0, p = problem.alpha0 * d, problem.width * d
+    return BATCH_SECONDS_PER_MULTIPLY_ADD * n0 * d * (p + 3 * d)
 
 
 def estimate_function_seconds(values: int) -> float:
