@@ -362,3 +362,25 @@ def _key(body: dict[str, Any]) -> str:
     from service.work.prepare import prepare
 
     return prepare(TheoryRequest.model_validate(body)).key
+
+
+# ------------------------------------------------------------------------------------------------
+# item 8: rendered figures count in SRF_CACHE_MAX_BYTES
+# ------------------------------------------------------------------------------------------------
+def test_figures_count_in_the_cache_size(tmp_path: Path) -> None:
+    from service.render import figure_cache
+
+    with client(tmp_path) as http:  # sizes first: one result, one figure
+        key = http.post("/theory/curve", json=THEORY).json()["key"]
+        one = len(http.get(f"/results/{key}/figure", params={"dpi": 100}).content)
+        result = http.app.state.services.store.stats()["result_bytes"]
+    limit = result + int(2.5 * one)
+    with client(tmp_path, cache_max_bytes=limit) as http:
+        for dpi in (100, 110, 120, 130, 140, 150):
+            assert http.get(f"/results/{key}/figure", params={"dpi": dpi}).status_code == 200
+        store = http.app.state.services.store
+        figures = figure_cache.total_bytes(store)
+        results = store.stats()["result_bytes"]
+        assert results + figures <= limit, (results, figures, limit)
+        assert figure_cache.count(store) >= 1  # the newest are kept
+        assert http.get(f"/results/{key}").status_code == 200  # the result itself stays
