@@ -384,3 +384,27 @@ def test_figures_count_in_the_cache_size(tmp_path: Path) -> None:
         assert results + figures <= limit, (results, figures, limit)
         assert figure_cache.count(store) >= 1  # the newest are kept
         assert http.get(f"/results/{key}").status_code == 200  # the result itself stays
+
+
+def test_two_figures_of_one_result_compute_its_smooth_theory_once(tmp_path: Path, monkeypatch) -> None:
+    import concurrent.futures as cf
+    import time
+
+    from service.work import pipeline
+
+    real = pipeline.compute_body
+    computed: list[str] = []
+
+    def counted(prepared: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        computed.append(prepared.key)
+        time.sleep(0.5)  # long enough for the two figures to overlap
+        return real(prepared, *args, **kwargs)
+
+    with client(tmp_path) as http:
+        key = http.post("/theory/curve", json=THEORY).json()["key"]
+        monkeypatch.setattr(pipeline, "compute_body", counted)
+        with cf.ThreadPoolExecutor(2) as pool:
+            draw = lambda fmt: http.get(f"/results/{key}/figure", params={"format": fmt})  # noqa: E731
+            answers = list(pool.map(draw, ["png", "svg"]))
+    assert [a.status_code for a in answers] == [200, 200], [a.text[:200] for a in answers]
+    assert computed and len(computed) == len(set(computed)), computed

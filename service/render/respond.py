@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -86,17 +87,35 @@ def format_query(query: OutputQuery) -> str:
     return "?" + urlencode(given) if given else ""
 
 
+#: One lock per smooth theory being computed for a figure: two figures of one result (a PNG and an
+#: SVG, two dpi) drawn at once compute it once; the second waits and reads it from the store.
+_THEORY_LOCKS: dict[str, threading.Lock] = {}
+_THEORY_LOCKS_GUARD = threading.Lock()
+
+
 def _theory(services: Services) -> Any:
-    """The /theory/curve body of a normal-form request: from the store, or computed and kept."""
+    """The /theory/curve body of a normal-form request: from the store, or computed (once at a time
+    per key in this process) and kept."""
 
     def theory(normal: dict[str, Any]) -> Mapping[str, Any]:
         prepared = prepare(TheoryRequest.model_validate(normal))
         stored = services.store.get(prepared.key)
         if stored is not None:
             return stored
-        body = pipeline.compute_body(prepared)
-        services.store.put(prepared.key, prepared.endpoint, ENGINE_VERSION, body)
-        return body
+        with _THEORY_LOCKS_GUARD:
+            lock = _THEORY_LOCKS.setdefault(prepared.key, threading.Lock())
+        try:
+            with lock:
+                stored = services.store.get(prepared.key)  # drawn meanwhile by another figure
+                if stored is not None:
+                    return stored
+                body = pipeline.compute_body(prepared)
+                services.store.put(prepared.key, prepared.endpoint, ENGINE_VERSION, body)
+                return body
+        finally:
+            with _THEORY_LOCKS_GUARD:
+                if not lock.locked():
+                    _THEORY_LOCKS.pop(prepared.key, None)
 
     return theory
 
