@@ -127,6 +127,7 @@ async def figure(
     *,
     sync: bool = False,
     who: str | None = None,
+    disconnected: pipeline.Disconnected | None = None,
 ) -> tuple[bytes, bool]:
     """The figure's bytes and whether they came from the store. With ``sync`` (a POST, or a stored
     result by key: anything but a finished job's, the way to ask a heavy figure) a figure estimated
@@ -154,7 +155,10 @@ async def figure(
             flight = runner.start_task(
                 key, "figure", work, budget_seconds=services.settings.max_sync_seconds if sync else None
             )
-            result, _ = await runner.wait(flight)
+            if disconnected is None:
+                result, _ = await runner.wait(flight)
+            else:  # a client that leaves abandons the drawing unless another request waits for it
+                result, _ = await pipeline.until_answered_or_gone(services, flight, disconnected)
     except Cancelled:
         raise AtCapacity(
             503, "drawing was cancelled (the server is stopping); retry", runner.retry_after
@@ -186,6 +190,7 @@ async def answer(
     *,
     sync: bool = False,
     who: str | None = None,
+    disconnected: pipeline.Disconnected | None = None,
 ) -> Response:
     """``body`` in ``output``'s format (the options were checked by :func:`check_request` or
     :func:`check_body`); ``sync`` marks a request that could have been sent as a job."""
@@ -197,7 +202,7 @@ async def answer(
     if output.format == "csv":
         text = await anyio.to_thread.run_sync(_csv, body)
         return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
-    data, hit = await figure(services, body, output, sync=sync, who=who)
+    data, hit = await figure(services, body, output, sync=sync, who=who, disconnected=disconnected)
     headers["X-Figure-Cache"] = "hit" if hit else "miss"
     return Response(data, media_type=output.media_type, headers=headers)
 
@@ -216,6 +221,7 @@ async def answer_stored(
     *,
     sync: bool = False,
     who: str | None = None,
+    disconnected: pipeline.Disconnected | None = None,
 ) -> Response:
     """A stored body (its JSON bytes ``raw``) answered in ``output``'s format: bounded first (413); as
     JSON sent as stored with the envelope ``wrap`` gives it; else parsed in a worker thread, wrapped,
@@ -232,7 +238,7 @@ async def answer_stored(
     with services.runner.slot("serving a large stored answer") if large else contextlib.nullcontext():
         body = wrap(await anyio.to_thread.run_sync(json.loads, raw))
         check_body(output, body)
-        return await answer(services, body, output, headers, sync=sync, who=who)
+        return await answer(services, body, output, headers, sync=sync, who=who, disconnected=disconnected)
 
 
 _HEAD = re.compile(rb'\{"key":"([0-9a-f]{64})","cached":(?:true|false),')

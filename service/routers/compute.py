@@ -175,12 +175,15 @@ async def serve(
         wrap = lambda body: pipeline.envelope(  # noqa: E731
             body, cached=True, elapsed=time.perf_counter() - started
         )
+        gone = _disconnected(request)
         return await respond.answer_stored(
-            services, raw, output, {"X-Cache": "hit"}, wrap, sync=True, who=who
+            services, raw, output, {"X-Cache": "hit"}, wrap, sync=True, who=who, disconnected=gone
         )
     body = await pipeline.result(services, prepared, started, who=who, disconnected=_disconnected(request))
     cache = {"X-Cache": "hit" if body["cached"] else "miss"}
-    return await respond.answer(services, body, output, cache, sync=True, who=who)
+    return await respond.answer(
+        services, body, output, cache, sync=True, who=who, disconnected=_disconnected(request)
+    )
 
 
 @router.post(

@@ -69,8 +69,18 @@ async def _answer(services: ServicesDep, key: str, output: Output, request: Requ
     who = getattr(request.state, "api_key", None)  # a figure drawn for it counts among its computations
     # Its figures have the budget of a synchronous request (a heavy one: POST with respond-async).
     return await respond.answer_stored(
-        services, raw, output, {"X-Cache": "hit"}, _cached, sync=True, who=who
+        services, raw, output, {"X-Cache": "hit"}, _cached, sync=True, who=who, disconnected=_gone(request)
     )
+
+
+def _gone(request: Request) -> Any:
+    """Returns when the client has closed the connection: a figure nobody waits for is abandoned."""
+
+    async def wait() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    return wait
 
 
 @router.get(

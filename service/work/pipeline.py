@@ -189,6 +189,10 @@ async def _until_answered_or_gone(
     raise ClientGone()
 
 
+#: The same wait for any flight (a figure's too): ClientGone when the client leaves first.
+until_answered_or_gone = _until_answered_or_gone
+
+
 async def _computed(
     services: Services, prepared: Prepared, who: str | None, disconnected: Disconnected | None
 ) -> tuple[dict[str, Any], bool]:
