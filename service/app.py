@@ -28,6 +28,7 @@ from . import errors
 from .deps import Services
 from .edge import logs, openapi
 from .edge.auth import require_key
+from .edge.json_body import no_repeated_keys
 from .edge.metrics import Metrics, MetricsMiddleware
 from .edge.transport import RequestBoundsMiddleware
 from .routers import compute, docs, explore, jobs, meta, results
@@ -199,12 +200,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(logs.AccessLogMiddleware)  # outside the bounds: it logs their refusals too
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    authenticated = [Depends(require_key)]
+    authenticated = [Depends(require_key), Depends(no_repeated_keys)]
     app.include_router(compute.router, dependencies=authenticated)
     app.include_router(jobs.router, dependencies=authenticated)
     app.include_router(results.router, dependencies=authenticated)
     app.include_router(meta.router)
-    app.include_router(metrics_route.router)
+    # /metrics is open by default (a scraper inside the lab's network); SRF_METRICS_REQUIRE_KEY closes it.
+    metrics_deps = [Depends(require_key)] if settings.metrics_require_key else []
+    app.include_router(metrics_route.router, dependencies=metrics_deps)
     docs.install(app)
     explore.install(app, authenticated)
     openapi.install(app, settings)

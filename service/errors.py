@@ -10,6 +10,7 @@ busy timeout is a 503 with ``Retry-After``, never a 500.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -145,7 +146,18 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             },
             status_code=415,
         )
-    return JSONResponse(validation_body(errors), status_code=422)
+    return JSONResponse(validation_body([_json_reason(e) for e in errors]), status_code=422)
+
+
+def _json_reason(error: Mapping[str, Any]) -> Mapping[str, Any]:
+    """FastAPI's "JSON decode error" with the parser's reason and the character where it stopped."""
+    if error.get("type") != "json_invalid":
+        return error
+    loc = tuple(error.get("loc", ()))
+    reason = (error.get("ctx") or {}).get("error")
+    at = f" at character {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
+    msg = f"the body is not valid JSON text: {reason}{at}" if reason else "the body is not valid JSON text"
+    return {**error, "loc": ["body"], "msg": msg}
 
 
 async def _parameter_error(_: Request, exc: Exception) -> JSONResponse:
@@ -157,11 +169,25 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     """Framework errors; an unparseable body (FastAPI's 400) is bad input on ``body``: 422 like the rest."""
     assert isinstance(exc, HTTPException)
     if exc.status_code == 400 and "parsing the body" in str(exc.detail):
-        body = validation_body(
-            [{"loc": ["body"], "msg": "the body is not valid JSON text", "type": "json_invalid"}]
-        )
+        msg = json_error_message(exc.__cause__)
+        body = validation_body([{"loc": ["body"], "msg": msg, "type": "json_invalid"}])
         return JSONResponse(body, status_code=422)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def json_error_message(cause: BaseException | None) -> str:
+    """What is wrong with a body that did not parse: the parser's reason and position when it gave one."""
+    if isinstance(cause, json.JSONDecodeError):
+        where = f"line {cause.lineno} column {cause.colno}"
+        return clip(f"the body is not valid JSON text: {cause.msg} at {where}")
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return (
+            "the body holds an integer with more digits than the server reads (4300); "
+            "no field needs one: send numbers with fewer digits"
+        )
+    if isinstance(cause, RecursionError):
+        return "the body nests arrays or objects too deeply to be read"
+    return "the body is not valid JSON text"
 
 
 async def _not_implemented(_: Request, exc: Exception) -> JSONResponse:

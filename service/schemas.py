@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     Tag,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -553,6 +554,13 @@ class CompareRequest(TheoryChoices, SimulateRequest):
         examples=[[200, 800]],
     )
 
+    @field_validator("extrapolate_dimensions")
+    @classmethod
+    def _no_repeated_dimension(cls, dims: list[int] | None) -> list[int] | None:
+        if dims is not None and len(set(dims)) != len(dims):
+            raise ValueError("extrapolate_dimensions must be distinct (a dimension given twice adds nothing)")
+        return dims
+
     @model_validator(mode="after")
     def _distinct_dimensions(self) -> CompareRequest:
         dims = self.extrapolate_dimensions
@@ -922,8 +930,25 @@ class ActivationsResponse(BaseModel):
     hermite: str = Field(description="How to give an activation by its Hermite coefficients.")
 
 
+class ClusterHealth(BaseModel):
+    """The Dask cluster as last seen (no network call is made to answer ``/healthz``)."""
+
+    address: str = Field(description="SRF_DASK_SCHEDULER.", examples=["tcp://127.0.0.1:8786"])
+    state: Literal["connected", "connecting", "unreachable", "not_connected"] = Field(
+        description="As last seen; not_connected: no simulation has asked for the cluster yet.",
+        examples=["connected"],
+    )
+    reason: str | None = Field(
+        None, description="Why it is unreachable (the 503s of simulations say the same)."
+    )
+
+
 class HealthResponse(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(
+        description="'ok'; 'degraded' while the Dask cluster (SRF_DASK_SCHEDULER) is unreachable: the theory "
+        "and stored results are served, new simulations get 503."
+    )
+    cluster: ClusterHealth | None = Field(None, description="Present when SRF_DASK_SCHEDULER is set.")
 
 
 class VersionResponse(BaseModel):

@@ -46,20 +46,35 @@ class Settings(BaseSettings):
     api_keys: str | None = Field(None, description="Comma-separated bearer tokens; unset: no authentication.")
     api_key_max_concurrent: int = Field(1, ge=1, description="Computations at once per API key.")
     api_key_max_queued_jobs: int = Field(16, ge=1, description="Unfinished jobs per API key.")
+    metrics_require_key: bool = Field(
+        False, description="With SRF_API_KEYS set, /metrics needs a key too; default: open, for a scraper."
+    )
 
     # Limits: beyond them a request is refused with 413 naming the limit.
     max_dimension: int = Field(4000, ge=1)
     max_seeds: int = Field(32, ge=1)
     max_alphas: int = Field(200, ge=1)
     max_points: int = Field(
-        100_000, ge=1, description="Points of a grid: the product of the lengths of all list-valued fields."
+        100_000,
+        ge=1,
+        description="Points of a result: the product of the lengths of all list-valued fields (kappa too).",
     )
     # The theory solves a grid batched (10⁵ points in seconds); a simulation's points each cost seeds.
     max_simulation_points: int = Field(
         20_000, ge=1, description="Points of a grid with a simulation (/simulate, /compare)."
     )
     max_test_samples: int = Field(100_000, ge=1)
+    max_response_bytes: int = Field(
+        32 * 1024**2,
+        ge=1,
+        description="Largest answer (JSON, or CSV) computed or served from the store; 413 beyond.",
+    )
     max_memory_bytes: int = Field(4 * 1024**3, ge=1, description="Ceiling on the engine's memory estimate.")
+    max_job_seconds: float = Field(
+        6 * 3600.0,
+        gt=0,
+        description="Ceiling on any computation's estimated time, jobs included (413 beyond).",
+    )
     max_sync_seconds: float = Field(
         30.0, ge=0, description="Synchronous requests estimated above this must use Prefer: respond-async."
     )

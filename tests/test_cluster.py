@@ -22,7 +22,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from test_service_support import SIMULATE, THEORY, free_port, wait_job  # noqa: E402
+from test_service_support import SIMULATE, THEORY, SilentServer, free_port, wait_job  # noqa: E402
 from test_service_support import client as service_client  # noqa: E402
 
 from srf_engine import Cancelled, Problem, simulate  # noqa: E402
@@ -213,6 +213,52 @@ def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch) -> None:
     with pytest.raises(ClusterUnavailable, match=r"127\.0\.0\.1"):
         simulate(TANH_SIN, [1.0], 0.1, dimension=50, seeds=1, client=address)
     assert time.monotonic() - started < 10
+
+
+def test_a_peer_that_accepts_and_stays_silent_is_a_clear_error_within_the_deadline() -> None:
+    wrong = SilentServer()
+    try:
+        started = time.monotonic()
+        with pytest.raises(ClusterUnavailable, match="handshake"):
+            backend.connect(wrong.address, timeout=0.5)
+        assert time.monotonic() - started < 3
+    finally:
+        wrong.close()
+
+
+def test_the_service_fails_fast_while_a_connect_is_under_way_and_after_it_failed(tmp_path) -> None:
+    from service.errors import AtCapacity
+    from service.work.cluster import Cluster
+
+    wrong = SilentServer()
+    cluster = Cluster(wrong.address, connect_timeout=1.0, retry_after=30)
+    try:
+        assert cluster.health()["state"] == "not_connected"
+        times: list[float] = []
+
+        def one() -> None:
+            started = time.monotonic()
+            with pytest.raises(AtCapacity) as raised:
+                cluster.client()
+            assert raised.value.status_code == 503
+            times.append(time.monotonic() - started)
+
+        threads = [threading.Thread(target=one) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+        assert len(times) == 8 and max(times) < 3, times
+        assert sorted(times)[-2] < 0.5, times  # only one waited for the handshake
+        health = cluster.health()
+        assert health["state"] == "unreachable" and "handshake" in health["reason"]
+        started = time.monotonic()
+        with pytest.raises(AtCapacity, match="handshake"):  # within Retry-After: the same reason, at once
+            cluster.client()
+        assert time.monotonic() - started < 0.5
+    finally:
+        cluster.close()
+        wrong.close()
 
 
 def test_a_scheduler_lost_mid_run_fails_the_run_with_the_reason() -> None:

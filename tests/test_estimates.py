@@ -37,6 +37,18 @@ CASES: list[tuple[str, type, dict[str, Any]]] = [
         TheoryRequest,
         {**THEORY, "learning_rate": 10, "alpha0": 100, "alphas": [0.5, 1, 1.5, 2, 3]},
     ),
+    pytest.param(  # issue 18: once priced from its first 64 cells (all at α0 = 0): 0.67 s for 19 s
+        "sampled grid, α0 0 and 50 × 64 η̃",
+        TheoryRequest,
+        {
+            **THEORY,
+            "bulk": "one_step_sampled",
+            "alpha0": [0, 50],
+            "learning_rate": [0.1 * (i + 1) for i in range(64)],
+            "alphas": [0.5],
+        },
+        marks=pytest.mark.slow,
+    ),
     ("simulation, d = 200", SimulateRequest, {**THEORY, "dimension": 200, "seeds": 1, "alphas": [0.5, 1.0]}),
     (
         "simulation, d = 800",
@@ -55,7 +67,9 @@ def _cpu(prepared, repeats: int) -> float:
     return best
 
 
-@pytest.mark.parametrize(("name", "model", "body"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("name", "model", "body"), CASES, ids=[c.values[0] if hasattr(c, "values") else c[0] for c in CASES]
+)
 def test_estimate_is_within_3x_of_the_measured_time(tmp_path, name: str, model: type, body: dict) -> None:
     prepared = prepare(model.model_validate(body))
     predicted = estimate(prepared, settings(tmp_path, simulation_jobs=1)).seconds

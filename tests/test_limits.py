@@ -24,7 +24,7 @@ def _simulate(**change):
 def test_theory_time_model_counts_alphas_ridge_mode_and_rule_sizes(tmp_path: Path) -> None:
     s = settings(tmp_path)
     plain = estimate(_theory(), s)
-    assert plain.memory_bytes == 0 and plain.seconds > 0
+    assert 0 < plain.memory_bytes < 64 * 2**20 and plain.seconds > 0  # no sampled batch: rules and result
     # batched solves (a fixed λ) cost ~0.15 ms an α against ~6 ms of setup and moments: 200 α for 3×
     assert estimate(_theory(alphas=[0.015 * i for i in range(1, 201)]), s).seconds > 3 * plain.seconds
     assert estimate(_theory(ridge="optimal"), s).seconds > 10 * plain.seconds

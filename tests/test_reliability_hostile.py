@@ -6,6 +6,12 @@
   submissions get 503 with ``Retry-After``, never a 500.
 * kill -9 while results are written, several rounds: every result the server answered 200 for is
   still in the store after a restart.
+* A large stored answer (17 MB): a bounded 413 for what would be larger, and ``/healthz`` p99 < 100 ms
+  while it is served (the p99 needs a machine that is not saturated: at a load of 4 per core even an
+  idle server's p99 reaches 70 ms).
+* Two API keys: key A's jobs run one at a time and leave key B a slot; B cannot read or cancel them.
+* A wrong Dask address (a silent TCP server): simulations fail fast with 503, ``/theory/curve`` and
+  ``/healthz`` keep answering within 1 s, ``/healthz`` says degraded, SIGTERM is quick.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_service_support import THEORY, LiveServer
+from test_service_support import SIMULATE, THEORY, LiveServer, SilentServer
 
 pytestmark = pytest.mark.slow
+
+ASYNC = {"Prefer": "respond-async"}
 
 
 def _rss_bytes(pid: int) -> int:
@@ -148,3 +156,122 @@ def test_no_confirmed_result_is_lost_over_repeated_kill_9(tmp_path: Path) -> Non
         ]
         assert server.http.get("/healthz").status_code == 200
     assert not misses, f"{len(misses)} of {len(confirmed)} confirmed results were lost"
+
+
+def test_a_wrong_dask_address_fails_simulations_fast_and_leaves_the_rest_serving(tmp_path: Path) -> None:
+    wrong = SilentServer()
+    try:
+        server = LiveServer(
+            tmp_path / "cache.sqlite3",
+            SRF_DASK_SCHEDULER=wrong.address,
+            SRF_DASK_CONNECT_TIMEOUT="1",
+            SRF_RETRY_AFTER_SECONDS="2",
+        )
+        try:
+
+            def simulate(i: int) -> tuple[int, float, str]:
+                started = time.monotonic()
+                body = {**SIMULATE, "ridge": 0.1 + 0.01 * i}
+                headers = {"Prefer": "respond-async"} if i % 2 else {}
+                with httpx.Client(base_url=server.url, timeout=60) as http:
+                    r = http.post("/simulate", json=body, headers=headers)
+                return r.status_code, time.monotonic() - started, r.text
+
+            with cf.ThreadPoolExecutor(12) as pool:
+                simulations = [pool.submit(simulate, i) for i in range(24)]
+                slowest = 0.0
+                for i in range(20):  # the rest of the service answers meanwhile, within 1 s each
+                    started = time.monotonic()
+                    curve = server.http.post("/theory/curve", json={**THEORY, "ridge": 0.2 + 0.01 * i})
+                    health = server.http.get("/healthz")
+                    slowest = max(slowest, time.monotonic() - started)
+                    assert curve.status_code == 200 and health.status_code == 200
+                answers = [f.result() for f in simulations]
+            assert slowest < 1.0, f"/theory/curve + /healthz took {slowest:.2f} s"
+            assert all(status == 503 for status, _, _ in answers), [a[:2] for a in answers]
+            assert max(seconds for _, seconds, _ in answers) < 4.0, [round(a[1], 2) for a in answers]
+            assert all(wrong.address in text and "SRF_DASK_SCHEDULER" in text for _, _, text in answers)
+            health = server.http.get("/healthz").json()
+            assert health["status"] == "degraded", health
+            assert health["cluster"]["state"] == "unreachable" and "handshake" in health["cluster"]["reason"]
+            started = time.monotonic()
+        finally:
+            server.stop()
+        assert time.monotonic() - started < 10, "SIGTERM took too long"
+        assert " 500 " not in server.log.read_text()
+    finally:
+        wrong.close()
+
+
+def test_a_large_stored_answer_is_bounded_and_served_without_stalling_the_loop(tmp_path: Path) -> None:
+    body = {
+        **THEORY,
+        "alphas": [round(0.1 + 0.05 * i, 6) for i in range(50)],
+        "kappa": [round(-4 + 8 * i / 3999, 6) for i in range(4000)],
+    }
+    with LiveServer(tmp_path / "cache.sqlite3", SRF_MAX_POINTS="200000") as server:
+        stored = server.http.post("/theory/function", json=body)
+        assert stored.status_code == 200, stored.text[:300]
+        key = stored.json()["key"]
+        assert len(stored.content) > 10 * 2**20
+        huge = {**body, "alphas": [0.1 + 0.01 * i for i in range(200)], "kappa": [0.0] * 10_000}
+        started = time.monotonic()
+        refused = server.http.post("/theory/function", json=huge)
+        table = server.http.get(f"/results/{key}/table")  # its CSV would be ~3 × 17 MB
+        assert time.monotonic() - started < 2.0
+        for r in (refused, table):
+            assert r.status_code == 413 and len(r.content) < 2000, r.text[:300]
+        limits = {refused.json()["limit"], table.json()["limit"]}
+        assert limits == {"SRF_MAX_POINTS", "SRF_MAX_RESPONSE_BYTES"}
+
+        def fetch(i: int) -> tuple[int, int]:
+            # Streamed and counted: reading 17 MB whole would hold this process's GIL and slow the probe.
+            with httpx.Client(base_url=server.url, timeout=60) as http:
+                how = ("GET", f"/results/{key}", None) if i % 2 else ("POST", "/theory/function", body)
+                with http.stream(how[0], how[1], json=how[2]) as r:
+                    return r.status_code, sum(len(chunk) for chunk in r.iter_raw(2**20))
+
+        with cf.ThreadPoolExecutor(2) as pool:
+            answers = [pool.submit(fetch, i) for i in range(6)]
+            latencies = []
+            while not all(a.done() for a in answers) or len(latencies) < 30:
+                started = time.perf_counter()
+                assert server.http.get("/healthz").status_code == 200
+                latencies.append(time.perf_counter() - started)
+                time.sleep(0.01)
+            served = [a.result() for a in answers]
+    assert all(status == 200 and size > 10 * 2**20 for status, size in served), served
+    latencies.sort()
+    p99 = latencies[int(0.99 * (len(latencies) - 1))]
+    assert p99 < 0.1, f"/healthz p99 {p99 * 1000:.0f} ms while a large stored answer was served"
+
+
+def test_two_keys_one_keys_jobs_leave_the_other_a_slot_and_stay_its_own(tmp_path: Path) -> None:
+    a, b = {"Authorization": "Bearer key-a"}, {"Authorization": "Bearer key-b"}
+    slow = {**THEORY, "bulk": "one_step_sampled", "width": 4.0, "alpha0": 5.0, "alphas": [0.5]}
+    with LiveServer(
+        tmp_path / "cache.sqlite3",
+        SRF_API_KEYS="key-a,key-b",
+        SRF_API_KEY_MAX_CONCURRENT="1",
+        SRF_MAX_CONCURRENT="2",
+    ) as server:
+        http = server.http
+        ids = []
+        for i in range(4):  # key A queues slow jobs: only one of them may run at a time
+            r = http.post("/theory/curve", json={**slow, "ridge": 0.1 * (i + 1)}, headers={**a, **ASYNC})
+            assert r.status_code == 202, r.text
+            ids.append(r.json()["id"])
+        try:
+            time.sleep(0.5)
+            statuses = [http.get(f"/jobs/{i}", headers=a).json()["status"] for i in ids]
+            assert statuses.count("running") <= 1, statuses
+            started = time.monotonic()
+            b_answer = http.post("/theory/curve", json=THEORY, headers=b)  # a slot is left for key B
+            assert b_answer.status_code == 200 and time.monotonic() - started < 5, b_answer.text
+            for job_id in ids:  # and key B can neither read nor cancel key A's jobs
+                assert http.get(f"/jobs/{job_id}", headers=b).status_code == 404
+                assert http.delete(f"/jobs/{job_id}", headers=b).status_code == 404
+            assert all(http.get(f"/jobs/{i}", headers=a).json()["status"] != "cancelled" for i in ids)
+        finally:
+            for job_id in ids:
+                http.delete(f"/jobs/{job_id}", headers=a)

@@ -141,7 +141,7 @@ class AccessLogMiddleware:
             fields: dict[str, Any] = {
                 "event": "request",
                 "method": scope.get("method"),
-                "path": scope.get("path"),
+                "path": _capped(scope.get("path")),
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 "cache": cache,
@@ -157,3 +157,13 @@ class AccessLogMiddleware:
                 extra={"fields": fields},
                 exc_info=(type(error), error, error.__traceback__) if error is not None else None,
             )
+
+
+#: Longest path written whole to the access log: a hostile 60 KB URL is cut, saying by how much.
+MAX_LOGGED_PATH = 512
+
+
+def _capped(path: Any) -> Any:
+    if not isinstance(path, str) or len(path) <= MAX_LOGGED_PATH:
+        return path
+    return f"{path[:MAX_LOGGED_PATH]}…(+{len(path) - MAX_LOGGED_PATH} characters)"

@@ -24,6 +24,7 @@ class BodyTooLarge(HTTPException):
         super().__init__(
             413,
             f"the request body exceeds the server's limit of {limit} bytes (SRF_MAX_BODY_BYTES)",
+            headers={"Connection": "close"},  # the rest of the body is not read: the connection ends
         )
 
 

@@ -3,7 +3,9 @@
 Figures live in their own table of the results file, created on first use. A figure is only a view
 of a result: when the result is gone (evicted or cleared) its figures are deleted at the next
 write, and each result keeps at most :data:`PER_RESULT` figures (the least recently made go first).
-A failing read is a miss and a failing write is logged: the figure is still served.
+Figures count in ``SRF_CACHE_MAX_BYTES`` with the results: past it the oldest figures are deleted first
+(they are redrawn from their result, cheaply). A failing read is a miss and a failing write is logged:
+the figure is still served.
 """
 
 from __future__ import annotations
@@ -58,8 +60,28 @@ def put(store: Store, key: str, result_key: str, media_type: str, data: bytes) -
             (result_key, result_key, PER_RESULT),
         )
         store.execute("DELETE FROM figures WHERE result_key NOT IN (SELECT key FROM results)")
+        if store.max_bytes is not None:
+            _within_budget(store, store.max_bytes)
     except sqlite3.Error as exc:
         log.warning("figure cache write of %s failed (%s); the figure is served but not stored", key, exc)
+
+
+def _within_budget(store: Store, max_bytes: int) -> None:
+    """Delete the oldest figures until figures and results together fit in ``max_bytes``."""
+    results = int(store.query("SELECT COALESCE(SUM(size), 0) AS n FROM results")[0]["n"])
+    room = max(0, max_bytes - results)
+    store.execute(
+        "DELETE FROM figures WHERE key IN (SELECT key FROM (SELECT key, SUM(LENGTH(data)) OVER "
+        "(ORDER BY created_at DESC, key ROWS UNBOUNDED PRECEDING) AS kept FROM figures) WHERE kept > ?)",
+        (room,),
+    )
+
+
+def total_bytes(store: Store) -> int:
+    try:
+        return int(store.query("SELECT COALESCE(SUM(LENGTH(data)), 0) AS n FROM figures")[0]["n"])
+    except sqlite3.Error:
+        return 0
 
 
 def count(store: Store) -> int:

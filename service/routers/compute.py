@@ -170,9 +170,20 @@ async def serve(
             status_code=202,
             headers={"Location": location, "Preference-Applied": "respond-async"},
         )
+    raw = await pipeline.stored_raw(services, prepared)
+    if raw is not None:  # bounded, parsed and encoded off the loop (a large one under a slot)
+        wrap = lambda body: pipeline.envelope(  # noqa: E731
+            body, cached=True, elapsed=time.perf_counter() - started
+        )
+        gone = _disconnected(request)
+        return await respond.answer_stored(
+            services, raw, output, {"X-Cache": "hit"}, wrap, sync=True, who=who, disconnected=gone
+        )
     body = await pipeline.result(services, prepared, started, who=who, disconnected=_disconnected(request))
     cache = {"X-Cache": "hit" if body["cached"] else "miss"}
-    return await respond.answer(services, body, output, cache, sync=True)
+    return await respond.answer(
+        services, body, output, cache, sync=True, who=who, disconnected=_disconnected(request)
+    )
 
 
 @router.post(

@@ -7,7 +7,8 @@ from fastapi.responses import RedirectResponse
 
 from srf_engine import ACTIVATIONS, ENGINE_VERSION
 
-from ..schemas import ActivationInfo, ActivationsResponse, HealthResponse, VersionResponse
+from ..deps import ServicesDep
+from ..schemas import ActivationInfo, ActivationsResponse, ClusterHealth, HealthResponse, VersionResponse
 
 API_VERSION = "1"
 SERVICE_VERSION = ENGINE_VERSION
@@ -33,11 +34,15 @@ def list_activations() -> ActivationsResponse:
     )
 
 
-@router.get("/healthz", summary="Liveness")
-async def get_health() -> HealthResponse:
+@router.get("/healthz", summary="Liveness", response_model_exclude_none=True)
+async def get_health(services: ServicesDep) -> HealthResponse:
     """200 while the process can serve. Never touches the store, so a file locked by another process
-    cannot make the process look dead."""
-    return HealthResponse(status="ok")
+    cannot make the process look dead, nor the network: with ``SRF_DASK_SCHEDULER`` it reports the
+    cluster as last seen, and ``status`` is ``degraded`` while it is unreachable."""
+    if services.cluster is None:
+        return HealthResponse(status="ok")
+    cluster = ClusterHealth(**services.cluster.health())
+    return HealthResponse(status="degraded" if cluster.state == "unreachable" else "ok", cluster=cluster)
 
 
 @router.head("/healthz", include_in_schema=False)

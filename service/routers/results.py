@@ -4,11 +4,10 @@ generated client reads them as bytes instead of parsing JSON)."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from ..deps import ServicesDep
@@ -51,25 +50,37 @@ NOT_STORED = {"model": ErrorBody, "description": "No result is stored under this
         429: {"model": ErrorBody, "description": "A figure to draw and every computing slot busy."},
     },
 )
-async def get_result(key: ResultKey, services: ServicesDep, query: OutputDep) -> Response:
+async def get_result(key: ResultKey, request: Request, services: ServicesDep, query: OutputDep) -> Response:
     """The result of any POST (theory, simulation, comparison, learned function) as it was stored,
     in the same formats as the POST: `?format=csv|png|svg|pdf` or the matching Accept header. A key
     whose result was evicted or never computed is a 404; send the POST again to compute it."""
-    return await _answer(services, key, query.parse())
+    return await _answer(services, key, query.parse(), request)
 
 
-async def _stored(services: ServicesDep, key: str) -> dict[str, Any]:
-    """The stored body under ``key`` (404 if none), marked ``cached``."""
-    text = await anyio.to_thread.run_sync(services.store.get_text, key)
-    if text is None:
+def _cached(body: dict[str, Any]) -> dict[str, Any]:
+    return {**body, "cached": True}
+
+
+async def _answer(services: ServicesDep, key: str, output: Output, request: Request) -> Response:
+    """The stored body under ``key`` (404 if none), marked ``cached``, in ``output``'s format."""
+    raw = await anyio.to_thread.run_sync(services.store.get_raw, key)
+    if raw is None:
         raise ServiceError(404, f"key: no result is stored under {key}", field="key")
-    return {**json.loads(text), "cached": True}
+    who = getattr(request.state, "api_key", None)  # a figure drawn for it counts among its computations
+    # Its figures have the budget of a synchronous request (a heavy one: POST with respond-async).
+    return await respond.answer_stored(
+        services, raw, output, {"X-Cache": "hit"}, _cached, sync=True, who=who, disconnected=_gone(request)
+    )
 
 
-async def _answer(services: ServicesDep, key: str, output: Output) -> Response:
-    body = await _stored(services, key)
-    respond.check_body(output, body)
-    return await respond.answer(services, body, output, {"X-Cache": "hit"})
+def _gone(request: Request) -> Any:
+    """Returns when the client has closed the connection: a figure nobody waits for is abandoned."""
+
+    async def wait() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    return wait
 
 
 @router.get(
@@ -83,10 +94,12 @@ async def _answer(services: ServicesDep, key: str, output: Output) -> Response:
         429: {"model": ErrorBody, "description": "Every computing slot busy (see Retry-After)."},
     },
 )
-async def get_result_figure(key: ResultKey, services: ServicesDep, query: FigureDep) -> Response:
+async def get_result_figure(
+    key: ResultKey, request: Request, services: ServicesDep, query: FigureDep
+) -> Response:
     """The figure of a stored result, as `GET /results/{key}?format=png|svg|pdf` gives it, on a path
     whose only answer is the figure (`?format=` png by default; options x, y, errors, dpi, size)."""
-    return await _answer(services, key, query.parse())
+    return await _answer(services, key, query.parse(), request)
 
 
 @router.get(
@@ -99,7 +112,7 @@ async def get_result_figure(key: ResultKey, services: ServicesDep, query: Figure
         422: {"model": ValidationErrorBody, "description": "A malformed key."},
     },
 )
-async def get_result_table(key: ResultKey, services: ServicesDep) -> Response:
+async def get_result_table(key: ResultKey, request: Request, services: ServicesDep) -> Response:
     """The stored result as CSV, as `GET /results/{key}?format=csv` gives it, on a path whose only
     answer is CSV."""
-    return await _answer(services, key, parse_output(("csv",), "csv", None))
+    return await _answer(services, key, parse_output(("csv",), "csv", None), request)

@@ -74,14 +74,15 @@ CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (status) WHERE status IN ('qu
 #: Columns added since the first release, with their definitions (older files are migrated).
 _ADDED_COLUMNS = {
     "results": {"size": "INTEGER NOT NULL DEFAULT 0", "used_at": "REAL NOT NULL DEFAULT 0"},
-    "jobs": {"result_cached": "INTEGER"},
+    # requester: the short id of the API key that submitted the job (NULL without keys): its only reader
+    "jobs": {"result_cached": "INTEGER", "requester": "TEXT"},
 }
 #: Tables srf creates (``figures``: rendered plots, by service/render/figure_cache.py).
 _OUR_TABLES = frozenset({*_ADDED_COLUMNS, "figures"})
 
 JOB_COLUMNS = (
     "id, endpoint, key, request, status, progress, result, error, owner, host, pid, cancel_requested, "
-    "created_at, updated_at, heartbeat_at, result_cached"
+    "created_at, updated_at, heartbeat_at, result_cached, requester"
 )
 FINISHED_STATUSES = ("done", "failed", "cancelled")
 
@@ -408,6 +409,23 @@ class Store:
             return None
         self._touched[key] = time.time()
         return row[0]
+
+    def get_raw(self, key: str) -> bytes | None:
+        """The stored JSON body of ``key`` as its UTF-8 bytes (no decoding: a large answer is sent as
+        stored), or None; a failing read is a miss (logged), never an error."""
+        try:
+            row = self._run(
+                lambda conn: conn.execute(
+                    "SELECT CAST(body AS BLOB) FROM results WHERE key = ?", (key,)
+                ).fetchone()
+            )
+        except (sqlite3.Error, StoreBusy) as exc:
+            log.warning("cache read of %s failed (%s); computing instead", key, exc)
+            return None
+        if row is None:
+            return None
+        self._touched[key] = time.time()
+        return bytes(row[0])
 
     def get(self, key: str) -> dict[str, Any] | None:
         text = self.get_text(key)

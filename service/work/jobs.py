@@ -216,6 +216,7 @@ class JobManager:
             "created_at": now,
             "updated_at": now,
             "heartbeat_at": now,
+            "requester": who,
         }
         self._rows[job_id] = row
         # Reserve the slot before the first await, so that concurrent submissions see it.
@@ -229,7 +230,7 @@ class JobManager:
             raise
         finally:
             placeholder.cancel()
-        self._tasks[job_id] = asyncio.get_running_loop().create_task(self._run(job_id, prepared, work))
+        self._tasks[job_id] = asyncio.get_running_loop().create_task(self._run(job_id, prepared, work, who))
         if self.keys is not None and who is not None:
             self.keys.jobs[who] += 1
             self._tasks[job_id].add_done_callback(lambda _: self.keys.jobs.subtract([who]))  # type: ignore[union-attr]
@@ -238,20 +239,26 @@ class JobManager:
             self._spawn(self._off(self._purge))
         return job_id
 
-    async def _run(self, job_id: str, prepared: Prepared, work: Work) -> None:
+    async def _run(self, job_id: str, prepared: Prepared, work: Work, who: str | None = None) -> None:
         endpoint, key = prepared.endpoint, prepared.key
         try:
             stored = await self._off(self.store.has, key)
             if stored:
                 from_store, kept = True, True
             else:
-                flight = self.runner.start(prepared, work, queue=True)
-                self._flights[job_id] = flight
-                if flight.started:
-                    await self._aupdate(job_id, status="running")
-                else:
-                    flight.on_start.append(lambda: self._spawn(self._aupdate(job_id, status="running")))
-                body, from_store = await self.runner.wait(flight, abandon_on_cancel=True)
+                # A running job counts among its key's computations: queued until the key has a turn.
+                turn = self.keys.turn(who) if self.keys is not None else contextlib.nullcontext()
+                async with turn:  # type: ignore[attr-defined]
+                    flight = self.runner.start(prepared, work, queue=True)
+                    self._flights[job_id] = flight
+                    if flight.started:
+                        await self._aupdate(job_id, status="running")
+                    else:
+                        flight.on_start.append(lambda: self._spawn(self._aupdate(job_id, status="running")))
+                    try:
+                        body, from_store = await self.runner.wait(flight, abandon_on_cancel=True)
+                    finally:
+                        self.runner.leave_job(flight)
                 kept = await self._off(self.store.has, key)
             # The result stays in the results table (by key); a copy only if the store refused it.
             copy = None if kept else json.dumps({**body, "cached": from_store}, allow_nan=False)
@@ -308,9 +315,16 @@ class JobManager:
                 result = {**body, "cached": bool(row["result_cached"])}
         return self.public(row, result)
 
-    async def get(self, job_id: str) -> dict[str, Any] | None:
-        """The job as ``GET /jobs/{id}`` reports it, or None."""
+    async def get(self, job_id: str, who: str | None = None) -> dict[str, Any] | None:
+        """The job as ``GET /jobs/{id}`` reports it, or None (also for a job of another API key than
+        ``who``, when keys are configured: a job is its submitter's)."""
+        if who is not None and not await self._off(self._owned_by, job_id, who):
+            return None
         return await self._off(self._report, job_id)
+
+    def _owned_by(self, job_id: str, who: str) -> bool:
+        row = self._row(job_id)
+        return row is not None and row.get("requester") == who
 
     @staticmethod
     def public(row: dict[str, Any], result: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -326,10 +340,11 @@ class JobManager:
             "updated_at": row["updated_at"],
         }
 
-    async def cancel(self, job_id: str) -> dict[str, Any] | None:
-        """Cancel an unfinished job (a finished one is reported unchanged); None if unknown."""
+    async def cancel(self, job_id: str, who: str | None = None) -> dict[str, Any] | None:
+        """Cancel an unfinished job (a finished one is reported unchanged); None if unknown (or another
+        API key's than ``who``)."""
         row = await self._off(self._row, job_id)
-        if row is None:
+        if row is None or (who is not None and row.get("requester") != who):
             return None
         if row["status"] in UNFINISHED:
             await self._aupdate(
@@ -338,7 +353,7 @@ class JobManager:
             task = self._tasks.get(job_id)
             if task is not None:
                 task.cancel()
-        return await self.get(job_id)
+        return await self.get(job_id, who)
 
     # ------------------------------------------------------------------ heartbeat and shutdown
 

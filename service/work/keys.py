@@ -4,17 +4,21 @@ Unset (or empty), the service is open, as before. Set, every computation and job
 ``Authorization: Bearer <one of the keys>`` (401 otherwise); ``/healthz``, ``/version``,
 ``/activations`` and the docs stay open. Each key may run at most ``api_key_max_concurrent``
 computations at once (429 beyond, with ``Retry-After``) and hold ``api_key_max_queued_jobs``
-unfinished jobs (429 beyond), so one client cannot take every slot of a shared server. Keys are
-compared in constant time and never logged; a key is known in the process by a short hash.
+unfinished jobs (429 beyond), so one client cannot take every slot of a shared server: its running
+jobs and the figures drawn for it count among its computations too (a job waits, queued, for its
+key's turn). A job belongs to the key that submitted it (others get 404 for it); stored results stay
+shared by key. Keys are compared in constant time and never logged; a key is known in the process by
+a short hash.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from ..errors import AtCapacity, ServiceError
 
@@ -36,6 +40,7 @@ class ApiKeys:
         self.retry_after = retry_after
         self.computing: Counter[str] = Counter()
         self.jobs: Counter[str] = Counter()
+        self._turns: dict[str, list[asyncio.Future[None]]] = {}  # jobs waiting for their key's turn
 
     @property
     def enabled(self) -> bool:
@@ -77,7 +82,33 @@ class ApiKeys:
         try:
             yield
         finally:
-            self.computing[who] -= 1
+            self._done(who)
+
+    def _done(self, who: str) -> None:
+        self.computing[who] -= 1
+        for waiter in self._turns.get(who, []):
+            if not waiter.done():
+                waiter.set_result(None)  # each waiter checks again
+
+    @contextlib.asynccontextmanager
+    async def turn(self, who: str | None) -> AsyncIterator[None]:
+        """Wait (on the loop) until ``who`` runs fewer than its maximum, then count one computation of it
+        while the block runs: a job of a key at its share stays queued instead of taking a slot."""
+        if who is None:
+            yield
+            return
+        while self.computing[who] >= self.max_concurrent:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._turns.setdefault(who, []).append(waiter)
+            try:
+                await waiter
+            finally:
+                self._turns[who].remove(waiter)
+        self.computing[who] += 1
+        try:
+            yield
+        finally:
+            self._done(who)
 
     def check_job(self, who: str | None) -> None:
         """429 when ``who`` already holds its maximum of unfinished jobs."""

@@ -3,8 +3,10 @@
 Simulations are priced by the engine's cost model, per grid cell (one first step per ``(ψ_w, Δ, α0)``
 serves every η̃); the theory by the engine's calibrated time model (``srf_engine.theory_cost``: the κ
 and spectral rule sizes each cell's parameters call for, the number of α's and the ridge mode), times
-``theory_time_factor`` for a machine slower or faster than the one it was fitted on. A grid has at
-most ``SRF_MAX_POINTS`` points (the product of the lengths of its axes).
+``theory_time_factor`` for a machine slower or faster than the one it was fitted on. A result has at
+most ``SRF_MAX_POINTS`` points: the product of the lengths of its axes, κ included (a learned function
+is ``len(kappa)`` values per grid point). Its answer is bounded too: the estimated size of its JSON
+(points × the measured bytes of a point) must stay within ``SRF_MAX_RESPONSE_BYTES``, before any work.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ import itertools
 from dataclasses import dataclass
 
 from srf_engine.simulation import cost
-from srf_engine.theory.cost import estimate_theory_seconds
+from srf_engine.theory.cost import (
+    estimate_function_seconds,
+    estimate_sampled_batch_seconds,
+    estimate_theory_bytes,
+    estimate_theory_seconds,
+)
 
 from ..errors import LimitExceeded
 from ..settings import Settings
@@ -22,8 +29,12 @@ from .prepare import Prepared
 
 #: Share of a Dask worker's memory limit a simulation may plan to use: Dask pauses a worker at 80 %.
 WORKER_MEMORY_FRACTION = 0.8
-#: Grid cells whose theory is priced one by one (map_to_srf each); more are priced at their mean.
-_PRICED_CELLS = 64
+#: Grid cells whose theory is priced one by one (map_to_srf each); more are priced by a sample of this
+#: many that holds every value of every axis (the rest at the sample's mean).
+_PRICED_CELLS = 256
+#: Measured bytes of one point of each endpoint's JSON answer, rounded up (a learned function: one
+#: κ value of one grid point; a comparison carries its theory, its simulations and their statistics).
+ANSWER_BYTES_PER_POINT = {"theory/curve": 700, "theory/function": 100, "simulate": 700, "compare": 3000}
 ASYNC_HINT = "resend it with the header 'Prefer: respond-async' to run it as a job (GET /jobs/{id} polls it)"
 
 
@@ -45,24 +56,79 @@ def _over(field: str, value: int, setting: str, maximum: int, what: str) -> Limi
     )
 
 
+def result_points(prepared: Prepared) -> int:
+    """Values a result holds: its grid's points (times its step counts, docs/theory.md §11.1), times the
+    κ values of a learned function."""
+    kappa = prepared.normal.get("kappa") if prepared.endpoint == "theory/function" else None
+    return prepared.grid.size * len(prepared.protocol.steps) * (len(kappa) if kappa else 1)
+
+
+def answer_bytes(prepared: Prepared) -> int:
+    """Estimated size of the JSON answer of ``prepared``."""
+    return result_points(prepared) * ANSWER_BYTES_PER_POINT.get(prepared.endpoint, 700)
+
+
 def theory_seconds(prepared: Prepared, settings: Settings) -> float:
     """Predicted seconds of the theory (and its baseline) of ``prepared``: the calibrated model of one
     curve along ``alpha`` for every cell of the other axes (at most ``_PRICED_CELLS`` priced one by one,
-    the rest at their mean)."""
+    chosen to hold every value of every axis; the rest at their mean)."""
     grid, problem = prepared.grid, prepared.problem
     bulk = prepared.normal.get("bulk", "marchenko_pastur")
-    cells = list(itertools.product(grid.width, grid.noise, grid.alpha0, grid.learning_rate))
+    axes = (grid.width, grid.noise, grid.alpha0, grid.learning_rate)
+    count = len(grid.width) * len(grid.noise) * len(grid.alpha0) * len(grid.learning_rate)
     priced = []
-    for width, noise, alpha0, rate in cells[:_PRICED_CELLS]:
+    sampled = bulk == "one_step_sampled"
+    for width, noise, alpha0, rate in _cells_to_price(axes, count):
         rate = 0.0 if rate == "optimal" else float(rate)  # priced at the no-step end, then multiplied
         cell = dataclasses.replace(problem, width=width, noise=noise, alpha0=alpha0, learning_rate=rate)
         priced.append(
-            sum(estimate_theory_seconds(cell, len(grid.alpha), ridge, bulk=bulk) for ridge in grid.ridge)
+            sum(
+                estimate_theory_seconds(cell, len(grid.alpha), ridge, bulk=bulk, batch=not sampled)
+                for ridge in grid.ridge
+            )
         )
-    seconds = sum(priced) * len(cells) / len(priced)
+    seconds = sum(priced) * count / len(priced)
+    if sampled:  # one first batch per (ψ_w, Δ, α0), shared by its η̃'s and λ's (the engine keeps it)
+        groups = (grid.width, grid.noise, grid.alpha0)
+        n_groups = len(grid.width) * len(grid.noise) * len(grid.alpha0)
+        batches = [
+            estimate_sampled_batch_seconds(dataclasses.replace(problem, width=w, noise=n, alpha0=a))
+            for w, n, a in _cells_to_price(groups, n_groups)
+        ]
+        seconds += sum(batches) * n_groups / len(batches)
+    if prepared.endpoint == "theory/function":  # the functions along κ at every point
+        seconds += estimate_function_seconds(result_points(prepared))
     if grid.optimised("learning_rate"):
         seconds *= settings.theory_optimal_learning_rate_factor
     return settings.theory_time_factor * seconds
+
+
+def theory_bytes(prepared: Prepared) -> int:
+    """Predicted peak memory of the theory of ``prepared``: its whole result, and the largest cell's
+    sampled first batch (with bulk ``one_step_sampled``: one is drawn per cell, one after another)."""
+    grid, problem = prepared.grid, prepared.problem
+    bulk = prepared.normal.get("bulk", "marchenko_pastur")
+    values = result_points(prepared) if prepared.endpoint == "theory/function" else 0
+    cells = itertools.product(grid.width, grid.alpha0) if bulk == "one_step_sampled" else [(None, None)]
+    return max(
+        estimate_theory_bytes(
+            problem if width is None else dataclasses.replace(problem, width=width, alpha0=alpha0),
+            grid.size,
+            bulk=bulk,
+            function_values=values,
+        )
+        for width, alpha0 in cells
+    )
+
+
+def _cells_to_price(axes: tuple[tuple, ...], count: int) -> list[tuple]:
+    """Every cell when there are at most ``_PRICED_CELLS``; else a sample of that many that holds every
+    value of every axis: cell ``i`` takes value ``⌊i·n/N⌋`` of an axis of ``n`` values (a stratified
+    diagonal), so no axis is priced at its first values only (once: 64 learning rates at α0 = 0 priced
+    a grid whose α0 = 50 half took 30 times longer)."""
+    if count <= _PRICED_CELLS:
+        return list(itertools.product(*axes))
+    return [tuple(axis[i * len(axis) // _PRICED_CELLS] for axis in axes) for i in range(_PRICED_CELLS)]
 
 
 def simulation_estimate(
@@ -100,12 +166,14 @@ def grid_estimate(prepared: Prepared, threads: int, cluster: cost.ClusterShape |
 def estimate(prepared: Prepared, settings: Settings, cluster: cost.ClusterShape | None = None) -> Estimate:
     """Predicted wall time and peak memory of computing ``prepared`` from scratch (on ``cluster``)."""
     if prepared.endpoint in ("theory/curve", "theory/function"):
-        return Estimate(theory_seconds(prepared, settings), 0)
+        return Estimate(theory_seconds(prepared, settings), theory_bytes(prepared))
     if prepared.endpoint == "simulate":
         return simulation_estimate(prepared, settings, cluster)
     sims = [simulation_estimate(part, settings, cluster) for part in prepared.simulation_parts.values()]
     return Estimate(
-        theory_seconds(prepared, settings) + sum(s.seconds for s in sims), max(s.memory_bytes for s in sims)
+        theory_seconds(prepared, settings) + sum(s.seconds for s in sims),
+        # the theory part is held (its result) while the simulations run one after another
+        theory_bytes(prepared.theory_part) + max(s.memory_bytes for s in sims),
     )
 
 
@@ -119,13 +187,15 @@ def check_limits(
     normal = prepared.normal
     if len(normal["alphas"]) > settings.max_alphas:
         raise _over("alphas", len(normal["alphas"]), "max_alphas", settings.max_alphas, "number of values")
-    steps = len(prepared.protocol.steps)  # the steps axis (docs/theory.md §11.1) multiplies the points
-    size = prepared.grid.size * steps
-    if size > settings.max_points:
-        listed = [*prepared.grid.axes(), *([("steps", prepared.protocol.steps)] if steps > 1 else [])]
-        axes = " × ".join(f"{name} {len(values)}" for name, values in listed)
+    points = result_points(prepared)
+    if points > settings.max_points:
+        steps = prepared.protocol.steps
+        listed = [*prepared.grid.axes(), *([("steps", steps)] if len(steps) > 1 else [])]
+        axes = [f"{name} {len(values)}" for name, values in listed]
+        if prepared.endpoint == "theory/function" and normal.get("kappa"):
+            axes.append(f"kappa {len(normal['kappa'])}")
         raise LimitExceeded(
-            f"the grid has {size} points ({axes}), beyond the server's limit of "
+            f"the result has {points} points ({' × '.join(axes)}), beyond the server's limit of "
             f"{settings.max_points} ({_env('max_points')}); ask fewer values, or split the grid",
             limit=_env("max_points"),
         )
@@ -135,6 +205,14 @@ def check_limits(
             f"{settings.max_simulation_points} ({_env('max_simulation_points')}) for a simulation; "
             "ask fewer values, or split the grid",
             limit=_env("max_simulation_points"),
+        )
+    size = answer_bytes(prepared)
+    if size > settings.max_response_bytes:
+        raise LimitExceeded(
+            f"the answer would be about {size / 2**20:.1f} MiB of JSON ({points} points), beyond the "
+            f"server's limit of {settings.max_response_bytes / 2**20:.1f} MiB "
+            f"({_env('max_response_bytes')}); ask fewer values, or split the grid",
+            limit=_env("max_response_bytes"),
         )
     if prepared.spec is not None:
         if normal["dimension"] > settings.max_dimension:
@@ -162,11 +240,23 @@ def check_limits(
         )
     if cost_estimate.memory_bytes > settings.max_memory_bytes:
         where = " per Dask worker" if cluster is not None else ""
+        advice = (
+            "reduce the width or alpha0 (bulk 'one_step_sampled' draws a width·1000 × 1000 first layer), "
+            "or ask fewer points"
+            if prepared.spec is None
+            else "reduce dimension, width, the largest alpha or test_samples"
+        )
         raise LimitExceeded(
             f"estimated peak memory{where} {cost_estimate.memory_bytes / 2**20:.1f} MiB exceeds the server's "
-            f"limit of {settings.max_memory_bytes / 2**20:.1f} MiB ({_env('max_memory_bytes')}); reduce "
-            "dimension, width, the largest alpha or test_samples",
+            f"limit of {settings.max_memory_bytes / 2**20:.1f} MiB ({_env('max_memory_bytes')}); {advice}",
             limit=_env("max_memory_bytes"),
+        )
+    if cost_estimate.seconds > settings.max_job_seconds:
+        raise LimitExceeded(
+            f"estimated {cost_estimate.seconds:.3g} s exceeds the {settings.max_job_seconds:g} s the server "
+            f"allows any computation, even as a job ({_env('max_job_seconds')}); ask fewer points, "
+            "seeds or a smaller dimension, or split the grid",
+            limit=_env("max_job_seconds"),
         )
     return cost_estimate
 
@@ -178,4 +268,24 @@ def check_sync(cost: Estimate, settings: Settings) -> None:
             f"estimated {cost.seconds:.3g} s exceeds the {settings.max_sync_seconds:g} s allowed for a "
             f"synchronous request ({_env('max_sync_seconds')}); {ASYNC_HINT}",
             limit=_env("max_sync_seconds"),
+        )
+
+
+#: A stored answer's CSV against its JSON (measured: a learned function's CSV repeats the coordinates on
+#: every κ row, 2.4–2.6×; other tables are smaller than their JSON, 0.3×).
+CSV_PER_JSON = {"function": 3.0}
+
+
+def check_answer_size(json_bytes: int, output_format: str, kind: str, settings: Settings) -> None:
+    """413 before a stored answer of ``json_bytes`` is parsed when its JSON, or its CSV (estimated from
+    the JSON), would exceed ``SRF_MAX_RESPONSE_BYTES``; figures are small whatever the result."""
+    if output_format not in ("json", "csv"):
+        return
+    size = json_bytes * (CSV_PER_JSON.get(kind, 1.0) if output_format == "csv" else 1.0)
+    if size > settings.max_response_bytes:
+        raise LimitExceeded(
+            f"the stored result's {output_format.upper()} answer is about {size / 2**20:.1f} MiB, beyond "
+            f"the server's limit of {settings.max_response_bytes / 2**20:.1f} MiB "
+            f"({_env('max_response_bytes')}); ask a figure of it, or compute a smaller grid",
+            limit=_env("max_response_bytes"),
         )

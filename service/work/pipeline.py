@@ -16,8 +16,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from srf_engine import ENGINE_VERSION, Cancelled, InvalidParameterError
 from srf_engine.errors import ClusterError
 from srf_engine.simulation.cost import ClusterShape
@@ -134,13 +132,19 @@ async def _cluster_shape(services: Services, prepared: Prepared) -> ClusterShape
     """The Dask cluster's shape for pricing a simulation (503 when unreachable); ``None`` without one."""
     if services.cluster is None or prepared.spec is None:
         return None
-    return await anyio.to_thread.run_sync(services.cluster.shape)  # a network call: off the event loop
+    # A network call: off the event loop, and in a thread of its own, not the pool the other routes share.
+    return await services.cluster.shape_async()
 
 
 async def submit_job(services: Services, prepared: Prepared, *, who: str | None = None) -> str:
     """Check the limits and queue ``prepared`` as a job; returns its id."""
     check_limits(prepared, services.settings, await _cluster_shape(services, prepared))
     return await services.jobs.submit(prepared, _work(services, prepared), who=who)
+
+
+async def stored_raw(services: Services, prepared: Prepared) -> bytes | None:
+    """The stored JSON of ``prepared`` as bytes, read in a worker thread, or None."""
+    return await asyncio.to_thread(services.store.get_raw, prepared.key)
 
 
 async def result(
@@ -155,9 +159,9 @@ async def result(
     or by computing it. A stored result is served whatever the limits (they bound work, and serving
     it costs none); the limits are checked before any work starts. The store is read in a worker
     thread: a file locked by another process never blocks the event loop."""
-    text = await asyncio.to_thread(services.store.get_text, prepared.key)
+    text = await stored_raw(services, prepared)
     if text is not None:
-        body, cached = json.loads(text), True
+        body, cached = await asyncio.to_thread(json.loads, text), True
     else:
         body, cached = await _computed(services, prepared, who, disconnected)
     return envelope(body, cached=cached, elapsed=time.perf_counter() - started)
@@ -185,6 +189,10 @@ async def _until_answered_or_gone(
     with contextlib.suppress(BaseException):
         await waiting
     raise ClientGone()
+
+
+#: The same wait for any flight (a figure's too): ClientGone when the client leaves first.
+until_answered_or_gone = _until_answered_or_gone
 
 
 async def _computed(

@@ -14,7 +14,8 @@
   (``srf_engine.cancel``), so a cancel takes effect within milliseconds to a second.
 * A flight started by a synchronous request has a wall-clock budget (``SRF_MAX_SYNC_SECONDS``): past
   it the engine is stopped at its next checkpoint and the request gets a 413 advising
-  ``Prefer: respond-async``. A job joining such a flight lifts the budget (the job wants the result).
+  ``Prefer: respond-async``. A job joining such a flight lifts the budget while it waits (the job wants the
+  result); when the last such job leaves (deleted), the synchronous request has its budget back.
 * Each computation runs in its own daemon thread (the slots bound how many): a computation that
   ignores its cancel cannot hold the process past shutdown, as an executor's joined threads would.
 """
@@ -24,11 +25,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import ctypes
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +65,9 @@ class Flight:
     #: ``time.monotonic()`` past which the computation stops (synchronous budget); None: no budget.
     deadline: float | None = None
     budget_seconds: float | None = None
+    #: The synchronous request's own deadline, restored when the last job that lifted it leaves.
+    sync_deadline: float | None = None
+    jobs: int = 0
 
     def check(self) -> None:
         """In the computing thread: stop if cancelled or past the synchronous budget."""
@@ -82,6 +87,16 @@ class SyncBudgetExceeded(LimitExceeded):
             "to run it as a job (GET /jobs/{id} polls it)",
             limit="SRF_MAX_SYNC_SECONDS",
         )
+
+
+def _give_back_memory() -> None:
+    """Return the C heap's free pages to the system (glibc): a stopped computation's small arrays live
+    on the heap, and without a trim its peak stays resident."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 class Runner:
@@ -151,6 +166,11 @@ class Runner:
         def run() -> None:
             try:
                 outcome, error = function(), None
+            except (Cancelled, LimitExceeded) as exc:
+                # An expected stop: its traceback would keep the computation's frames, and with them
+                # its arrays (a sampled first batch: gigabytes), alive as long as the error is kept.
+                outcome, error = None, exc.with_traceback(None)
+                _give_back_memory()
             except BaseException as exc:
                 outcome, error = None, exc
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
@@ -178,6 +198,7 @@ class Runner:
             raise AtCapacity(503, "the server is shutting down; retry in a moment", self.retry_after)
         if flight is not None:
             if queue:
+                flight.jobs += 1  # the job leaves through leave_job()
                 flight.deadline = None
             return flight
         reserved = False
@@ -196,14 +217,43 @@ class Runner:
         flight = Flight(key=key, endpoint=endpoint, future=loop.create_future())
         if budget_seconds is not None and not queue:
             flight.budget_seconds = budget_seconds
-            flight.deadline = time.monotonic() + budget_seconds
+            flight.deadline = flight.sync_deadline = time.monotonic() + budget_seconds
+        if queue:
+            flight.jobs = 1
         self._flights[key] = flight
         flight.task = loop.create_task(self._fly(flight, work, reserved))
         return flight
 
-    def start_task(self, key: str, label: str, work: Work) -> Flight:
+    @contextlib.contextmanager
+    def slot(self, what: str) -> Iterator[None]:
+        """Hold one computing slot while the block runs (on the loop); 429 when none is free. Serving a
+        large stored answer (parsing and encoding megabytes) costs like computing, so it is counted."""
+        if self._free <= 0 or self._waiting:
+            raise AtCapacity(
+                429,
+                f"the server is running its maximum of {self.max_concurrent} heavy computations "
+                f"(SRF_MAX_CONCURRENT), and {what} takes one; retry after {self.retry_after} s",
+                self.retry_after,
+            )
+        self._free -= 1
+        try:
+            yield
+        finally:
+            self._release()
+
+    def leave_job(self, flight: Flight) -> None:
+        """A job stopped waiting for ``flight`` (done, failed or deleted): when it was the last job, the
+        synchronous request that started the flight has its budget back."""
+        flight.jobs = max(0, flight.jobs - 1)
+        if flight.jobs == 0 and flight.sync_deadline is not None:
+            flight.deadline = flight.sync_deadline
+
+    def start_task(
+        self, key: str, label: str, work: Work, *, budget_seconds: float | None = None
+    ) -> Flight:
         """Join or start a flight that keeps nothing in the store (a figure): same capacity (429 when
-        no slot is free), same thread pool, single flight per ``key``."""
+        no slot is free), same thread pool, single flight per ``key``, the wall-clock budget
+        ``budget_seconds`` (stopped at the work's next checkpoint past it)."""
         flight = self._flights.get(key)
         if flight is not None:
             return flight
@@ -217,6 +267,9 @@ class Runner:
         self._free -= 1
         loop = asyncio.get_running_loop()
         flight = Flight(key=key, endpoint=label, future=loop.create_future(), persist=False)
+        if budget_seconds is not None:
+            flight.budget_seconds = budget_seconds
+            flight.deadline = time.monotonic() + budget_seconds
         self._flights[key] = flight
         flight.task = loop.create_task(self._fly(flight, work, True))
         return flight

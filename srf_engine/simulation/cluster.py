@@ -92,14 +92,54 @@ def _address(client: Any) -> str:
 
 
 def connect(address: str, timeout: float | None = None) -> Any:
-    """A ``distributed.Client`` of the scheduler at ``address`` (``timeout``: seconds to connect, default
-    ``CONNECT_TIMEOUT_SECONDS``); unreachable → ClusterUnavailable."""
+    """A ``distributed.Client`` of the scheduler at ``address`` within ``timeout`` seconds for the whole
+    handshake (default ``CONNECT_TIMEOUT_SECONDS``); unreachable, or not a scheduler → ClusterUnavailable.
+
+    Dask's own ``timeout`` bounds the TCP connect only: a peer that accepts and then stays silent (an
+    HTTP server, a proxy) would hang the handshake for ever. So the client is made in a daemon thread and
+    waited for with the deadline; one that arrives after it is closed in that thread, never leaked open.
+    """
     from distributed import Client
 
-    try:
-        return Client(address, timeout=timeout or CONNECT_TIMEOUT_SECONDS, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    seconds = timeout or CONNECT_TIMEOUT_SECONDS
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+    handover = threading.Lock()  # the client is either taken by the caller or closed here, never both
+
+    def make() -> None:
+        try:
+            made = Client(address, timeout=seconds, set_as_default=False)
+        except Exception as exc:  # garbage from a peer that is no scheduler surfaces as any exception
+            outcome["error"] = exc
+            done.set()
+            return
+        with handover:
+            outcome["client"] = made
+            late = outcome.get("gave_up", False)
+            done.set()
+        if late:  # nobody will use it
+            with contextlib.suppress(Exception):
+                made.close(timeout=2)
+
+    threading.Thread(target=make, name="srf-dask-connect", daemon=True).start()
+    if not done.wait(seconds + 0.5):  # Dask's connect timeout first, then ours on the whole handshake
+        with handover:
+            if "client" in outcome:  # arrived just now: use it after all
+                return outcome["client"]
+            outcome["gave_up"] = True
+        raise ClusterUnavailable(
+            f"the Dask scheduler at {address} accepted the connection but did not complete the handshake "
+            f"within {seconds:g} s (is a Dask scheduler listening there, or another server?)"
+        )
+    if "error" in outcome:
+        exc = outcome["error"]
+        if isinstance(exc, (OSError, TimeoutError, ValueError)):
+            raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        raise ClusterUnavailable(
+            f"cannot reach the Dask scheduler at {address}: the peer is not a Dask scheduler "
+            f"({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
+    return outcome["client"]
 
 
 # ------------------------------------------------------------------------------------------------

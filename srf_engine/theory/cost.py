@@ -46,6 +46,9 @@ ONE_STEP_SOLVE_SECONDS = 0.025
 SAMPLED_SOLVE_SECONDS = 0.003
 BATCH_SECONDS_PER_MULTIPLY_ADD = 6.0e-11
 EIGH_SECONDS_PER_CUBE = 3.0e-10
+#: The learned function (docs/theory.md §4): per (α, κ) value, the conditional moments at κ and the
+#: prediction; measured 5–7 µs per value on 4–20 α × 2000 κ.
+FUNCTION_SECONDS_PER_VALUE = 8.0e-6
 
 
 def _law_applies(problem: Problem, bulk: str) -> bool:
@@ -74,9 +77,11 @@ def estimate_theory_seconds(
     srf: SRFParams | None = None,
     bulk: str = "marchenko_pastur",
     bulk_dimension: int = 1000,
+    batch: bool = True,
 ) -> float:
     """Predicted CPU seconds of ``theory_curve(problem, <n_alphas values>, ridge, baseline=..., bulk=...)``
-    (``bulk_dimension``: the sampling dimension of bulk ``"one_step_sampled"``)."""
+    (``bulk_dimension``: the sampling dimension of bulk ``"one_step_sampled"``; ``batch=False``: without
+    its first batch, which a grid draws once per ``(ψ_w, Δ, α0)`` and shares across η̃)."""
     main = srf if srf is not None else map_to_srf(problem)
     curves = [main] + ([SRFParams(c=1.0, r=0.0, gamma=main.gamma)] if baseline else [])
     spectral = spectral_nodes_needed(problem.width)
@@ -97,8 +102,63 @@ def estimate_theory_seconds(
         if bulk == "one_step_sampled":
             d = float(bulk_dimension)
             n0, p = problem.alpha0 * d, problem.width * d
-            seconds += BATCH_SECONDS_PER_MULTIPLY_ADD * n0 * d * (p + 3 * d) + EIGH_SECONDS_PER_CUBE * d**3
+            if batch:
+                seconds += BATCH_SECONDS_PER_MULTIPLY_ADD * n0 * d * (p + 3 * d)
+            seconds += EIGH_SECONDS_PER_CUBE * d**3
             seconds += n_alphas * solves * SAMPLED_SOLVE_SECONDS
         else:
             seconds += n_alphas * solves * ONE_STEP_SOLVE_SECONDS
     return seconds
+
+
+#: Memory model of a theory computation (peak bytes beyond the process's own): a curve's rules and
+#: solver state are a few MiB; each point of the result, kept as Python numbers until it is answered,
+#: about 2 KiB (a learned function's (α, κ) value: 0.4 KiB).
+THEORY_BASE_BYTES = 32 * 2**20
+THEORY_BYTES_PER_POINT = 2048
+FUNCTION_BYTES_PER_VALUE = 400
+#: The sampled first batch (docs/theory.md §10.3, ``sampled_bulk.first_batch``): ``W0`` (``p × d``), two
+#: ``CHUNK_ROWS × p`` arrays per chunk (pre-activations and σ of them), about six ``d × d`` (the sums, M,
+#: M2, Σ and its eigendecomposition) and the residuals; float64. Measured with tracemalloc on widths
+#: 1–20 at d = 500 and 1000 within 20 % (width 100 at d = 1000: 1.67 GB modelled, 1.7 GB measured).
+SAMPLED_CHUNK_ROWS = 512
+SAMPLED_SQUARES = 6
+
+
+def estimate_sampled_bulk_bytes(problem: Problem, bulk_dimension: int = 1000) -> int:
+    """Peak bytes of the sampled first batch of ``problem`` at dimension ``bulk_dimension``."""
+    d = int(bulk_dimension)
+    p, n0 = max(1, round(problem.width * d)), round(problem.alpha0 * d)
+    return 8 * (p * d + 2 * SAMPLED_CHUNK_ROWS * p + SAMPLED_SQUARES * d * d + n0)
+
+
+def estimate_theory_bytes(
+    problem: Problem,
+    points: int,
+    *,
+    bulk: str = "marchenko_pastur",
+    bulk_dimension: int = 1000,
+    function_values: int = 0,
+) -> int:
+    """Predicted peak bytes of a theory computation of ``points`` points (and ``function_values`` (α, κ)
+    values of a learned function) for ``problem``: its rules, its result, and the sampled first batch
+    when bulk ``"one_step_sampled"`` applies (batches are drawn one after another: the largest counts)."""
+    memory = THEORY_BASE_BYTES + THEORY_BYTES_PER_POINT * points + FUNCTION_BYTES_PER_VALUE * function_values
+    if bulk == "one_step_sampled" and _law_applies(problem, bulk):
+        memory += estimate_sampled_bulk_bytes(problem, bulk_dimension)
+    return int(memory)
+
+
+def estimate_sampled_batch_seconds(problem: Problem, bulk_dimension: int = 1000) -> float:
+    """Predicted CPU seconds of the sampled first batch of ``problem`` (``n0·d·(p + 3d)`` multiply-adds)
+    when bulk ``"one_step_sampled"`` applies to it (or to any η̃ > 0 of it); else 0."""
+    if not _law_applies(problem, "one_step_sampled"):
+        return 0.0
+    d = float(bulk_dimension)
+    n0, p = problem.alpha0 * d, problem.width * d
+    return BATCH_SECONDS_PER_MULTIPLY_ADD * n0 * d * (p + 3 * d)
+
+
+def estimate_function_seconds(values: int) -> float:
+    """Predicted CPU seconds of the learned function's ``values`` (α, κ) values beyond its curves."""
+    return FUNCTION_SECONDS_PER_VALUE * values
