@@ -443,6 +443,8 @@ def test_readme_environment_variables_are_real_settings() -> None:
         documented = re.match(r"`([^`]*)`", row.group(1).strip())
         if info.default is None:
             assert documented is None, f"SRF_{field.upper()}: README gives {row.group(1)!r}, default is unset"
+        elif isinstance(info.default, bool):
+            assert documented and documented.group(1) == str(info.default).lower(), (field, row.group(1))
         elif isinstance(info.default, int | float):
             assert documented and float(documented.group(1)) == info.default, (field, row.group(1))
         else:
