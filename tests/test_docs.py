@@ -118,3 +118,12 @@ def test_citation_pattern_reads_lists_and_ranges() -> None:
 def test_readme_links_the_docs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/theory.md" in readme and "docs/api.md" in readme
+
+
+def test_no_tracked_text_file_has_control_characters() -> None:
+    """A lost backslash (``\\t``heta in a Python string) leaves a control character behind."""
+    import re
+
+    bad = re.compile(r"[\x00-\x08\x0b-\x1f]")
+    offenders = [str(p.relative_to(ROOT)) for p in tracked_text_files() if bad.search(p.read_text("utf-8"))]
+    assert not offenders, offenders
