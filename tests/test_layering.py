@@ -56,10 +56,14 @@ def test_no_engine_source_imports_an_upper_layer() -> None:
         assert not upward, f"{module} imports {sorted(upward)}"
 
 
-def test_simulation_package_has_no_import_cycle() -> None:
+def _import_edges(prefix: str) -> dict[str, set[str]]:
+    """The engine's module graph restricted to the modules under ``prefix``."""
     graph = _module_graph("srf_engine")
-    modules = [m for m in graph if m.startswith("srf_engine.simulation.")]
-    edges = {m: {n for n in graph[m] if n in modules} for m in modules}
+    modules = [m for m in graph if m.startswith(prefix)]
+    return {m: {n for n in graph[m] if n in modules} for m in modules}
+
+
+def _assert_no_cycle(edges: dict[str, set[str]]) -> None:
     state: dict[str, int] = {}
 
     def visit(module: str, path: list[str]) -> None:
@@ -70,9 +74,14 @@ def test_simulation_package_has_no_import_cycle() -> None:
                 visit(nxt, [*path, module])
         state[module] = 2
 
-    for module in modules:
+    for module in edges:
         if module not in state:
             visit(module, [])
+
+
+def test_simulation_package_has_no_import_cycle() -> None:
+    edges = _import_edges("srf_engine.simulation.")
+    _assert_no_cycle(edges)
     assert "srf_engine.simulation.seed" not in edges["srf_engine.simulation.cost"]
 
 
@@ -164,22 +173,7 @@ def test_engine_theory_is_a_package_beside_simulation() -> None:
 
 
 def test_theory_package_has_no_import_cycle() -> None:
-    graph = _module_graph("srf_engine")
-    modules = [m for m in graph if m.startswith("srf_engine.theory.")]
-    edges = {m: {n for n in graph[m] if n in modules} for m in modules}
-    state: dict[str, int] = {}
-
-    def visit(module: str, path: list[str]) -> None:
-        state[module] = 1
-        for nxt in edges[module]:
-            assert state.get(nxt) != 1, f"import cycle: {' → '.join([*path, module, nxt])}"
-            if nxt not in state:
-                visit(nxt, [*path, module])
-        state[module] = 2
-
-    for module in modules:
-        if module not in state:
-            visit(module, [])
+    _assert_no_cycle(_import_edges("srf_engine.theory."))
 
 
 def test_routers_do_only_http() -> None:
