@@ -118,3 +118,22 @@ def test_citation_pattern_reads_lists_and_ranges() -> None:
 def test_readme_links_the_docs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/theory.md" in readme and "docs/api.md" in readme
+
+
+#: C0 control characters and DEL, except the newline (and a carriage return before it). A tab is one
+#: too: "\t", "\a", "\f" written in a string without raw quoting become one, as in "\theta".
+CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+TABS_ALLOWED = ("Makefile", ".tsv")
+
+
+def test_no_text_file_holds_control_characters() -> None:
+    found = []
+    for path in tracked_text_files():
+        text = path.read_text(encoding="utf-8")
+        if path.name.endswith(TABS_ALLOWED):
+            text = text.replace("\t", "")
+        for number, line in enumerate(text.split("\n"), 1):
+            match = CONTROL.search(line)
+            if match:
+                found.append(f"{path.relative_to(ROOT)}:{number}: {match.group()!r} in {line[:60]!r}")
+    assert not found, "\n".join(found)
