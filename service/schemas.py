@@ -186,8 +186,8 @@ class ProblemAxes(BaseModel):
     noise: NoiseAxis = Field(0.0, description="Label-noise variance Δ ≥ 0." + _LIST_NOTE)
 
 
-class TheoryChoices(BaseModel):
-    """Which theory of the trained network: the mapping to the sRF model and the law of its bulk."""
+class MappingChoice(BaseModel):
+    """Which network → sRF mapping gives (c, r, γ): the theory's, and the simulated sRF model's."""
 
     model_config = _REQUEST_CONFIG
 
@@ -195,8 +195,15 @@ class TheoryChoices(BaseModel):
         DEFAULT_MAPPING,
         description='Network → sRF mapping: "paper" (docs/theory.md §3, exact for a centred student and '
         'E y = 0) or "corrected" (§10.2: Stein row shrink and the residual y − E σ; equal to "paper" when '
-        "both are centred). Ignored when `srf` is given.",
+        "both are centred). The theory and a simulation of model \"srf\" use the same (c, r, γ) of it; "
+        'model "network" only reports them. Ignored when `srf` is given.',
     )
+
+
+class TheoryChoices(MappingChoice):
+    """Which theory of the trained network: the mapping to the sRF model and the law of its bulk."""
+
+    model_config = _REQUEST_CONFIG
     bulk: Literal["marchenko_pastur", "one_step", "one_step_sampled"] = Field(
         DEFAULT_BULK,
         description='Bulk law of the first layer: "marchenko_pastur" (§5, c times Marchenko–Pastur), '
@@ -323,7 +330,7 @@ class SimulationFields(BaseModel):
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
 
-class SimulateRequest(SimulationFields, ProblemAxes, ProblemFields):
+class SimulateRequest(MappingChoice, SimulationFields, ProblemAxes, ProblemFields):
     """``POST /simulate``: statistics over seeds of the finite-size model."""
 
     model_config = ConfigDict(
@@ -383,7 +390,13 @@ class CompareRequest(TheoryChoices, SimulateRequest):
 #: Groups of request fields that several requests take alike. Each is one component of the OpenAPI
 #: schema, which every request deriving from it references (service/edge/openapi.py); a request therefore
 #: never redefines a field of a group (the schema would no longer be its intersection).
-SHARED_FIELDS: tuple[type[BaseModel], ...] = (ProblemFields, ProblemAxes, TheoryChoices, SimulationFields)
+SHARED_FIELDS: tuple[type[BaseModel], ...] = (
+    ProblemFields,
+    ProblemAxes,
+    TheoryChoices,
+    SimulationFields,
+    MappingChoice,
+)
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     TheoryRequest,
     FunctionRequest,
@@ -500,6 +513,13 @@ class TheoryUsedOut(BaseModel):
         description="Whether the row-norm channel (docs/theory.md §10.4) entered some point.",
         examples=[False],
     )
+    theory_reason: str | None = Field(
+        None,
+        description="Why `bulk` or `row_norm` differ from the request's (the echoed `request` keeps what was "
+        "asked): e.g. an odd student keeps §5's law under bulk one_step (docs/theory.md §10.3), and the "
+        "row-norm channel needs a one-step law and E σ'' ≠ 0 (§10.4); null when they are as asked.",
+        examples=[None],
+    )
 
 
 class TheoryResponse(TheoryUsedOut):
@@ -569,6 +589,13 @@ class SimulateResponse(BaseModel):
     model: str
     dimension: int
     srf: SRFOut | None = _SRF
+    mapping: Literal["paper", "corrected"] | None = Field(
+        None,
+        description='The network → sRF mapping that produced `srf` (docs/theory.md §3, §10.2): what model '
+        '"srf" simulated, what model "network" reports; null when none did (a given srf, or random '
+        "features).",
+        examples=["corrected"],
+    )
     grid: GridOut = _GRID
     seeds: list[int] = Field(default_factory=list)
     points: list[SimulationPointOut]
@@ -620,6 +647,19 @@ class CompareResponse(BaseModel):
     engine_version: str
     request: RequestEcho = None
     grid: GridOut = _GRID
+    srf: SRFOut | None = Field(
+        None,
+        description='The (c, r, γ) of both sides: the theory\'s, which a simulation of model "srf" draws; '
+        "null when they vary between points (see each point of `theory`).",
+    )
+    mapping: Literal["paper", "corrected"] | None = Field(
+        None, description="The network → sRF mapping of `srf` (docs/theory.md §3, §10.2), for both sides."
+    )
+    theory_reason: str | None = Field(
+        None,
+        description='Why the theory judged differs from the request: model "srf" is judged against the sRF '
+        "model's own limit (bulk marchenko_pastur, no row-norm channel, docs/theory.md §5).",
+    )
     theory: TheoryResponse
     simulation: SimulateResponse
     points: list[ComparePoint]

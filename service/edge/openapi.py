@@ -91,7 +91,7 @@ FIELD_DOCS: dict[str, tuple[str, str, Any]] = {
     "relative_error": ("(estimate − theory)/theory; null when the theory is 0.", "relative", 0.103),
     "agree": ("Whether this (or every) point meets the criterion.", "boolean", True),
     "theory_converged": (
-        "Whether the theory at this α converged (if not, it never agrees).",
+        "Whether the theory at this α converged (if not, the point gets no verdict: agree is null).",
         "boolean",
         True,
     ),
@@ -265,7 +265,9 @@ def _compose_requests(schema: dict[str, Any]) -> None:
         own = dict(flat.get("properties", {}))
         required = flat.get("required", [])
         parts: list[dict[str, Any]] = []
-        for group in (g for g in SHARED_FIELDS if issubclass(model, g)):
+        groups = [g for g in SHARED_FIELDS if issubclass(model, g)]
+        # a group another group of this request extends is inside that one (TheoryChoices ⊃ MappingChoice)
+        for group in (g for g in groups if not any(h is not g and issubclass(h, g) for h in groups)):
             fields = {name: own.pop(name) for name in group.model_fields}
             part = _fields_object(
                 fields, required, title=group.__name__, description=_first_paragraph(group.__doc__)

@@ -29,7 +29,7 @@ from ..errors import InvalidParameterError
 from ..grid import GridSpec
 from ..problem import Problem, SRFParams
 from ..results import ErrorStats, SimulationPoint, SimulationResult
-from ..theory.mapping import map_to_srf, mapping_warnings
+from ..theory.mapping import DEFAULT_MAPPING, map_to_srf, mapping_warnings
 from .blas import single_threaded_blas
 from .cost import Workload, estimate_cost, workload
 from .parallel import TaskRunner, available_cores
@@ -112,6 +112,7 @@ def simulate(
     dimension: int = 1000,
     seeds: int | Sequence[int] = 3,
     test_samples: int | None = None,
+    mapping: str = DEFAULT_MAPPING,
     progress: Callable[[float], None] | None = None,
     n_jobs: int | None = None,
     client: Any = None,
@@ -125,6 +126,8 @@ def simulate(
     ``seeds``: a count ``k`` (seeds ``0…k−1``) or a list of distinct integers ≥ 0; each seed is an
     independent stream and its values do not depend on the other seeds or on ``n_jobs``.
     ``test_samples``: fresh samples for the test error, default ``max(2000, 2d)``.
+    ``mapping``: the network → sRF mapping (§3 ``"paper"``, §10.2 ``"corrected"``, the theory's default)
+    of the ``(c, r, γ)`` that ``"srf"`` simulates and ``"network"`` reports; the result names it.
     ``progress(fraction)`` is called from the calling thread; raising (``Cancelled``) from it stops the
     simulation within about one chunk (a ridge solve in progress finishes first).
     ``n_jobs``: threads (default: the available cores; BLAS runs single-threaded meanwhile).
@@ -135,7 +138,13 @@ def simulate(
     Points are ordered by ridge (as given), then α (as given); the statistics are over seeds.
     """
     spec = SimulationSpec.build(
-        model=model, dimension=dimension, alphas=alphas, ridge=ridge, seeds=seeds, test_samples=test_samples
+        model=model,
+        dimension=dimension,
+        alphas=alphas,
+        ridge=ridge,
+        seeds=seeds,
+        test_samples=test_samples,
+        mapping=mapping,
     )
     return simulate_spec(problem, spec, progress=progress, n_jobs=n_jobs, client=client)
 
@@ -156,8 +165,8 @@ def setup(problem: Problem, spec: SimulationSpec) -> Setup:
     warnings: list[str] = []
     step = model == "network" and problem.learning_rate > 0 and problem.alpha0 > 0
     if model == "network":
-        srf = map_to_srf(problem)
-        warnings += mapping_warnings(problem)
+        srf = map_to_srf(problem, spec.mapping)  # reported only: the network takes its own step
+        warnings += mapping_warnings(problem, spec.mapping)
         if problem.srf is not None:
             warnings.append(
                 "srf is given but model 'network' simulates the first step itself: the reported (c, r, γ) "
@@ -168,12 +177,18 @@ def setup(problem: Problem, spec: SimulationSpec) -> Setup:
                 "alpha0", f"α0·dimension must round to ≥ 1 sample; got α0 = {problem.alpha0}"
             )
     elif model == "srf":
-        srf = map_to_srf(problem)
+        srf = map_to_srf(problem, spec.mapping)  # the same (c, r, γ) as the theory of this mapping
     else:
         srf = map_to_srf(problem.at_initialisation())
     load = workload(spec, width=problem.width, alpha0=problem.alpha0, step=step)
     plan = Plan.build(problem, spec, step=step, srf=srf, load=load)
     return Setup(srf=srf, warnings=tuple(warnings), load=load, plan=plan)
+
+
+def mapping_of(problem: Problem, spec: SimulationSpec) -> str | None:
+    """The mapping that produced the reported ``(c, r, γ)``; None when none did (a given srf, or
+    random features: ``c = 1, r = 0``)."""
+    return None if problem.srf is not None or spec.model == "random_features" else spec.mapping
 
 
 def overflow_warning(seeds: Sequence[int], test: Array, train: Array, learning_rate: float) -> list[str]:
@@ -245,6 +260,7 @@ def simulate_spec(
         dimension=spec.dimension,
         srf=run.srf,
         seeds=spec.seeds,
+        mapping=mapping_of(problem, spec),
         points=points_of(spec, run.load, test, train, **coordinates),
         warnings=warnings,
         grid=grid.as_dict(),

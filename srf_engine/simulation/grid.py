@@ -22,7 +22,7 @@ import numpy as np
 from ..grid import GridSpec
 from ..problem import Problem
 from ..results import SimulationPoint, SimulationResult
-from . import Setup, overflow_warning, points_of, run_seeds, setup
+from . import Setup, mapping_of, overflow_warning, points_of, run_seeds, setup
 from .blas import single_threaded_blas
 from .first_layer import measure_first_layer
 from .parallel import TaskRunner, available_cores
@@ -196,6 +196,7 @@ def simulate_grid(
         dimension=spec.dimension,
         srf=shared.pop() if len(shared) == 1 else None,
         seeds=spec.seeds,
+        mapping=mapping_of(problem, spec),
         points=points,
         warnings=list(dict.fromkeys(warnings)),
         grid=grid.as_dict(),

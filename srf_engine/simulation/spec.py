@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from ..errors import InvalidParameterError
 from ..problem import check_alphas
+from ..theory.mapping import DEFAULT_MAPPING, check_mapping
 
 Model = Literal["network", "srf", "random_features"]
 MODELS: tuple[str, ...] = ("network", "srf", "random_features")
@@ -98,6 +99,9 @@ class SimulationSpec:
     ridges: tuple[float, ...]
     seeds: tuple[int, ...]
     test_samples: int
+    #: Network → sRF mapping of the (c, r, γ) a "srf" model simulates and a "network" one reports
+    #: (docs/theory.md §3, §10.2); not used with a given srf or by "random_features".
+    mapping: str = DEFAULT_MAPPING
 
     @classmethod
     def build(
@@ -109,6 +113,7 @@ class SimulationSpec:
         ridge: Any = 0.1,
         seeds: Any = 3,
         test_samples: Any = None,
+        mapping: Any = DEFAULT_MAPPING,
     ) -> SimulationSpec:
         """Check every argument (``InvalidParameterError`` naming the field) and fill in the defaults."""
         model = check_model(model)
@@ -130,6 +135,7 @@ class SimulationSpec:
             ridges=check_ridges(ridge),
             seeds=check_seeds(seeds),
             test_samples=n_test,
+            mapping=check_mapping(mapping),
         )
 
     @property

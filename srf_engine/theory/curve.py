@@ -33,14 +33,16 @@ from ..results import BaselinePoint, TheoryCurve, TheoryPoint
 from .bulk import Bulk
 from .conditional import ConditionalMoments, conditional_moments
 from .fidelity import fidelity_warnings
+from .mapping import DEFAULT_MAPPING as _DEFAULT_MAPPING
 from .mapping import Mapping, check_mapping, map_to_srf, mapping_warnings, step_statistics
 from .solver import FixedPoint, RowNormChannel, solve_fixed_point
+from .used import theory_used_reason
 
 Ridge = float | Literal["optimal"]
 BulkLaw = Literal["marchenko_pastur", "one_step", "one_step_sampled"]
 BULKS: tuple[str, ...] = ("marchenko_pastur", "one_step", "one_step_sampled")
 #: The most accurate validated combination (benchmarks/fidelity.py; docs/theory.md §10.5).
-DEFAULT_MAPPING: Mapping = "corrected"
+DEFAULT_MAPPING: Mapping = _DEFAULT_MAPPING  # one default for the theory and the sRF simulation
 DEFAULT_BULK: BulkLaw = "one_step"
 #: Whether the row-norm channel (docs/theory.md §10.4) joins the one-step bulk law by default.
 DEFAULT_ROW_NORM = True
@@ -579,6 +581,10 @@ def theory_grid(
     if failed:
         warnings.append(_failure_warning(failed, zero_ridge=spec.ridge == (0.0,)))
     shared = {p.srf for p in points}
+    bulk_used = bulk if law_used else "marchenko_pastur"
+    # an optimised η̃ counts as a step: it is > 0 wherever a step helps
+    steps = [(1.0 if lr == OPTIMAL else lr, a0) for lr in spec.learning_rate for a0 in spec.alpha0]
+    reason = theory_used_reason(student, srf, steps, (bulk, row_norm), (bulk_used, channel_used))
     return TheoryCurve(
         srf=shared.pop() if len(shared) == 1 else None,
         points=points,
@@ -586,9 +592,10 @@ def theory_grid(
         warnings=list(dict.fromkeys(warnings)),
         grid=spec.as_dict(),
         mapping=mapping,
-        bulk=bulk if law_used else "marchenko_pastur",
+        bulk=bulk_used,
         bulk_sample=sample.as_dict() if law_used and bulk == "one_step_sampled" else None,
         row_norm=channel_used,
+        theory_reason=reason,
     )
 
 

@@ -27,6 +27,8 @@ from ..problem import Problem, SRFParams
 
 Mapping = Literal["paper", "corrected"]
 MAPPINGS: tuple[str, ...] = ("paper", "corrected")
+#: The mapping of the theory and of an sRF simulation unless asked otherwise (§10.2).
+DEFAULT_MAPPING: Mapping = "corrected"
 
 #: Message attached to results whose mapping leaves its assumptions (docs/theory.md §3, centering caveat).
 NON_CENTERED_WARNING = (
