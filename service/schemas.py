@@ -489,6 +489,26 @@ class BulkSampleOut(BaseModel):
     )
 
 
+class FidelityOut(BaseModel):
+    """The measured accuracy of the theory used, against network simulations (docs/fidelity.md,
+    docs/theory.md §10.5): not a warning, a property of the theory in this regime."""
+
+    regime: str = Field(
+        description="The theory and the regime measured (kind of student, α against the width)."
+    )
+    test_error_range: list[float] | None = Field(
+        description="Smallest and largest theory/network − 1 of the test error measured there, in percent "
+        "(null: not measured).",
+        examples=[[-1.2, 3.2]],
+    )
+    train_error_range: list[float] | None = Field(
+        description="The same for the training error, in percent.", examples=[[-3.7, 5.7]]
+    )
+    validated: bool = Field(
+        description="Whether every regime of the result was measured, with α0 in the validated range."
+    )
+
+
 class TheoryUsedOut(BaseModel):
     """The envelope of a theory answer and which theory it used (docs/theory.md §3, §5, §10)."""
 
@@ -519,6 +539,11 @@ class TheoryUsedOut(BaseModel):
         "asked): e.g. an odd student keeps §5's law under bulk one_step (docs/theory.md §10.3), and the "
         "row-norm channel needs a one-step law and E σ'' ≠ 0 (§10.4); null when they are as asked.",
         examples=[None],
+    )
+    fidelity: FidelityOut | None = Field(
+        None,
+        description="The measured accuracy of the theory used (docs/fidelity.md); null without a network "
+        "step (a given srf, or no step), where the theory is the exact limit of its model.",
     )
 
 

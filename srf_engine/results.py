@@ -76,11 +76,14 @@ class TheoryCurve:
     row_norm: bool = False  # whether docs/theory.md §10.4's row-norm channel entered some point
     #: Why ``bulk``/``row_norm`` differ from the ones asked for (None: as asked).
     theory_reason: str | None = None
+    #: The measured accuracy of the theory used (docs/fidelity.md): regime, ranges in %, validated.
+    fidelity: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         varies = self.srf is None
         out: dict[str, Any] = {"mapping": self.mapping, "bulk": self.bulk, "row_norm": self.row_norm}
         out["theory_reason"] = self.theory_reason
+        out["fidelity"] = None if self.fidelity is None else dict(self.fidelity)
         if self.bulk_sample is not None:
             out["bulk_sample"] = dict(self.bulk_sample)
         return out | {

@@ -417,3 +417,24 @@ def test_the_result_says_why_its_theory_differs_from_the_echoed_request(http) ->
     compared = http.post("/compare", json=COMPARE).json()
     assert compared["theory"]["bulk"] == compared["request"]["bulk"] == "marchenko_pastur"
     assert 'model "srf"' in compared["theory_reason"]
+
+
+def test_accuracy_is_a_field_and_warnings_are_for_results_that_may_be_wrong(http) -> None:
+    from srf_engine.theory.fidelity import MEASURED
+
+    section7 = http.post("/theory/curve", json=THEORY).json()
+    assert section7["warnings"] == []  # the §7 problem: within twice the targets, nothing to warn about
+    fidelity = section7["fidelity"]
+    measured = MEASURED[("corrected", "marchenko_pastur", False)]
+    regimes = [measured[("odd", side)] for side in ("below_width", "above_width")]
+    assert fidelity["validated"] is True
+    lows, highs = [r["test"][0] for r in regimes], [r["test"][1] for r in regimes]
+    assert fidelity["test_error_range"] == [min(lows), max(highs)]
+    # a default relu comparison already uses the corrected mapping: no advice to use it
+    relu = {**COMPARE, "student": "relu", "teacher": "tanh", "model": "network", "alphas": [0.5]}
+    compared = http.post("/compare", json=relu).json()
+    assert compared["theory"]["mapping"] == "corrected"
+    assert not any("use mapping 'corrected'" in w for w in compared["warnings"])
+    assert http.post("/theory/curve", json={**THEORY, "srf": {"c": 1.0, "r": 1.0, "gamma": 0.9}}).json()[
+        "fidelity"
+    ] is None

@@ -32,7 +32,7 @@ from ..problem import Problem, SRFParams, check_nonnegative
 from ..results import BaselinePoint, TheoryCurve, TheoryPoint
 from .bulk import Bulk
 from .conditional import ConditionalMoments, conditional_moments
-from .fidelity import fidelity_warnings
+from .fidelity import fidelity_of, fidelity_warnings, merge_fidelity
 from .mapping import DEFAULT_MAPPING as _DEFAULT_MAPPING
 from .mapping import Mapping, check_mapping, map_to_srf, mapping_warnings, step_statistics
 from .solver import FixedPoint, RowNormChannel, solve_fixed_point
@@ -472,6 +472,7 @@ def theory_grid(
 
     warnings: list[str] = []
     law_used = False
+    fidelities: list[dict[str, Any] | None] = []  # measured accuracy of each line (§10.5)
     channel_used = False  # the row-norm channel entered some point
     solved: dict[tuple[int, ...], _Solved] = {}  # by original line index
     starts: dict[tuple[int, ...], list[Start]] = {}  # by sorted position
@@ -500,9 +501,9 @@ def theory_grid(
             law_used |= applies
             line_channel = channel_applies(stepped, applies, row_norm)
             channel_used |= line_channel
-            warnings += fidelity_warnings(
-                stepped, mapping, bulk if applies else "marchenko_pastur", alphas, line_channel
-            )
+            line_theory = (stepped, mapping, bulk if applies else "marchenko_pastur", alphas, line_channel)
+            warnings += fidelity_warnings(*line_theory)
+            fidelities.append(fidelity_of(*line_theory))
         else:
             problem = problem_at(w, n, a0, eta)  # type: ignore[arg-type]
             point_srf = map_to_srf(problem, mapping)
@@ -512,6 +513,7 @@ def theory_grid(
             channel = row_norm_weight(problem, law, row_norm)
             channel_used |= channel > 0.0
             warnings += fidelity_warnings(problem, mapping, _used(law, bulk), alphas, channel > 0.0)
+            fidelities.append(fidelity_of(problem, mapping, _used(law, bulk), alphas, channel > 0.0))
             back = next((k for k in reversed(range(len(position))) if position[k] > 0), None)
             neighbour = None
             if back is not None:
@@ -596,6 +598,7 @@ def theory_grid(
         bulk_sample=sample.as_dict() if law_used and bulk == "one_step_sampled" else None,
         row_norm=channel_used,
         theory_reason=reason,
+        fidelity=merge_fidelity(fidelities),
     )
 
 
