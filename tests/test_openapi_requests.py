@@ -168,3 +168,16 @@ def test_a_request_redefining_a_shared_field_is_refused(app) -> None:
     flat["components"]["schemas"]["FunctionRequest"]["properties"]["alphas"]["maxItems"] = 3
     with pytest.raises(ValueError, match="FunctionRequest redefines a field of ProblemFields"):
         refine(flat)
+
+
+def test_response_examples_agree_with_the_server(schema) -> None:
+    """The documented examples of the envelope and errors are what this server sends."""
+    from srf_engine import ENGINE_VERSION
+
+    components = schema["components"]["schemas"]
+    assert components["TheoryResponse"]["properties"]["engine_version"]["examples"] == [ENGINE_VERSION]
+    assert components["GridAxisOut"]["properties"]["name"]["examples"][0] in ("width", "alpha", "ridge")
+    item = components["ValidationItem"]["properties"]
+    loc, field = item["loc"]["examples"][0], item["field"]["examples"][0]
+    assert ".".join(str(part) for part in loc[1:]) == field  # the dotted path of loc without "body"
+    assert components["VersionResponse"]["properties"]["api_version"]["examples"] == ["1.1"]

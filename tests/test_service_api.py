@@ -44,7 +44,7 @@ def test_activations_lists_registry_with_centring_and_hermite_help(http) -> None
 def test_healthz_and_version(http) -> None:
     assert http.get("/healthz").json() == {"status": "ok"}
     version = http.get("/version").json()
-    assert version["engine_version"] and version["api_version"] == "1"
+    assert version["engine_version"] and version["api_version"] == "1.1"
 
 
 # ---------------------------------------------------------------------------- theory

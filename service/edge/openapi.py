@@ -27,6 +27,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from srf_engine import ENGINE_VERSION
+
 from ..schemas import REQUEST_MODELS, SHARED_FIELDS
 from ..settings import Settings
 
@@ -42,7 +44,11 @@ FIELD_DOCS: dict[str, tuple[str, str, Any]] = {
     # identity and envelope of every result
     "key": ("SHA-256 of the canonical request: its cache key.", "hex string", "fae1606e" + "0" * 56),
     "cached": ("True when served from the store, false when computed for this request.", "boolean", False),
-    "engine_version": ("Version of the engine that computed it (part of the key).", "version", "1.0.0"),
+    "engine_version": (
+        "Version of the engine that computed it (part of the key).",
+        "version",
+        ENGINE_VERSION,
+    ),
     "elapsed_seconds": ("Wall time of this response.", "seconds", 0.03),
     "warnings": ("Caveats about the numbers (assumptions left, points not converged, …).", "text", []),
     "srf": ("The sRF parameters (c, r, γ) of the problem, mapped from the network or as given.", "", None),
@@ -113,7 +119,11 @@ FIELD_DOCS: dict[str, tuple[str, str, Any]] = {
     "width": ("Width ratio p/d of the point.", "dimensionless", 1.0),
     "GridOut.axes": ("The request's axes that hold several values, in the order of `shape`.", "", None),
     "GridOut.shape": ("Number of values along each axis; points run over them row-major.", "count", [5]),
-    "GridAxisOut.name": ("The field this axis varies.", "", "alphas"),
+    "GridAxisOut.name": (
+        "The coordinate this axis varies (alpha for the request's alphas).",
+        "",
+        "alpha",
+    ),
     "GridAxisOut.values": ("Its values, as requested.", "", [0.5, 1.0]),
     # the learned function
     "kappa": ("Points κ of the spike direction where the function is evaluated.", "dimensionless", [0.0]),
@@ -140,8 +150,12 @@ FIELD_DOCS: dict[str, tuple[str, str, Any]] = {
         "SRF_MAX_DIMENSION",
     ),
     "ValidationErrorBody.detail": ("One item per problem found.", "", None),
-    "message": ("All problems in one line: 'field: rule; …'.", "text", "width: Input should be > 0"),
-    "loc": ("Where the problem is, as a path into the request.", "", ["body", "width"]),
+    "message": (
+        "All problems in one line: 'field: rule; …'.",
+        "text",
+        "alphas.3: Input should be greater than 0",
+    ),
+    "loc": ("Where the problem is, as a path into the request.", "", ["body", "alphas", 3]),
     "msg": ("The rule that was broken.", "text", "Input should be greater than 0"),
     "type": ("Machine-readable kind of the problem.", "", "greater_than"),
     "ValidationItem.field": ("Dotted path of the offending field.", "", "alphas.3"),
@@ -152,8 +166,9 @@ FIELD_DOCS: dict[str, tuple[str, str, Any]] = {
     "centered": ("E σ(z) = 0; the network → sRF mapping assumes it of the student.", "boolean", True),
     "hermite": ("How to give an activation by its Hermite coefficients.", "text", 'Give {"hermite": […]} …'),
     "HealthResponse.status": ("ok while the process can serve.", "", "ok"),
-    "service_version": ("Version of this service.", "version", "1.0.0"),
-    "api_version": ("Version of the HTTP contract.", "version", "1"),
+    # the service is versioned with the engine
+    "service_version": ("Version of this service.", "version", ENGINE_VERSION),
+    "api_version": ("Version of the HTTP contract.", "version", "1.1"),
 }
 
 

@@ -9,7 +9,7 @@ from srf_engine import ACTIVATIONS, ENGINE_VERSION
 
 from ..schemas import ActivationInfo, ActivationsResponse, HealthResponse, VersionResponse
 
-API_VERSION = "1"
+API_VERSION = "1.1"  # docs/api.md: version 1 and its 1.1 additions (grids, formats, /theory/function, …)
 SERVICE_VERSION = ENGINE_VERSION
 
 router = APIRouter(tags=["about"])
