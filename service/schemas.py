@@ -197,6 +197,7 @@ class MappingChoice(BaseModel):
         'E y = 0) or "corrected" (§10.2: Stein row shrink and the residual y − E σ; equal to "paper" when '
         "both are centred). The theory and a simulation of model \"srf\" use the same (c, r, γ) of it; "
         'model "network" only reports them. Ignored when `srf` is given.',
+        examples=["corrected"],
     )
 
 
@@ -494,7 +495,8 @@ class FidelityOut(BaseModel):
     docs/theory.md §10.5): not a warning, a property of the theory in this regime."""
 
     regime: str = Field(
-        description="The theory and the regime measured (kind of student, α against the width)."
+        description="The theory and the regime measured (kind of student, α against the width).",
+        examples=["mapping 'corrected', bulk 'marchenko_pastur'; odd students (E σ'' = 0) at α0 ≥ 5"],
     )
     test_error_range: list[float] | None = Field(
         description="Smallest and largest theory/network − 1 of the test error measured there, in percent "
@@ -505,7 +507,8 @@ class FidelityOut(BaseModel):
         description="The same for the training error, in percent.", examples=[[-3.7, 5.7]]
     )
     validated: bool = Field(
-        description="Whether every regime of the result was measured, with α0 in the validated range."
+        description="Whether every regime of the result was measured, with α0 in the validated range.",
+        examples=[True],
     )
 
 
@@ -526,7 +529,9 @@ class TheoryUsedOut(BaseModel):
         examples=["one_step"],
     )
     bulk_sample: BulkSampleOut | None = Field(
-        None, description='With bulk "one_step_sampled": the first batch the law was computed from.'
+        None,
+        description='With bulk "one_step_sampled": the first batch the law was computed from.',
+        examples=[None],  # the example's bulk is "one_step", which has none
     )
     row_norm: bool = Field(
         False,

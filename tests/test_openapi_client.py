@@ -27,7 +27,7 @@ PROBLEM = {"student", "teacher", "learning_rate", "alpha0", "width", "noise", "r
 ERROR_CODES = {"413", "422", "429", "503"}
 REQUEST_PARTS = {
     "HermiteActivation", "SRFSpec", "Activation", "ActivationName",
-    "ProblemFields", "ProblemAxes", "TheoryChoices", "SimulationFields",
+    "ProblemFields", "ProblemAxes", "TheoryChoices", "SimulationFields", "MappingChoice",
 }  # fmt: skip
 SHAPED = {"$ref", "items", "anyOf", "additionalProperties"}  # an object or list: its parts carry examples
 
@@ -197,7 +197,8 @@ def test_generated_client_calls_every_endpoint(generated, tmp_path: Path) -> Non
 
         comparison = compare.sync(client=client, body=models.CompareRequest.from_dict(COMPARE))
         assert isinstance(comparison, models.CompareResponse)
-        assert comparison.theory.key == theory.key  # the same parts, reused from the store
+        # the same simulation part, reused from the store; model "srf" is judged against §5's bulk
+        assert comparison.simulation.key == sim.key and comparison.theory.bulk == "marchenko_pastur"
         function = theory_function.sync(
             client=client, body=models.FunctionRequest.from_dict({**THEORY, "alphas": [1.0]})
         )

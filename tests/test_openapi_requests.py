@@ -181,3 +181,34 @@ def test_response_examples_agree_with_the_server(schema) -> None:
     loc, field = item["loc"]["examples"][0], item["field"]["examples"][0]
     assert ".".join(str(part) for part in loc[1:]) == field  # the dotted path of loc without "body"
     assert components["VersionResponse"]["properties"]["api_version"]["examples"] == ["1.1"]
+
+
+def test_each_error_status_has_its_own_example_shaped_as_the_server_sends_it(tmp_path) -> None:
+    from test_service_support import THEORY, client
+
+    with client(tmp_path, max_dimension=500) as http:
+        served = http.get("/openapi.json").json()
+        real = {
+            "404": http.get("/results/" + "0" * 64).json(),
+            "406": http.post("/theory/curve", json=THEORY, headers={"Accept": "text/html"}).json(),
+            "413": http.post("/simulate", json={**THEORY, "dimension": 600}).json(),
+        }
+    seen: dict[str, list[dict]] = {}
+    for item in served["paths"].values():
+        for operation in item.values():
+            for status, response in operation.get("responses", {}).items():
+                example = response.get("content", {}).get("application/json", {}).get("example")
+                if example is not None and status in ("404", "406", "413", "429", "503"):
+                    seen.setdefault(status, []).append(example)
+    assert {"404", "413", "429"} <= set(seen)
+    for status, examples in seen.items():
+        assert all(e == examples[0] for e in examples), status
+        assert ("limit" in examples[0]) == (status == "413"), status  # no SRF_MAX_DIMENSION on a 404
+        if status in real:
+            assert set(examples[0]) == set(real[status]), status
+            assert examples[0]["detail"].split(":")[0] == real[status]["detail"].split(":")[0]
+
+
+def test_the_theory_response_example_has_no_bulk_sample_beside_bulk_one_step(schema) -> None:
+    props = schema["components"]["schemas"]["TheoryResponse"]["properties"]
+    assert props["bulk"]["examples"] == ["one_step"] and props["bulk_sample"]["examples"] == [None]

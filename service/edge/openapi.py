@@ -29,6 +29,7 @@ from fastapi import FastAPI
 
 from srf_engine import ENGINE_VERSION
 
+from ..errors import AtCapacity, LimitExceeded, ServiceError
 from ..schemas import REQUEST_MODELS, SHARED_FIELDS
 from ..settings import Settings
 
@@ -170,6 +171,43 @@ FIELD_DOCS: dict[str, tuple[str, str, Any]] = {
     "service_version": ("Version of this service.", "version", ENGINE_VERSION),
     "api_version": ("Version of the HTTP contract.", "version", "1.1"),
 }
+
+
+#: One example body per error status, made by the error types the server raises (their messages as sent).
+ERROR_EXAMPLES: dict[str, dict[str, Any]] = {
+    "404": ServiceError(404, "key: no result is stored under " + "0" * 64, field="key").body(),
+    "406": ServiceError(
+        406,
+        "Accept: none of the acceptable media types can be given here; available: json (application/json), "
+        "csv (text/csv)",
+        field="format",
+    ).body(),
+    "413": LimitExceeded(
+        "dimension: dimension 600 exceeds the server's limit of 500 (SRF_MAX_DIMENSION)",
+        limit="SRF_MAX_DIMENSION",
+        field="dimension",
+    ).body(),
+    "429": AtCapacity(
+        429,
+        "the server is running its maximum of 2 heavy computations (SRF_MAX_CONCURRENT); retry after 5 s, "
+        "or send 'Prefer: respond-async' to queue it as a job",
+        5,
+    ).body(),
+    "503": AtCapacity(503, "the server is shutting down; retry in a moment", 5).body(),
+}
+
+
+def _error_examples(schema: dict[str, Any]) -> None:
+    """Each error response gets the example of its own status, not the component's one body."""
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for status, response in operation.get("responses", {}).items():
+                media = response.get("content", {}).get("application/json")
+                ref = (media or {}).get("schema", {}).get("$ref", "")
+                if status in ERROR_EXAMPLES and media is not None and ref.endswith("/ErrorBody"):
+                    media["example"] = ERROR_EXAMPLES[status]
 
 
 def _docs(model: str, field: str) -> tuple[str, str, Any] | None:
@@ -429,6 +467,7 @@ def refine(schema: dict[str, Any], settings: Settings | None = None) -> dict[str
     _type_job_results(schema)
     _document_validation_errors(schema)
     _describe_response_fields(schema)
+    _error_examples(schema)
     return schema
 
 
