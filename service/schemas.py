@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -51,7 +52,17 @@ def _known_activation(name: str) -> str:
 ActivationName = Annotated[
     str,
     AfterValidator(_known_activation),
-    WithJsonSchema({"type": "string", "enum": list(ACTIVATION_NAMES), "title": "ActivationName"}),
+    # a plain string, not an enum: generated clients then take student="tanh" as it is written
+    WithJsonSchema(
+        {
+            "type": "string",
+            "title": "ActivationName",
+            "description": f"A name from GET /activations: {', '.join(ACTIVATION_NAMES)}.",
+            # the names as a pattern, not an enum: validators still refuse an unknown one
+            "pattern": "^(" + "|".join(re.escape(n) for n in ACTIVATION_NAMES) + ")$",
+            "examples": list(ACTIVATION_NAMES[:3]),
+        }
+    ),
 ]
 
 HermiteCoefficient = Annotated[float, Field(ge=-100.0, le=100.0)]

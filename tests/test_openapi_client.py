@@ -262,3 +262,27 @@ def test_generated_client_calls_every_endpoint(generated, tmp_path: Path) -> Non
         lines = content(get_result_table.sync(client=client, key=theory.key)).decode().splitlines()
         assert lines[0].startswith("alpha,learning_rate,alpha0,ridge,noise,width,")
         assert len(lines) == 1 + len(THEORY["alphas"])
+
+
+def test_generated_client_takes_plain_strings_for_activations(generated) -> None:
+    """``student="tanh"``, as a client user writes it, serialises (it crashed: 'str' has no to_dict)."""
+    models = importlib.import_module("srf_client.models")
+    request = models.TheoryRequest(
+        student="tanh", teacher="sin", alpha0=20.0, learning_rate=3.0, alphas=[0.5]
+    )
+    body = request.to_dict()
+    assert body["student"] == "tanh" and body["teacher"] == "sin"
+    hermite = models.TheoryRequest.from_dict({**THEORY, "student": {"hermite": [0, 1, 0.5]}}).to_dict()
+    assert hermite["student"] == {"hermite": [0, 1, 0.5]}
+    assert models.TheoryRequest.from_dict(THEORY).to_dict()["student"] == THEORY["student"]
+
+
+def test_request_schemas_render_as_flat_objects_of_named_fields(schema) -> None:
+    """Swagger UI and ReDoc name a request after its properties: each request schema is one object
+    whose properties are all listed on it, with no anonymous ``allOf`` branch of unnamed parts."""
+    components = schema["components"]["schemas"]
+    for name in ("TheoryRequest", "FunctionRequest", "SimulateRequest", "CompareRequest"):
+        request = components[name]
+        assert request.get("type") == "object" and "allOf" not in request and "anyOf" not in request, name
+        assert {"student", "teacher", "alphas"} <= set(request["properties"]), name
+        assert request.get("unevaluatedProperties") is False and "additionalProperties" not in request, name

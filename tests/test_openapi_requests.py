@@ -1,8 +1,8 @@
 """The request schemas of the served OpenAPI, checked with a JSON Schema 2020-12 validator.
 
-Each request is ``allOf`` shared components (``ProblemFields``, …) and its own fields, closed by
-``unevaluatedProperties: false``: the documented example bodies must be valid, a body with an
-unknown field invalid, and on every body the schema must agree with the server's own validation.
+Each request is one flat object of its fields, closed by ``unevaluatedProperties: false``: the
+documented example bodies must be valid, a body with an unknown field invalid, and on every body
+the schema must agree with the server's own validation.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from test_service_support import COMPARE, ROOT, SIMULATE, THEORY
 
 from service.app import create_app
-from service.schemas import REQUEST_MODELS, SHARED_FIELDS
+from service.schemas import REQUEST_MODELS
 from service.settings import Settings
 
 PATHS = {
@@ -77,29 +77,16 @@ def documented_examples(schema: dict[str, Any]) -> list[tuple[str, str, dict[str
     return found
 
 
-def test_every_request_is_composed_of_the_shared_components(schema) -> None:
+def test_every_request_is_one_flat_object_of_its_fields(schema) -> None:
     components = schema["components"]["schemas"]
-    problem = components["ProblemFields"]
-    assert {"student", "teacher", "alphas"} <= set(
-        problem["properties"]
-    ) and "additionalProperties" not in problem
     for name, model in MODELS.items():
         request = components[name]
         assert request["unevaluatedProperties"] is False and "additionalProperties" not in request
-        refs = [part["$ref"].rsplit("/", 1)[-1] for part in request["allOf"] if "$ref" in part]
-        groups = [g for g in SHARED_FIELDS if issubclass(model, g)]
-        # a group that another group of the request extends is inside it (TheoryChoices ⊃ MappingChoice)
-        outer = {g.__name__ for g in groups if not any(h is not g and issubclass(h, g) for h in groups)}
-        assert refs[0] == "ProblemFields" and set(refs) == outer
-        fields, required = {}, set()
-        for part in request["allOf"]:
-            part = components[part["$ref"].rsplit("/", 1)[-1]] if "$ref" in part else part
-            assert not set(fields) & set(part["properties"]), (name, "a field defined twice")
-            fields.update(part["properties"])
-            required |= set(part.get("required", []))
+        assert "allOf" not in request and request["type"] == "object"
         # the flat body of the HTTP contract: the same fields, the same required ones
-        assert set(fields) == set(model.model_fields), name
-        assert required == {f for f, info in model.model_fields.items() if info.is_required()}, name
+        assert set(request["properties"]) == set(model.model_fields), name
+        required = {f for f, info in model.model_fields.items() if info.is_required()}
+        assert set(request.get("required", [])) == required, name
 
 
 def test_documented_examples_are_valid(schema) -> None:
@@ -156,18 +143,6 @@ def test_the_schema_judges_bodies_as_the_server(schema, variant: dict[str, Any])
         assert valid == accepted_by_server(name, body), (name, body)
     missing = {k: v for k, v in THEORY.items() if k != "student"}  # required by the shared component
     assert not validator(schema, "TheoryRequest").is_valid(missing)
-
-
-def test_a_request_redefining_a_shared_field_is_refused(app) -> None:
-    from fastapi.openapi.utils import get_openapi
-
-    from service.edge.openapi import refine
-
-    flat = get_openapi(title=app.title, version=app.version, routes=app.routes)
-    refine(json.loads(json.dumps(flat)))  # as served: composes
-    flat["components"]["schemas"]["FunctionRequest"]["properties"]["alphas"]["maxItems"] = 3
-    with pytest.raises(ValueError, match="FunctionRequest redefines a field of ProblemFields"):
-        refine(flat)
 
 
 def test_response_examples_agree_with_the_server(schema) -> None:

@@ -6,11 +6,15 @@ FastAPI's schema is refined once, when first asked for:
   and a single allowed string is an ``enum`` (generators mis-read ``const`` inside a union);
 - an activation is one shared component, ``Activation`` (a name, ``ActivationName``, or Hermite
   coefficients), instead of the same union inlined in every request;
-- the fields several requests take alike are one component per group (``ProblemFields``,
-  ``ProblemAxes``, ``TheoryChoices``, ``SimulationFields``: ``schemas.SHARED_FIELDS``); a request is
-  ``allOf`` its groups and its own fields, closed by ``unevaluatedProperties: false`` (JSON Schema
-  2020-12: unlike ``additionalProperties``, it sees the properties of every ``allOf`` branch), so
-  the body stays flat and an unknown field is still invalid;
+- a request is one flat object of named properties, as the body on the wire: Swagger UI and ReDoc
+  show its fields (an ``allOf`` of shared groups rendered as "object | (any & any & …)"), and
+  generators make one plain class per request. It is closed by ``unevaluatedProperties: false``
+  (for a flat object the same set of bodies as ``additionalProperties: false``), which
+  openapi-python-client does not read: its classes keep an unknown field and send it, and the server
+  names it in a 422 instead of the client dropping it silently;
+- an activation name is a plain string (the names are in its description and examples; the server
+  answers an unknown one with 422): a generated client then takes ``student="tanh"`` (with an enum
+  component, openapi-python-client's union serialiser called ``"tanh".to_dict()``);
 - a job's ``result`` and a stored result are typed: one of the 200 bodies of the POST endpoints;
 - validation errors are documented as the server sends them (``ValidationErrorBody``, with ``field``
   and ``message``), not as FastAPI's default shape;
@@ -281,7 +285,7 @@ def _share_activation(schema: dict[str, Any]) -> None:
     sample = found[0]
     options = sample.get("oneOf") or sample.get("anyOf")
     name_schema = next(o for o in options if o.get("title") == "ActivationName")
-    components["ActivationName"] = {**name_schema, "description": "A name from GET /activations."}
+    components["ActivationName"] = {"description": "A name from GET /activations.", **name_schema}
     components["Activation"] = {
         "oneOf": [
             {"$ref": "#/components/schemas/ActivationName"},
@@ -293,51 +297,13 @@ def _share_activation(schema: dict[str, Any]) -> None:
     }
 
 
-def _first_paragraph(text: str | None) -> str:
-    return " ".join((text or "").strip().split("\n\n")[0].split())
-
-
-def _fields_object(properties: dict[str, Any], required: list[str], **extra: Any) -> dict[str, Any]:
-    """An open object schema of these properties (the ones of ``required`` among them required)."""
-    needed = [name for name in required if name in properties]
-    return {**extra, "type": "object", "properties": properties, **({"required": needed} if needed else {})}
-
-
-def _compose_requests(schema: dict[str, Any]) -> None:
-    """Each request: ``allOf`` the components of its field groups and an object of its own fields,
-    closed with ``unevaluatedProperties: false``. A group's component is cut from the first request
-    that has it; every other request must carry exactly the same fields, or the component would not
-    describe it (ValueError). The own fields are an ``allOf`` branch, not sibling ``properties``:
-    openapi-python-client reads a schema whose ``allOf`` is a single ``$ref`` as that component alone
-    and drops its sibling properties."""
+def _close_requests(schema: dict[str, Any]) -> None:
+    """Each request's ``additionalProperties: false`` → ``unevaluatedProperties: false`` (see above)."""
     components = schema["components"]["schemas"]
     for model in REQUEST_MODELS:
-        flat = components.get(model.__name__)
-        if flat is None:
-            continue
-        own = dict(flat.get("properties", {}))
-        required = flat.get("required", [])
-        parts: list[dict[str, Any]] = []
-        groups = [g for g in SHARED_FIELDS if issubclass(model, g)]
-        # a group another group of this request extends is inside that one (TheoryChoices ⊃ MappingChoice)
-        for group in (g for g in groups if not any(h is not g and issubclass(h, g) for h in groups)):
-            fields = {name: own.pop(name) for name in group.model_fields}
-            part = _fields_object(
-                fields, required, title=group.__name__, description=_first_paragraph(group.__doc__)
-            )
-            if components.setdefault(group.__name__, part) != part:
-                raise ValueError(f"{model.__name__} redefines a field of {group.__name__}")
-            parts.append({"$ref": f"#/components/schemas/{group.__name__}"})
-        named = {k: flat[k] for k in ("title", "description") if k in flat}
-        rest = {k: v for k, v in flat.items() if k not in {*named, "type", "properties", "required"}}
-        rest.pop("additionalProperties", None)  # sees only sibling properties: see the module's docstring
-        components[model.__name__] = {
-            **named,
-            "type": "object",
-            "allOf": [*parts, _fields_object(own, required)],
-            "unevaluatedProperties": False,
-            **rest,
-        }
+        component = components.get(model.__name__)
+        if component is not None and component.pop("additionalProperties", None) is False:
+            component["unevaluatedProperties"] = False
 
 
 def _post_bodies(schema: dict[str, Any]) -> list[str]:
@@ -463,7 +429,7 @@ def refine(schema: dict[str, Any], settings: Settings | None = None) -> dict[str
     _rewrite_ranges(schema)
     _const_to_enum(schema)
     _share_activation(schema)
-    _compose_requests(schema)
+    _close_requests(schema)
     _type_job_results(schema)
     _document_validation_errors(schema)
     _describe_response_fields(schema)
