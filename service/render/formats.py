@@ -110,6 +110,10 @@ def choose_format(format: str | None, accept: str | None, offered: Sequence[str]
     return name
 
 
+#: Axis scales a figure may be asked for (``?xscale=``, ``?yscale=``).
+SCALES = ("linear", "log")
+
+
 @dataclass(frozen=True)
 class FigureOptions:
     """How to draw a figure; ``x`` None means α (κ for the learned function)."""
@@ -119,11 +123,17 @@ class FigureOptions:
     errors: tuple[str, ...] = ("test",)
     dpi: int = DEFAULT_DPI
     size: tuple[float, float] | None = None
+    #: "linear" or "log"; None: follow the values (log only for positive, geometrically spaced ones)
+    xscale: str | None = None
+    yscale: str | None = None
 
     def canonical(self) -> str:
-        """A stable text of the options, part of a rendered figure's cache key."""
+        """A stable text of the options, part of a rendered figure's cache key (the scales only when
+        chosen, so the keys of figures drawn before they existed stay the same)."""
         size = "" if self.size is None else f"{self.size[0]!r}x{self.size[1]!r}"
-        return f"x={self.x or ''};y={self.y or ''};errors={','.join(self.errors)};dpi={self.dpi};size={size}"
+        text = f"x={self.x or ''};y={self.y or ''};errors={','.join(self.errors)};dpi={self.dpi};size={size}"
+        scales = "".join(f";{k}={v}" for k, v in (("xscale", self.xscale), ("yscale", self.yscale)) if v)
+        return text + scales
 
 
 @dataclass(frozen=True)
@@ -179,10 +189,12 @@ def parse_output(
     errors: str | None = None,
     dpi: int | None = None,
     size: str | None = None,
+    xscale: str | None = None,
+    yscale: str | None = None,
 ) -> Output:
     """The validated format and figure options (406 / 422 naming the field)."""
     chosen = choose_format(format, accept, offered)
-    given = {"x": x, "y": y, "errors": errors, "dpi": dpi, "size": size}
+    given = {"x": x, "y": y, "errors": errors, "dpi": dpi, "size": size, "xscale": xscale, "yscale": yscale}
     if chosen not in FIGURES:
         misplaced = [name for name, value in given.items() if value is not None]
         if misplaced:
@@ -195,7 +207,12 @@ def parse_output(
         x = "alpha"
     if y is not None and y == x:
         raise _invalid("y", "must name an axis other than x")
-    options = FigureOptions(x, y, _parse_errors(errors), resolution, _parse_size(size, resolution))
+    for name, scale in (("xscale", xscale), ("yscale", yscale)):
+        if scale is not None and scale not in SCALES:
+            raise _invalid(name, f"must be one of {', '.join(SCALES)}")
+    options = FigureOptions(
+        x, y, _parse_errors(errors), resolution, _parse_size(size, resolution), xscale, yscale
+    )
     return Output(chosen, options)
 
 
@@ -282,6 +299,8 @@ class OutputQuery:
     errors: str | None
     dpi: int | None
     size: str | None
+    xscale: str | None = None
+    yscale: str | None = None
 
     def parse(self, offered: Sequence[str] = ALL_FORMATS) -> Output:
         return parse_output(
@@ -293,6 +312,8 @@ class OutputQuery:
             errors=self.errors,
             dpi=self.dpi,
             size=self.size,
+            xscale=self.xscale,
+            yscale=self.yscale,
         )
 
 
@@ -317,6 +338,17 @@ SizeQuery = Annotated[
     str | None,
     Query(description="Figures: WIDTHxHEIGHT in inches, e.g. 8x5.", max_length=20),
 ]
+ScaleName = Literal["linear", "log"]
+XScaleQuery = Annotated[
+    ScaleName | None,
+    Query(
+        description="Figures: linear or log x-axis (default: log for positive, geometrically spaced values)."
+    ),
+]
+YScaleQuery = Annotated[
+    ScaleName | None,
+    Query(description="Figures: linear or log y-axis (default: follows the values)."),
+]
 
 
 #: The format and figure options of a route answering JSON by default: honoured, but left out of its
@@ -332,8 +364,10 @@ def output_query(
     errors: Annotated[str | None, Query(max_length=20, **_HIDDEN)] = None,
     dpi: Annotated[int | None, Query(**_HIDDEN)] = None,
     size: Annotated[str | None, Query(max_length=20, **_HIDDEN)] = None,
+    xscale: Annotated[ScaleName | None, Query(**_HIDDEN)] = None,
+    yscale: Annotated[ScaleName | None, Query(**_HIDDEN)] = None,
 ) -> OutputQuery:
-    return OutputQuery(format, request.headers.get("accept"), x, y, errors, dpi, size)
+    return OutputQuery(format, request.headers.get("accept"), x, y, errors, dpi, size, xscale, yscale)
 
 
 def figure_query(
@@ -345,9 +379,11 @@ def figure_query(
     errors: ErrorsQuery = None,
     dpi: DpiQuery = None,
     size: SizeQuery = None,
+    xscale: XScaleQuery = None,
+    yscale: YScaleQuery = None,
 ) -> OutputQuery:
     """The options of a route that answers only a figure (its format from ``?format=``, never Accept)."""
-    return OutputQuery(format, None, x, y, errors, dpi, size)
+    return OutputQuery(format, None, x, y, errors, dpi, size, xscale, yscale)
 
 
 #: The OpenAPI ``content`` of a figure-only 200 and of a CSV-only 200.

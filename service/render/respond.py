@@ -68,6 +68,8 @@ def format_query(query: OutputQuery) -> str:
         "errors": query.errors,
         "dpi": query.dpi,
         "size": query.size,
+        "xscale": query.xscale,
+        "yscale": query.yscale,
     }
     given = {k: v for k, v in values.items() if v is not None}
     return "?" + urlencode(given) if given else ""
