@@ -185,3 +185,22 @@ def test_scales_are_query_options_and_part_of_the_figure_key_only_when_given() -
 
     with pytest.raises(InvalidOption, match="must be one of linear, log"):
         parse_output(("png",), "png", None, xscale="logit")
+
+
+def test_the_optimal_learning_rate_is_drawn_against_alpha() -> None:
+    from service.render.formats import check_axes
+
+    body = grid_theory([2.0], ALPHAS)
+    body["request"]["learning_rate"] = "optimal"
+    for i, point in enumerate(body["points"]):
+        point["learning_rate"] = 1.5 + 0.5 * i  # the η̃ found at each α
+    options = FigureOptions(x="alpha", y="learning_rate")
+    check_axes(options, {}, "theory", len(body["points"]), optimised=["learning_rate"])  # no 422
+    png = draw(body, Output("png", options))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    from service.render.plotting import optimum_figure
+
+    figure = optimum_figure(body, options)
+    xs, ys = figure.axes[0].get_lines()[0].get_data()
+    assert list(xs) == ALPHAS and list(ys) == [1.5, 2.0, 2.5]
+    assert "optimal η̃" in figure.axes[0].get_ylabel()

@@ -221,8 +221,17 @@ def parse_output(
 MAX_PANELS = {"heatmap": 6, "function": 12}
 
 
-def check_axes(options: FigureOptions, list_valued: Mapping[str, int], kind: str, n_points: int = 0) -> None:
-    """422 when the figure cannot be drawn for a result with these list-valued axes (name → length)."""
+def check_axes(
+    options: FigureOptions,
+    list_valued: Mapping[str, int],
+    kind: str,
+    n_points: int = 0,
+    optimised: Sequence[str] = (),
+) -> None:
+    """422 when the figure cannot be drawn for a result with these list-valued axes (name → length).
+
+    ``optimised``: the fields the result found per point ("optimal" η̃ or λ); ``y`` naming one of them
+    draws that optimum against ``x`` (a line figure, not a heatmap)."""
     if kind == "function":
         for name, value in (("x", options.x), ("y", options.y)):
             if value is not None:
@@ -234,6 +243,11 @@ def check_axes(options: FigureOptions, list_valued: Mapping[str, int], kind: str
             )
         return
     available = ", ".join(list_valued) or "none"
+    if options.y is not None and options.y in optimised:
+        if options.x is not None and options.x != "alpha" and options.x not in list_valued:
+            rule = f"{options.x} has a single value in this result; list-valued axes: {available}"
+            raise _invalid("x", rule)
+        return
     for name, value in (("x", options.x), ("y", options.y)):
         if value is not None and value != "alpha" and value not in list_valued:
             raise _invalid(name, f"{value} has a single value in this result; list-valued axes: {available}")

@@ -522,6 +522,41 @@ def function_figure(body: Mapping[str, Any], options: FigureOptions) -> Figure:
     return figure
 
 
+def optimum_figure(body: Mapping[str, Any], options: FigureOptions) -> Figure:
+    """The η̃ (or λ) a theory result found optimal at each point, against ``x``: one line per value
+    of the other list-valued axes, beside the test error it reaches (docs/theory.md §5)."""
+    x, y = options.x or "alpha", options.y or "learning_rate"
+    grid = grid_of(body)
+    points = points_of(body)
+    figure = _figure(options.size, (11.0, 4.4))
+    left, right = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    handles: list[Any] = []
+    xs_all: list[float] = []
+    for k, line in enumerate(_lines(grid, x, len(points))):
+        colour = f"C{k % 10}"
+        xs = np.array([_x_of(body, grid, i, x) for i in line.indices])
+        best = np.array([_num(points[i].get(y)) for i in line.indices])
+        error = np.array([_num(points[i].get("test_error")) for i in line.indices])
+        order = np.argsort(xs)
+        left.plot(xs[order], best[order], "-o", color=colour, ms=3, lw=1.4)
+        right.plot(xs[order], error[order], "-o", color=colour, ms=3, lw=1.4)
+        xs_all += list(xs)
+        if line.fixed:
+            handles.append(Line2D([], [], color=colour, lw=2, label=_legend_text(line.fixed)))
+    left.set_ylabel(f"optimal {SYMBOL[y]}")
+    right.set_ylabel(f"test error at the optimal {SYMBOL[y]}")
+    for ax in (left, right):
+        ax.set_xlabel(LABEL[x])
+        ax.grid(alpha=0.3)
+        if log_scale(xs_all, options.xscale):
+            ax.set_xscale("log")
+    if options.yscale == "log":
+        left.set_yscale("log")
+    _legend_outside(figure, handles)
+    figure.suptitle(problem_title(body), fontsize=9)
+    return figure
+
+
 def _fmt_error(value: Any) -> str:
     return "n/a" if not isinstance(value, int | float) else f"{value:.3g}"
 
@@ -538,8 +573,11 @@ def draw(
 ) -> bytes:
     """The figure of ``body`` in ``output.format`` (the options were checked against it by the caller)."""
     options = output.figure
+    theory = body["theory"] if kind_of(body) == "compare" else body
     if kind_of(body) == "function":
         figure = function_figure(body, options)
+    elif options.y is not None and request_of(theory).get(options.y) == "optimal":
+        figure = optimum_figure(theory, options)
     elif options.y is not None:
         figure = heatmap_figure(body, options, optimum)
     else:
