@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -54,7 +55,17 @@ def _known_activation(name: str) -> str:
 ActivationName = Annotated[
     str,
     AfterValidator(_known_activation),
-    WithJsonSchema({"type": "string", "enum": list(ACTIVATION_NAMES), "title": "ActivationName"}),
+    # a plain string, not an enum: generated clients then take student="tanh" as it is written
+    WithJsonSchema(
+        {
+            "type": "string",
+            "title": "ActivationName",
+            "description": f"A name from GET /activations: {', '.join(ACTIVATION_NAMES)}.",
+            # the names as a pattern, not an enum: validators still refuse an unknown one
+            "pattern": "^(" + "|".join(re.escape(n) for n in ACTIVATION_NAMES) + ")$",
+            "examples": list(ACTIVATION_NAMES[:3]),
+        }
+    ),
 ]
 
 HermiteCoefficient = Annotated[float, Field(ge=-100.0, le=100.0)]
@@ -264,8 +275,8 @@ class ProblemAxes(BaseModel):
     noise: NoiseAxis = Field(0.0, description="Label-noise variance Δ ≥ 0." + _LIST_NOTE)
 
 
-class TheoryChoices(BaseModel):
-    """Which theory of the trained network: the mapping to the sRF model and the law of its bulk."""
+class MappingChoice(BaseModel):
+    """Which network → sRF mapping gives (c, r, γ): the theory's, and the simulated sRF model's."""
 
     model_config = _REQUEST_CONFIG
 
@@ -273,8 +284,16 @@ class TheoryChoices(BaseModel):
         DEFAULT_MAPPING,
         description='Network → sRF mapping: "paper" (docs/theory.md §3, exact for a centred student and '
         'E y = 0) or "corrected" (§10.2: Stein row shrink and the residual y − E σ; equal to "paper" when '
-        "both are centred). Ignored when `srf` is given.",
+        "both are centred). The theory and a simulation of model \"srf\" use the same (c, r, γ) of it; "
+        'model "network" only reports them. Ignored when `srf` is given.',
+        examples=["corrected"],
     )
+
+
+class TheoryChoices(MappingChoice):
+    """Which theory of the trained network: the mapping to the sRF model and the law of its bulk."""
+
+    model_config = _REQUEST_CONFIG
     bulk: Literal["marchenko_pastur", "one_step", "one_step_sampled"] = Field(
         DEFAULT_BULK,
         description='Bulk law of the first layer: "marchenko_pastur" (§5, c times Marchenko–Pastur), '
@@ -516,7 +535,7 @@ class SimulationFields(BaseModel):
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
 
-class SimulateRequest(SimulationFields, ProtocolFields, ProblemAxes, ProblemFields):
+class SimulateRequest(MappingChoice, SimulationFields, ProtocolFields, ProblemAxes, ProblemFields):
     """``POST /simulate``: statistics over seeds of the finite-size model."""
 
     model_config = ConfigDict(
@@ -589,6 +608,7 @@ SHARED_FIELDS: tuple[type[BaseModel], ...] = (
     TheoryChoices,
     SimulationFields,
     ProtocolFields,
+    MappingChoice,
 )
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     TheoryRequest,
@@ -682,6 +702,28 @@ class BulkSampleOut(BaseModel):
     )
 
 
+class FidelityOut(BaseModel):
+    """The measured accuracy of the theory used, against network simulations (docs/fidelity.md,
+    docs/theory.md §10.5): not a warning, a property of the theory in this regime."""
+
+    regime: str = Field(
+        description="The theory and the regime measured (kind of student, α against the width).",
+        examples=["mapping 'corrected', bulk 'marchenko_pastur'; odd students (E σ'' = 0) at α0 ≥ 5"],
+    )
+    test_error_range: list[float] | None = Field(
+        description="Smallest and largest theory/network − 1 of the test error measured there, in percent "
+        "(null: not measured).",
+        examples=[[-1.2, 3.2]],
+    )
+    train_error_range: list[float] | None = Field(
+        description="The same for the training error, in percent.", examples=[[-3.7, 5.7]]
+    )
+    validated: bool = Field(
+        description="Whether every regime of the result was measured, with α0 in the validated range.",
+        examples=[True],
+    )
+
+
 class TheoryUsedOut(BaseModel):
     """The envelope of a theory answer and which theory it used (docs/theory.md §3, §5, §10)."""
 
@@ -699,12 +741,26 @@ class TheoryUsedOut(BaseModel):
         examples=["one_step"],
     )
     bulk_sample: BulkSampleOut | None = Field(
-        None, description='With bulk "one_step_sampled": the first batch the law was computed from.'
+        None,
+        description='With bulk "one_step_sampled": the first batch the law was computed from.',
+        examples=[None],  # the example's bulk is "one_step", which has none
     )
     row_norm: bool = Field(
         False,
         description="Whether the row-norm channel (docs/theory.md §10.4) entered some point.",
         examples=[False],
+    )
+    theory_reason: str | None = Field(
+        None,
+        description="Why `bulk` or `row_norm` differ from the request's (the echoed `request` keeps what was "
+        "asked): e.g. an odd student keeps §5's law under bulk one_step (docs/theory.md §10.3), and the "
+        "row-norm channel needs a one-step law and E σ'' ≠ 0 (§10.4); null when they are as asked.",
+        examples=[None],
+    )
+    fidelity: FidelityOut | None = Field(
+        None,
+        description="The measured accuracy of the theory used (docs/fidelity.md); null without a network "
+        "step (a given srf, or no step), where the theory is the exact limit of its model.",
     )
 
 
@@ -817,6 +873,13 @@ class SimulateResponse(BaseModel):
     model: str
     dimension: int
     srf: SRFOut | None = _SRF
+    mapping: Literal["paper", "corrected"] | None = Field(
+        None,
+        description='The network → sRF mapping that produced `srf` (docs/theory.md §3, §10.2): what model '
+        '"srf" simulated, what model "network" reports; null when none did (a given srf, or random '
+        "features).",
+        examples=["corrected"],
+    )
     grid: GridOut = _GRID
     seeds: list[int] = Field(default_factory=list)
     points: list[SimulationPointOut]
@@ -868,6 +931,19 @@ class CompareResponse(BaseModel):
     engine_version: str
     request: RequestEcho = None
     grid: GridOut = _GRID
+    srf: SRFOut | None = Field(
+        None,
+        description='The (c, r, γ) of both sides: the theory\'s, which a simulation of model "srf" draws; '
+        "null when they vary between points (see each point of `theory`).",
+    )
+    mapping: Literal["paper", "corrected"] | None = Field(
+        None, description="The network → sRF mapping of `srf` (docs/theory.md §3, §10.2), for both sides."
+    )
+    theory_reason: str | None = Field(
+        None,
+        description='Why the theory judged differs from the request: model "srf" is judged against the sRF '
+        "model's own limit (bulk marchenko_pastur, no row-norm channel, docs/theory.md §5).",
+    )
     theory: TheoryResponse
     simulation: SimulateResponse
     points: list[ComparePoint]

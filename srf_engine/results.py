@@ -84,10 +84,16 @@ class TheoryCurve:
     #: ``{"dimension", "seed"}`` of the first batch of bulk ``"one_step_sampled"`` (else ``None``).
     bulk_sample: dict[str, int] | None = None
     row_norm: bool = False  # whether docs/theory.md §10.4's row-norm channel entered some point
+    #: Why ``bulk``/``row_norm`` differ from the ones asked for (None: as asked).
+    theory_reason: str | None = None
+    #: The measured accuracy of the theory used (docs/fidelity.md): regime, ranges in %, validated.
+    fidelity: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         varies = self.srf is None
         out: dict[str, Any] = {"mapping": self.mapping, "bulk": self.bulk, "row_norm": self.row_norm}
+        out["theory_reason"] = self.theory_reason
+        out["fidelity"] = None if self.fidelity is None else dict(self.fidelity)
         if self.bulk_sample is not None:
             out["bulk_sample"] = dict(self.bulk_sample)
         return out | {
@@ -144,12 +150,15 @@ class SimulationResult:
     #: ``c_eff, r, gamma, row_shrink, V_c, spectrum_edges, spectrum_quantiles`` (after the last step) and,
     #: after a step, ``steps``: per step ``{"step", "singular_values", "overlaps"}`` (§11.1).
     first_layer: tuple[dict[str, Any], ...] | None = None
+    #: The network → sRF mapping of ``srf`` (None: given, or random features).
+    mapping: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "dimension": self.dimension,
             "srf": None if self.srf is None else self.srf.as_dict(),
+            "mapping": self.mapping,
             "seeds": list(self.seeds),
             "grid": self.grid,
             "points": [_point_dict(p, self.srf is None) for p in self.points],

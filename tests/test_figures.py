@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from figure_support import grid_theory
 
 from service.render.figures import (
@@ -61,3 +62,51 @@ def test_theory_request_of_a_body_keeps_only_theory_fields() -> None:
     request = theory_request_of(body)
     assert "model" not in request and request["learning_rate"] == [0.5, 2.0]
     assert theory_request_of({"points": []}) == {}
+
+
+def test_theory_fields_are_every_field_of_a_theory_request() -> None:
+    from service.render.figures import THEORY_FIELDS
+    from service.schemas import TheoryRequest
+
+    assert set(THEORY_FIELDS) == set(TheoryRequest.model_fields)
+    assert {"mapping", "bulk", "row_norm"} <= set(THEORY_FIELDS)
+
+
+#: Each theory option that changes a number (relu student: not centred, E σ'' ≠ 0, so every option bites).
+THEORY_OPTIONS = [
+    {"mapping": "paper", "bulk": "marchenko_pastur", "row_norm": False},
+    {"mapping": "corrected", "bulk": "one_step", "row_norm": False},
+    {"mapping": "corrected", "bulk": "one_step", "row_norm": True},
+    {"mapping": "paper", "bulk": "one_step", "row_norm": True},
+]
+
+
+@pytest.mark.parametrize("options", THEORY_OPTIONS, ids=lambda o: "-".join(map(str, o.values())))
+def test_a_figures_smooth_line_passes_through_its_points_for_every_theory_option(options) -> None:
+    """The fine body the figure draws (what the figure cache keeps) holds the requested α's: its test
+    error there must be the points' (it is recomputed from the stored request)."""
+    from service.render.figures import make_figure
+    from service.render.formats import FigureOptions, Output
+    from service.schemas import TheoryRequest
+    from service.work.compute import run_theory
+    from service.work.prepare import prepare
+
+    def theory(normal: dict) -> dict:
+        return run_theory(prepare(TheoryRequest.model_validate(normal)))
+
+    request = {
+        "student": "relu", "teacher": "tanh", "learning_rate": 2.0, "alpha0": 5.0, "ridge": 0.05,
+        "alphas": [0.5, 1.0, 2.0], **options,
+    }  # fmt: skip
+    body = theory(request)
+    fine_bodies: list[dict] = []
+
+    def recorded(normal: dict) -> dict:
+        fine_bodies.append(theory(normal))
+        return fine_bodies[-1]
+
+    make_figure(body, Output("png", FigureOptions()), theory=recorded)
+    assert len(fine_bodies) == 1
+    fine = {p["alpha"]: p["test_error"] for p in fine_bodies[0]["points"]}
+    for point in body["points"]:
+        assert fine[point["alpha"]] == pytest.approx(point["test_error"], rel=1e-6), options

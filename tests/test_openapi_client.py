@@ -27,7 +27,7 @@ PROBLEM = {"student", "teacher", "learning_rate", "alpha0", "width", "noise", "r
 ERROR_CODES = {"413", "422", "429", "503"}
 REQUEST_PARTS = {
     "HermiteActivation", "SRFSpec", "Activation", "ActivationName",
-    "ProblemFields", "ProblemAxes", "TheoryChoices", "SimulationFields",
+    "ProblemFields", "ProblemAxes", "TheoryChoices", "SimulationFields", "MappingChoice",
     "ProtocolFields", "Teacher", "MultiIndexTeacherSpec", "MultiIndexBody", "HermiteTermSpec",
     "ReadoutLawSpec",
 }  # fmt: skip
@@ -202,7 +202,8 @@ def test_generated_client_calls_every_endpoint(generated, tmp_path: Path) -> Non
 
         comparison = compare.sync(client=client, body=models.CompareRequest.from_dict(COMPARE))
         assert isinstance(comparison, models.CompareResponse)
-        assert comparison.theory.key == theory.key  # the same parts, reused from the store
+        # the same simulation part, reused from the store; model "srf" is judged against §5's bulk
+        assert comparison.simulation.key == sim.key and comparison.theory.bulk == "marchenko_pastur"
         function = theory_function.sync(
             client=client, body=models.FunctionRequest.from_dict({**THEORY, "alphas": [1.0]})
         )
@@ -266,3 +267,27 @@ def test_generated_client_calls_every_endpoint(generated, tmp_path: Path) -> Non
         lines = content(get_result_table.sync(client=client, key=theory.key)).decode().splitlines()
         assert lines[0].startswith("alpha,learning_rate,alpha0,ridge,noise,width,")
         assert len(lines) == 1 + len(THEORY["alphas"])
+
+
+def test_generated_client_takes_plain_strings_for_activations(generated) -> None:
+    """``student="tanh"``, as a client user writes it, serialises (it crashed: 'str' has no to_dict)."""
+    models = importlib.import_module("srf_client.models")
+    request = models.TheoryRequest(
+        student="tanh", teacher="sin", alpha0=20.0, learning_rate=3.0, alphas=[0.5]
+    )
+    body = request.to_dict()
+    assert body["student"] == "tanh" and body["teacher"] == "sin"
+    hermite = models.TheoryRequest.from_dict({**THEORY, "student": {"hermite": [0, 1, 0.5]}}).to_dict()
+    assert hermite["student"] == {"hermite": [0, 1, 0.5]}
+    assert models.TheoryRequest.from_dict(THEORY).to_dict()["student"] == THEORY["student"]
+
+
+def test_request_schemas_render_as_flat_objects_of_named_fields(schema) -> None:
+    """Swagger UI and ReDoc name a request after its properties: each request schema is one object
+    whose properties are all listed on it, with no anonymous ``allOf`` branch of unnamed parts."""
+    components = schema["components"]["schemas"]
+    for name in ("TheoryRequest", "FunctionRequest", "SimulateRequest", "CompareRequest"):
+        request = components[name]
+        assert request.get("type") == "object" and "allOf" not in request and "anyOf" not in request, name
+        assert {"student", "teacher", "alphas"} <= set(request["properties"]), name
+        assert request.get("unevaluatedProperties") is False and "additionalProperties" not in request, name

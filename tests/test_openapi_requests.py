@@ -1,8 +1,8 @@
 """The request schemas of the served OpenAPI, checked with a JSON Schema 2020-12 validator.
 
-Each request is ``allOf`` shared components (``ProblemFields``, …) and its own fields, closed by
-``unevaluatedProperties: false``: the documented example bodies must be valid, a body with an
-unknown field invalid, and on every body the schema must agree with the server's own validation.
+Each request is one flat object of its fields, closed by ``unevaluatedProperties: false``: the
+documented example bodies must be valid, a body with an unknown field invalid, and on every body
+the schema must agree with the server's own validation.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from test_service_support import COMPARE, ROOT, SIMULATE, THEORY
 
 from service.app import create_app
-from service.schemas import REQUEST_MODELS, SHARED_FIELDS
+from service.schemas import REQUEST_MODELS
 from service.settings import Settings
 
 PATHS = {
@@ -77,28 +77,16 @@ def documented_examples(schema: dict[str, Any]) -> list[tuple[str, str, dict[str
     return found
 
 
-def test_every_request_is_composed_of_the_shared_components(schema) -> None:
+def test_every_request_is_one_flat_object_of_its_fields(schema) -> None:
     components = schema["components"]["schemas"]
-    problem = components["ProblemFields"]
-    assert {"student", "teacher", "alphas"} <= set(
-        problem["properties"]
-    ) and "additionalProperties" not in problem
     for name, model in MODELS.items():
         request = components[name]
         assert request["unevaluatedProperties"] is False and "additionalProperties" not in request
-        refs = [part["$ref"].rsplit("/", 1)[-1] for part in request["allOf"] if "$ref" in part]
-        assert refs[0] == "ProblemFields" and set(refs) == {
-            g.__name__ for g in SHARED_FIELDS if issubclass(model, g)
-        }
-        fields, required = {}, set()
-        for part in request["allOf"]:
-            part = components[part["$ref"].rsplit("/", 1)[-1]] if "$ref" in part else part
-            assert not set(fields) & set(part["properties"]), (name, "a field defined twice")
-            fields.update(part["properties"])
-            required |= set(part.get("required", []))
+        assert "allOf" not in request and request["type"] == "object"
         # the flat body of the HTTP contract: the same fields, the same required ones
-        assert set(fields) == set(model.model_fields), name
-        assert required == {f for f, info in model.model_fields.items() if info.is_required()}, name
+        assert set(request["properties"]) == set(model.model_fields), name
+        required = {f for f, info in model.model_fields.items() if info.is_required()}
+        assert set(request.get("required", [])) == required, name
 
 
 def test_documented_examples_are_valid(schema) -> None:
@@ -157,13 +145,45 @@ def test_the_schema_judges_bodies_as_the_server(schema, variant: dict[str, Any])
     assert not validator(schema, "TheoryRequest").is_valid(missing)
 
 
-def test_a_request_redefining_a_shared_field_is_refused(app) -> None:
-    from fastapi.openapi.utils import get_openapi
+def test_response_examples_agree_with_the_server(schema) -> None:
+    """The documented examples of the envelope and errors are what this server sends."""
+    from srf_engine import ENGINE_VERSION
 
-    from service.edge.openapi import refine
+    components = schema["components"]["schemas"]
+    assert components["TheoryResponse"]["properties"]["engine_version"]["examples"] == [ENGINE_VERSION]
+    assert components["GridAxisOut"]["properties"]["name"]["examples"][0] in ("width", "alpha", "ridge")
+    item = components["ValidationItem"]["properties"]
+    loc, field = item["loc"]["examples"][0], item["field"]["examples"][0]
+    assert ".".join(str(part) for part in loc[1:]) == field  # the dotted path of loc without "body"
+    assert components["VersionResponse"]["properties"]["api_version"]["examples"] == ["1.1"]
 
-    flat = get_openapi(title=app.title, version=app.version, routes=app.routes)
-    refine(json.loads(json.dumps(flat)))  # as served: composes
-    flat["components"]["schemas"]["FunctionRequest"]["properties"]["alphas"]["maxItems"] = 3
-    with pytest.raises(ValueError, match="FunctionRequest redefines a field of ProblemFields"):
-        refine(flat)
+
+def test_each_error_status_has_its_own_example_shaped_as_the_server_sends_it(tmp_path) -> None:
+    from test_service_support import THEORY, client
+
+    with client(tmp_path, max_dimension=500) as http:
+        served = http.get("/openapi.json").json()
+        real = {
+            "404": http.get("/results/" + "0" * 64).json(),
+            "406": http.post("/theory/curve", json=THEORY, headers={"Accept": "text/html"}).json(),
+            "413": http.post("/simulate", json={**THEORY, "dimension": 600}).json(),
+        }
+    seen: dict[str, list[dict]] = {}
+    for item in served["paths"].values():
+        for operation in item.values():
+            for status, response in operation.get("responses", {}).items():
+                example = response.get("content", {}).get("application/json", {}).get("example")
+                if example is not None and status in ("404", "406", "413", "429", "503"):
+                    seen.setdefault(status, []).append(example)
+    assert {"404", "413", "429"} <= set(seen)
+    for status, examples in seen.items():
+        assert all(e == examples[0] for e in examples), status
+        assert ("limit" in examples[0]) == (status == "413"), status  # no SRF_MAX_DIMENSION on a 404
+        if status in real:
+            assert set(examples[0]) == set(real[status]), status
+            assert examples[0]["detail"].split(":")[0] == real[status]["detail"].split(":")[0]
+
+
+def test_the_theory_response_example_has_no_bulk_sample_beside_bulk_one_step(schema) -> None:
+    props = schema["components"]["schemas"]["TheoryResponse"]["properties"]
+    assert props["bulk"]["examples"] == ["one_step"] and props["bulk_sample"]["examples"] == [None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -34,7 +35,7 @@ def test_one_coloured_line_per_other_axis_value_with_legend_and_train_panel() ->
     body = grid_compare(LRS, ALPHAS, extrapolation=True)
     figure = line_figure(body, FigureOptions(errors=("test", "train")))
     assert len(figure.axes) == 2
-    labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in figure.legends[0].get_texts()]  # beside the panels
     assert [f"η̃ = {lr:g}" for lr in LRS] == labels[: len(LRS)]
     assert any("extrapolated" in label for label in labels)
     assert any("± sem" in label for label in labels)
@@ -119,3 +120,87 @@ def test_a_result_stored_without_its_request_still_draws() -> None:
     }
     assert draw(bare, Output("png", FigureOptions())).startswith(MAGIC["png"])
     assert problem_title(bare) == "theory"
+
+
+def _render_boxes(figure: Any) -> tuple[Any, list[Any]]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    legends = [lg.get_window_extent(renderer) for lg in figure.legends]
+    legends += [ax.get_legend().get_window_extent(renderer) for ax in figure.axes if ax.get_legend()]
+    return renderer, legends
+
+
+@pytest.mark.parametrize("kind", ["noise_grid", "eta_grid", "heatmap"])
+def test_legends_cover_no_panel(kind: str) -> None:
+    """A legend sits beside the axes (the Δ = 0 curve at small α and the baseline were hidden)."""
+    from matplotlib.figure import Figure as MplFigure
+
+    from service.render.plotting import heatmap_figure
+
+    body = grid_theory(LRS, ALPHAS)
+    if kind == "heatmap":
+        figure = heatmap_figure(body, FigureOptions(x="alpha", y="learning_rate"))
+    else:
+        figure = line_figure(body, FigureOptions())
+    assert isinstance(figure, MplFigure)
+    renderer, legends = _render_boxes(figure)
+    assert legends
+    for ax in figure.axes:
+        if ax.get_label() == "<colorbar>":
+            continue
+        box = ax.get_window_extent(renderer)
+        for legend in legends:
+            assert not legend.overlaps(box), kind
+
+
+def test_axis_scales_follow_the_values_or_the_query() -> None:
+    from service.render.plotting import heatmap_figure, log_scale
+
+    linear = [0.1 + 0.3 * i for i in range(11)]  # 0.1 … 3.1: spans 31×, evenly spaced
+    geometric = list(np.geomspace(0.1, 10, 9))
+    assert not log_scale(linear) and log_scale(geometric) and not log_scale([0.0, 1.0, 100.0])
+    assert log_scale(linear, "log") and not log_scale(geometric, "linear")
+    body = grid_theory([0.5, 1.0, 2.0, 4.0], linear)
+    figure = heatmap_figure(body, FigureOptions(x="alpha", y="learning_rate"))
+    ax = figure.axes[0]
+    assert ax.get_xscale() == "linear" and ax.get_yscale() == "linear"
+    assert ax.get_xlim()[0] >= 0  # cells of a linspace, not geometric edges reaching below the data
+    forced = heatmap_figure(body, FigureOptions(x="alpha", y="learning_rate", xscale="log", yscale="log"))
+    assert forced.axes[0].get_xscale() == "log" and forced.axes[0].get_yscale() == "log"
+    lines = line_figure(grid_theory(LRS, linear), FigureOptions(xscale="log", yscale="linear"))
+    assert lines.axes[0].get_xscale() == "log" and lines.axes[0].get_yscale() == "linear"
+
+
+def test_scales_are_query_options_and_part_of_the_figure_key_only_when_given() -> None:
+    from service.render.formats import parse_output
+
+    plain = parse_output(("png",), "png", None).figure
+    assert "scale" not in plain.canonical()  # keys of figures drawn before the option stay
+    chosen = parse_output(("png",), "png", None, xscale="log", yscale="linear").figure
+    assert chosen.xscale == "log" and "xscale=log" in chosen.canonical()
+    from service.render.formats import InvalidOption
+
+    with pytest.raises(InvalidOption, match="must be one of linear, log"):
+        parse_output(("png",), "png", None, xscale="logit")
+
+
+def test_the_optimal_learning_rate_is_drawn_against_alpha() -> None:
+    from service.render.formats import check_axes
+
+    body = grid_theory([2.0], ALPHAS)
+    body["request"]["learning_rate"] = "optimal"
+    for i, point in enumerate(body["points"]):
+        point["learning_rate"] = 1.5 + 0.5 * i  # the η̃ found at each α
+    options = FigureOptions(x="alpha", y="learning_rate")
+    check_axes(options, {}, "theory", len(body["points"]), optimised=["learning_rate"])  # no 422
+    png = draw(body, Output("png", options))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    from service.render.plotting import optimum_figure
+
+    figure = optimum_figure(body, options)
+    xs, ys = figure.axes[0].get_lines()[0].get_data()
+    assert list(xs) == ALPHAS and list(ys) == [1.5, 2.0, 2.5]
+    assert "optimal η̃" in figure.axes[0].get_ylabel()

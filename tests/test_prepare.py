@@ -37,7 +37,9 @@ def test_compare_parts_carry_the_keys_of_the_equivalent_requests() -> None:
     body = {**COMPARE, "extrapolate_dimensions": [200, 50]}
     prepared = prepare(CompareRequest.model_validate(body))
     theory, *simulations = prepared.parts
-    assert theory.key == request_key(TheoryRequest.model_validate(THEORY))
+    # model "srf" is judged against the sRF model's own limit (§5's bulk, no row-norm channel)
+    srf_theory = {**THEORY, "bulk": "marchenko_pastur", "row_norm": False}
+    assert theory.key == request_key(TheoryRequest.model_validate(srf_theory))
     assert [s.normal["dimension"] for s in simulations] == [50, 100, 200]
     alone = {k: v for k, v in COMPARE.items() if k in SimulateRequest.model_fields}
     assert prepared.simulation_parts[100].key == request_key(SimulateRequest.model_validate(alone))

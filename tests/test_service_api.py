@@ -44,7 +44,7 @@ def test_activations_lists_registry_with_centring_and_hermite_help(http) -> None
 def test_healthz_and_version(http) -> None:
     assert http.get("/healthz").json() == {"status": "ok"}
     version = http.get("/version").json()
-    assert version["engine_version"] and version["api_version"] == "1"
+    assert version["engine_version"] and version["api_version"] == "1.1"
 
 
 # ---------------------------------------------------------------------------- theory
@@ -163,7 +163,8 @@ def test_compare_reports_z_relative_error_and_verdict(http) -> None:
 
 
 def test_compare_reuses_parts_computed_by_the_other_endpoints(http) -> None:
-    theory = http.post("/theory/curve", json=THEORY).json()
+    # model "srf" is judged against the sRF model's own limit: §5's bulk, no row-norm channel
+    theory = http.post("/theory/curve", json={**THEORY, "bulk": "marchenko_pastur", "row_norm": False}).json()
     body = http.post("/compare", json=COMPARE).json()
     assert body["theory"]["key"] == theory["key"] and body["theory"]["cached"] is True
     assert body["simulation"]["cached"] is False
@@ -365,3 +366,75 @@ def test_openapi_documents_examples_errors_and_png(http) -> None:
     ]
     assert examples["section7"]["value"]["learning_rate"] == 3.0
     assert "respond-async" in json.dumps(schema["paths"]["/simulate"]["post"]["parameters"])
+
+
+#: relu student (not centred: the two mappings differ), tanh teacher, the sRF model simulated.
+RELU_SRF = {
+    "student": "relu", "teacher": "tanh", "learning_rate": 2.0, "alpha0": 5.0, "ridge": 0.05,
+    "alphas": [0.5, 2.0], "model": "srf", "dimension": 500, "seeds": 3,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("mapping", ["corrected", "paper"])
+def test_compare_of_the_srf_model_uses_one_srf_on_both_sides(http, mapping: str) -> None:
+    r = http.post("/compare", json={**RELU_SRF, "mapping": mapping})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    theory, simulation = body["theory"]["srf"], body["simulation"]["srf"]
+    assert simulation == pytest.approx(theory, rel=1e-12) and body["srf"] == theory
+    assert body["mapping"] == body["theory"]["mapping"] == body["simulation"]["mapping"] == mapping
+    # the sRF model is simulated at the theory's (c, r, γ): they agree (they missed by +30 % before)
+    assert body["summary"]["agree"] is True, body["points"]
+    assert body["summary"]["max_relative_error"] < 0.1
+
+
+def test_simulate_of_the_srf_model_takes_and_names_its_mapping(http) -> None:
+    small = {**RELU_SRF, "dimension": 100, "seeds": 1, "alphas": [1.0]}
+    paper = http.post("/simulate", json={**small, "mapping": "paper"}).json()
+    default = http.post("/simulate", json=small).json()
+    assert paper["mapping"] == "paper" and default["mapping"] == "corrected"
+    assert paper["srf"]["c"] != pytest.approx(default["srf"]["c"], rel=0.1)
+    theory = http.post("/theory/curve", json={k: v for k, v in small.items() if k not in SIM_ONLY}).json()
+    assert default["srf"] == pytest.approx(theory["srf"], rel=1e-12)
+    given = http.post("/simulate", json={**small, "srf": {"c": 1.0, "r": 0.5, "gamma": 0.5}}).json()
+    assert given["mapping"] is None
+    # random features and a given srf keep the key they had without the field
+    rf = {**small, "model": "random_features"}
+    assert http.post("/simulate", json={**rf, "mapping": "paper"}).json()["key"] == http.post(
+        "/simulate", json=rf
+    ).json()["key"]
+
+
+SIM_ONLY = ("model", "dimension", "seeds", "test_samples")
+
+
+def test_the_result_says_why_its_theory_differs_from_the_echoed_request(http) -> None:
+    body = http.post("/theory/curve", json={**THEORY, "bulk": "one_step", "row_norm": True}).json()
+    assert body["request"]["bulk"] == "one_step" and body["bulk"] == "marchenko_pastur"
+    assert "odd" in body["theory_reason"] and "row_norm" in body["theory_reason"]
+    relu = {**THEORY, "student": "relu", "bulk": "one_step", "row_norm": True}
+    assert http.post("/theory/curve", json=relu).json()["theory_reason"] is None  # as asked
+    compared = http.post("/compare", json=COMPARE).json()
+    assert compared["theory"]["bulk"] == compared["request"]["bulk"] == "marchenko_pastur"
+    assert 'model "srf"' in compared["theory_reason"]
+
+
+def test_accuracy_is_a_field_and_warnings_are_for_results_that_may_be_wrong(http) -> None:
+    from srf_engine.theory.fidelity import MEASURED
+
+    section7 = http.post("/theory/curve", json=THEORY).json()
+    assert section7["warnings"] == []  # the §7 problem: within twice the targets, nothing to warn about
+    fidelity = section7["fidelity"]
+    measured = MEASURED[("corrected", "marchenko_pastur", False)]
+    regimes = [measured[("odd", side)] for side in ("below_width", "above_width")]
+    assert fidelity["validated"] is True
+    lows, highs = [r["test"][0] for r in regimes], [r["test"][1] for r in regimes]
+    assert fidelity["test_error_range"] == [min(lows), max(highs)]
+    # a default relu comparison already uses the corrected mapping: no advice to use it
+    relu = {**COMPARE, "student": "relu", "teacher": "tanh", "model": "network", "alphas": [0.5]}
+    compared = http.post("/compare", json=relu).json()
+    assert compared["theory"]["mapping"] == "corrected"
+    assert not any("use mapping 'corrected'" in w for w in compared["warnings"])
+    assert http.post("/theory/curve", json={**THEORY, "srf": {"c": 1.0, "r": 1.0, "gamma": 0.9}}).json()[
+        "fidelity"
+    ] is None

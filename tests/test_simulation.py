@@ -153,10 +153,13 @@ def test_points_are_ordered_by_ridge_then_alpha_as_given_with_statistics_over_se
 def test_reported_srf_and_warnings_per_model() -> None:
     relu = Problem("relu", "tanh", 2.0, 2.0)
     net = simulate(relu, [0.5], 0.05, dimension=60, seeds=1, test_samples=100)
-    assert net.srf == map_to_srf(relu)
-    assert any("not centred" in w for w in net.warnings)
+    # the theory's default mapping, and no advice to use the mapping already in use
+    assert net.srf == map_to_srf(relu, "corrected") and net.mapping == "corrected"
+    assert not any("not centred" in w for w in net.warnings)
+    paper = simulate(relu, [0.5], 0.05, dimension=60, seeds=1, test_samples=100, mapping="paper")
+    assert paper.srf == map_to_srf(relu, "paper") and any("not centred" in w for w in paper.warnings)
     srf = simulate(relu, [0.5], 0.05, model="srf", dimension=60, seeds=1, test_samples=100)
-    assert srf.srf == map_to_srf(relu) and srf.warnings == []
+    assert srf.srf == map_to_srf(relu, "corrected") and srf.warnings == [] and srf.mapping == "corrected"
     rf = simulate(relu, [0.5], 0.05, model="random_features", dimension=60, seeds=1, test_samples=100)
     assert (rf.srf.c, rf.srf.r) == (1.0, 0.0) and rf.warnings == []
     given = Problem("tanh", "sin", srf=SRFParams(1.2, 0.8, 0.5))

@@ -6,11 +6,15 @@ FastAPI's schema is refined once, when first asked for:
   and a single allowed string is an ``enum`` (generators mis-read ``const`` inside a union);
 - an activation is one shared component, ``Activation`` (a name, ``ActivationName``, or Hermite
   coefficients), instead of the same union inlined in every request;
-- the fields several requests take alike are one component per group (``ProblemFields``,
-  ``ProblemAxes``, ``TheoryChoices``, ``SimulationFields``: ``schemas.SHARED_FIELDS``); a request is
-  ``allOf`` its groups and its own fields, closed by ``unevaluatedProperties: false`` (JSON Schema
-  2020-12: unlike ``additionalProperties``, it sees the properties of every ``allOf`` branch), so
-  the body stays flat and an unknown field is still invalid;
+- a request is one flat object of named properties, as the body on the wire: Swagger UI and ReDoc
+  show its fields (an ``allOf`` of shared groups rendered as "object | (any & any & …)"), and
+  generators make one plain class per request. It is closed by ``unevaluatedProperties: false``
+  (for a flat object the same set of bodies as ``additionalProperties: false``), which
+  openapi-python-client does not read: its classes keep an unknown field and send it, and the server
+  names it in a 422 instead of the client dropping it silently;
+- an activation name is a plain string (the names are in its description and examples; the server
+  answers an unknown one with 422): a generated client then takes ``student="tanh"`` (with an enum
+  component, openapi-python-client's union serialiser called ``"tanh".to_dict()``);
 - a job's ``result`` and a stored result are typed: one of the 200 bodies of the POST endpoints;
 - validation errors are documented as the server sends them (``ValidationErrorBody``, with ``field``
   and ``message``), not as FastAPI's default shape;
@@ -27,6 +31,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from srf_engine import ENGINE_VERSION
+
+from ..errors import AtCapacity, LimitExceeded, ServiceError
 from ..schemas import REQUEST_MODELS, SHARED_FIELDS
 from ..settings import Settings
 
@@ -52,7 +59,11 @@ FIELD_DOCS: dict[str, tuple[str, str, Any]] = {
     # identity and envelope of every result
     "key": ("SHA-256 of the canonical request: its cache key.", "hex string", "fae1606e" + "0" * 56),
     "cached": ("True when served from the store, false when computed for this request.", "boolean", False),
-    "engine_version": ("Version of the engine that computed it (part of the key).", "version", "1.0.0"),
+    "engine_version": (
+        "Version of the engine that computed it (part of the key).",
+        "version",
+        ENGINE_VERSION,
+    ),
     "elapsed_seconds": ("Wall time of this response.", "seconds", 0.03),
     "warnings": ("Caveats about the numbers (assumptions left, points not converged, …).", "text", []),
     "srf": ("The sRF parameters (c, r, γ) of the problem, mapped from the network or as given.", "", None),
@@ -112,7 +123,7 @@ FIELD_DOCS: dict[str, tuple[str, str, Any]] = {
     "relative_error": ("(estimate − theory)/theory; null when the theory is 0.", "relative", 0.103),
     "agree": ("Whether this (or every) point meets the criterion.", "boolean", True),
     "theory_converged": (
-        "Whether the theory at this α converged (if not, it never agrees).",
+        "Whether the theory at this α converged (if not, the point gets no verdict: agree is null).",
         "boolean",
         True,
     ),
@@ -134,7 +145,11 @@ FIELD_DOCS: dict[str, tuple[str, str, Any]] = {
     "width": ("Width ratio p/d of the point.", "dimensionless", 1.0),
     "GridOut.axes": ("The request's axes that hold several values, in the order of `shape`.", "", None),
     "GridOut.shape": ("Number of values along each axis; points run over them row-major.", "count", [5]),
-    "GridAxisOut.name": ("The field this axis varies.", "", "alphas"),
+    "GridAxisOut.name": (
+        "The coordinate this axis varies (alpha for the request's alphas).",
+        "",
+        "alpha",
+    ),
     "GridAxisOut.values": ("Its values, as requested.", "", [0.5, 1.0]),
     # the learned function
     "kappa": ("Points κ of the spike direction where the function is evaluated.", "dimensionless", [0.0]),
@@ -161,8 +176,12 @@ FIELD_DOCS: dict[str, tuple[str, str, Any]] = {
         "SRF_MAX_DIMENSION",
     ),
     "ValidationErrorBody.detail": ("One item per problem found.", "", None),
-    "message": ("All problems in one line: 'field: rule; …'.", "text", "width: Input should be > 0"),
-    "loc": ("Where the problem is, as a path into the request.", "", ["body", "width"]),
+    "message": (
+        "All problems in one line: 'field: rule; …'.",
+        "text",
+        "alphas.3: Input should be greater than 0",
+    ),
+    "loc": ("Where the problem is, as a path into the request.", "", ["body", "alphas", 3]),
     "msg": ("The rule that was broken.", "text", "Input should be greater than 0"),
     "type": ("Machine-readable kind of the problem.", "", "greater_than"),
     "ValidationItem.field": ("Dotted path of the offending field.", "", "alphas.3"),
@@ -173,9 +192,47 @@ FIELD_DOCS: dict[str, tuple[str, str, Any]] = {
     "centered": ("E σ(z) = 0; the network → sRF mapping assumes it of the student.", "boolean", True),
     "hermite": ("How to give an activation by its Hermite coefficients.", "text", 'Give {"hermite": […]} …'),
     "HealthResponse.status": ("ok while the process can serve.", "", "ok"),
-    "service_version": ("Version of this service.", "version", "1.0.0"),
-    "api_version": ("Version of the HTTP contract.", "version", "1"),
+    # the service is versioned with the engine
+    "service_version": ("Version of this service.", "version", ENGINE_VERSION),
+    "api_version": ("Version of the HTTP contract.", "version", "1.1"),
 }
+
+
+#: One example body per error status, made by the error types the server raises (their messages as sent).
+ERROR_EXAMPLES: dict[str, dict[str, Any]] = {
+    "404": ServiceError(404, "key: no result is stored under " + "0" * 64, field="key").body(),
+    "406": ServiceError(
+        406,
+        "Accept: none of the acceptable media types can be given here; available: json (application/json), "
+        "csv (text/csv)",
+        field="format",
+    ).body(),
+    "413": LimitExceeded(
+        "dimension: dimension 600 exceeds the server's limit of 500 (SRF_MAX_DIMENSION)",
+        limit="SRF_MAX_DIMENSION",
+        field="dimension",
+    ).body(),
+    "429": AtCapacity(
+        429,
+        "the server is running its maximum of 2 heavy computations (SRF_MAX_CONCURRENT); retry after 5 s, "
+        "or send 'Prefer: respond-async' to queue it as a job",
+        5,
+    ).body(),
+    "503": AtCapacity(503, "the server is shutting down; retry in a moment", 5).body(),
+}
+
+
+def _error_examples(schema: dict[str, Any]) -> None:
+    """Each error response gets the example of its own status, not the component's one body."""
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for status, response in operation.get("responses", {}).items():
+                media = response.get("content", {}).get("application/json")
+                ref = (media or {}).get("schema", {}).get("$ref", "")
+                if status in ERROR_EXAMPLES and media is not None and ref.endswith("/ErrorBody"):
+                    media["example"] = ERROR_EXAMPLES[status]
 
 
 def _docs(model: str, field: str) -> tuple[str, str, Any] | None:
@@ -263,7 +320,7 @@ def _share_activation(schema: dict[str, Any]) -> None:
     sample = found[0]
     options = sample.get("oneOf") or sample.get("anyOf")
     name_schema = next(o for o in options if o.get("title") == "ActivationName")
-    components["ActivationName"] = {**name_schema, "description": "A name from GET /activations."}
+    components["ActivationName"] = {"description": "A name from GET /activations.", **name_schema}
     components["Activation"] = {
         "oneOf": [
             {"$ref": "#/components/schemas/ActivationName"},
@@ -285,49 +342,13 @@ def _share_activation(schema: dict[str, Any]) -> None:
         }
 
 
-def _first_paragraph(text: str | None) -> str:
-    return " ".join((text or "").strip().split("\n\n")[0].split())
-
-
-def _fields_object(properties: dict[str, Any], required: list[str], **extra: Any) -> dict[str, Any]:
-    """An open object schema of these properties (the ones of ``required`` among them required)."""
-    needed = [name for name in required if name in properties]
-    return {**extra, "type": "object", "properties": properties, **({"required": needed} if needed else {})}
-
-
-def _compose_requests(schema: dict[str, Any]) -> None:
-    """Each request: ``allOf`` the components of its field groups and an object of its own fields,
-    closed with ``unevaluatedProperties: false``. A group's component is cut from the first request
-    that has it; every other request must carry exactly the same fields, or the component would not
-    describe it (ValueError). The own fields are an ``allOf`` branch, not sibling ``properties``:
-    openapi-python-client reads a schema whose ``allOf`` is a single ``$ref`` as that component alone
-    and drops its sibling properties."""
+def _close_requests(schema: dict[str, Any]) -> None:
+    """Each request's ``additionalProperties: false`` → ``unevaluatedProperties: false`` (see above)."""
     components = schema["components"]["schemas"]
     for model in REQUEST_MODELS:
-        flat = components.get(model.__name__)
-        if flat is None:
-            continue
-        own = dict(flat.get("properties", {}))
-        required = flat.get("required", [])
-        parts: list[dict[str, Any]] = []
-        for group in (g for g in SHARED_FIELDS if issubclass(model, g)):
-            fields = {name: own.pop(name) for name in group.model_fields}
-            part = _fields_object(
-                fields, required, title=group.__name__, description=_first_paragraph(group.__doc__)
-            )
-            if components.setdefault(group.__name__, part) != part:
-                raise ValueError(f"{model.__name__} redefines a field of {group.__name__}")
-            parts.append({"$ref": f"#/components/schemas/{group.__name__}"})
-        named = {k: flat[k] for k in ("title", "description") if k in flat}
-        rest = {k: v for k, v in flat.items() if k not in {*named, "type", "properties", "required"}}
-        rest.pop("additionalProperties", None)  # sees only sibling properties: see the module's docstring
-        components[model.__name__] = {
-            **named,
-            "type": "object",
-            "allOf": [*parts, _fields_object(own, required)],
-            "unevaluatedProperties": False,
-            **rest,
-        }
+        component = components.get(model.__name__)
+        if component is not None and component.pop("additionalProperties", None) is False:
+            component["unevaluatedProperties"] = False
 
 
 def _post_bodies(schema: dict[str, Any]) -> list[str]:
@@ -453,10 +474,11 @@ def refine(schema: dict[str, Any], settings: Settings | None = None) -> dict[str
     _rewrite_ranges(schema)
     _const_to_enum(schema)
     _share_activation(schema)
-    _compose_requests(schema)
+    _close_requests(schema)
     _type_job_results(schema)
     _document_validation_errors(schema)
     _describe_response_fields(schema)
+    _error_examples(schema)
     return schema
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from srf_engine import Cancelled
 
+from ..schemas import TheoryRequest
 from . import plotting
 from .formats import Output
 from .views import REQUEST_FIELD, grid_of, kind_of, request_of
@@ -29,8 +30,10 @@ log = logging.getLogger("srf.figures")
 #: Computes a /theory/curve body from its normal-form request (the service: through its cache).
 Theory = Callable[[dict[str, Any]], Mapping[str, Any]]
 
-#: Theory fields of a request: what a /theory/curve request of the same problem keeps.
-THEORY_FIELDS = ("student", "teacher", "learning_rate", "alpha0", "width", "noise", "srf", "alphas", "ridge")
+#: Theory fields of a request: what a /theory/curve request of the same problem keeps. Every field of
+#: the request model, so that each choice that changes a number (mapping, bulk, row_norm, …) reaches
+#: the smooth theory drawn beside the points.
+THEORY_FIELDS: tuple[str, ...] = tuple(TheoryRequest.model_fields)
 
 #: Points of a smooth-theory request at most (all lines together), and per line.
 FINE_BUDGET = 2400

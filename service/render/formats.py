@@ -113,6 +113,10 @@ def choose_format(format: str | None, accept: str | None, offered: Sequence[str]
     return name
 
 
+#: Axis scales a figure may be asked for (``?xscale=``, ``?yscale=``).
+SCALES = ("linear", "log")
+
+
 @dataclass(frozen=True)
 class FigureOptions:
     """How to draw a figure; ``x`` None means α (κ for the learned function)."""
@@ -123,12 +127,18 @@ class FigureOptions:
     dpi: int = DEFAULT_DPI
     size: tuple[float, float] | None = None
     view: str = "errors"
+    #: "linear" or "log"; None: follow the values (log only for positive, geometrically spaced ones)
+    xscale: str | None = None
+    yscale: str | None = None
 
     def canonical(self) -> str:
-        """A stable text of the options, part of a rendered figure's cache key."""
+        """A stable text of the options, part of a rendered figure's cache key (the scales only when
+        chosen, so the keys of figures drawn before they existed stay the same)."""
         size = "" if self.size is None else f"{self.size[0]!r}x{self.size[1]!r}"
         text = f"x={self.x or ''};y={self.y or ''};errors={','.join(self.errors)};dpi={self.dpi};size={size}"
-        return text if self.view == "errors" else f"{text};view={self.view}"  # old keys stay
+        text = text if self.view == "errors" else f"{text};view={self.view}"  # old keys stay
+        scales = "".join(f";{k}={v}" for k, v in (("xscale", self.xscale), ("yscale", self.yscale)) if v)
+        return text + scales
 
 
 @dataclass(frozen=True)
@@ -185,10 +195,15 @@ def parse_output(
     dpi: int | None = None,
     size: str | None = None,
     view: str | None = None,
+    xscale: str | None = None,
+    yscale: str | None = None,
 ) -> Output:
     """The validated format and figure options (406 / 422 naming the field)."""
     chosen = choose_format(format, accept, offered)
-    given = {"x": x, "y": y, "errors": errors, "dpi": dpi, "size": size, "view": view}
+    given = {
+        "x": x, "y": y, "errors": errors, "dpi": dpi, "size": size, "view": view,
+        "xscale": xscale, "yscale": yscale,
+    }  # fmt: skip
     if chosen not in FIGURES:
         misplaced = [name for name, value in given.items() if value is not None]
         if misplaced:
@@ -205,8 +220,12 @@ def parse_output(
         raise _invalid("view", "must be errors or overlaps")
     if view == "overlaps" and (x is not None or y is not None):
         raise _invalid("view", "the overlaps are drawn against the step; x and y do not apply")
+    for name, scale in (("xscale", xscale), ("yscale", yscale)):
+        if scale is not None and scale not in SCALES:
+            raise _invalid(name, f"must be one of {', '.join(SCALES)}")
     options = FigureOptions(
-        x, y, _parse_errors(errors), resolution, _parse_size(size, resolution), view or "errors"
+        x, y, _parse_errors(errors), resolution, _parse_size(size, resolution), view or "errors", xscale,
+        yscale,
     )
     return Output(chosen, options)
 
@@ -216,8 +235,17 @@ def parse_output(
 MAX_PANELS = {"heatmap": 6, "function": 12}
 
 
-def check_axes(options: FigureOptions, list_valued: Mapping[str, int], kind: str, n_points: int = 0) -> None:
-    """422 when the figure cannot be drawn for a result with these list-valued axes (name → length)."""
+def check_axes(
+    options: FigureOptions,
+    list_valued: Mapping[str, int],
+    kind: str,
+    n_points: int = 0,
+    optimised: Sequence[str] = (),
+) -> None:
+    """422 when the figure cannot be drawn for a result with these list-valued axes (name → length).
+
+    ``optimised``: the fields the result found per point ("optimal" η̃ or λ); ``y`` naming one of them
+    draws that optimum against ``x`` (a line figure, not a heatmap)."""
     if options.view == "overlaps":
         if kind not in ("simulate", "compare"):
             raise _invalid("view", "the overlaps are measured by a network simulation (POST /simulate)")
@@ -233,6 +261,11 @@ def check_axes(options: FigureOptions, list_valued: Mapping[str, int], kind: str
             )
         return
     available = ", ".join(list_valued) or "none"
+    if options.y is not None and options.y in optimised:
+        if options.x is not None and options.x != "alpha" and options.x not in list_valued:
+            rule = f"{options.x} has a single value in this result; list-valued axes: {available}"
+            raise _invalid("x", rule)
+        return
     for name, value in (("x", options.x), ("y", options.y)):
         if value is not None and value != "alpha" and value not in list_valued:
             raise _invalid(name, f"{value} has a single value in this result; list-valued axes: {available}")
@@ -299,6 +332,8 @@ class OutputQuery:
     dpi: int | None
     size: str | None
     view: str | None = None
+    xscale: str | None = None
+    yscale: str | None = None
 
     def parse(self, offered: Sequence[str] = ALL_FORMATS) -> Output:
         return parse_output(
@@ -311,6 +346,8 @@ class OutputQuery:
             dpi=self.dpi,
             size=self.size,
             view=self.view,
+            xscale=self.xscale,
+            yscale=self.yscale,
         )
 
 
@@ -342,6 +379,17 @@ ViewQuery = Annotated[
         "each teacher direction against the step (± sem)."
     ),
 ]
+ScaleName = Literal["linear", "log"]
+XScaleQuery = Annotated[
+    ScaleName | None,
+    Query(
+        description="Figures: linear or log x-axis (default: log for positive, geometrically spaced values)."
+    ),
+]
+YScaleQuery = Annotated[
+    ScaleName | None,
+    Query(description="Figures: linear or log y-axis (default: follows the values)."),
+]
 
 
 #: The format and figure options of a route answering JSON by default: honoured, but left out of its
@@ -358,8 +406,10 @@ def output_query(
     dpi: Annotated[int | None, Query(**_HIDDEN)] = None,
     size: Annotated[str | None, Query(max_length=20, **_HIDDEN)] = None,
     view: Annotated[ViewName | None, Query(**_HIDDEN)] = None,
+    xscale: Annotated[ScaleName | None, Query(**_HIDDEN)] = None,
+    yscale: Annotated[ScaleName | None, Query(**_HIDDEN)] = None,
 ) -> OutputQuery:
-    return OutputQuery(format, request.headers.get("accept"), x, y, errors, dpi, size, view)
+    return OutputQuery(format, request.headers.get("accept"), x, y, errors, dpi, size, view, xscale, yscale)
 
 
 def figure_query(
@@ -372,9 +422,11 @@ def figure_query(
     dpi: DpiQuery = None,
     size: SizeQuery = None,
     view: ViewQuery = None,
+    xscale: XScaleQuery = None,
+    yscale: YScaleQuery = None,
 ) -> OutputQuery:
     """The options of a route that answers only a figure (its format from ``?format=``, never Accept)."""
-    return OutputQuery(format, None, x, y, errors, dpi, size, view)
+    return OutputQuery(format, None, x, y, errors, dpi, size, view, xscale, yscale)
 
 
 #: The OpenAPI ``content`` of a figure-only 200 and of a CSV-only 200.

@@ -95,6 +95,28 @@ def _spans(values: Sequence[float], ratio: float) -> bool:
     return bool(finite) and min(finite) > 0 and max(finite) / min(finite) >= ratio
 
 
+def log_scale(values: Sequence[float], asked: str | None = None) -> bool:
+    """Whether an axis of these values is drawn in log scale: as asked (``?xscale=``/``?yscale=``;
+    log needs positive values), else only for positive values spanning ≥ 20× that are spaced more
+    evenly in log than linearly (a geomspace, not a linspace)."""
+    finite = np.array(sorted({v for v in values if math.isfinite(v)}), dtype=float)
+    positive = finite.size > 0 and bool(finite[0] > 0)
+    if asked is not None:
+        return asked == "log" and positive
+    if not positive or finite[-1] / finite[0] < 20:
+        return False
+    if finite.size <= 2:
+        return True
+    steps, ratios = np.diff(finite), np.diff(np.log(finite))
+    return float(ratios.std() / ratios.mean()) < float(steps.std() / steps.mean())
+
+
+def _legend_outside(figure: Figure, handles: list[Any], where: str = "outside right upper") -> None:
+    """The legend beside the panels, never over the data (constrained layout makes room for it)."""
+    if handles:
+        figure.legend(handles=handles, fontsize=7, loc=where)
+
+
 def _legend_text(fixed: Mapping[str, float]) -> str:
     return ", ".join(f"{SYMBOL[name]} = {value:.4g}" for name, value in fixed.items())
 
@@ -239,6 +261,7 @@ def _draw_lines(
     field: str,
     fine: Mapping[str, Any] | None,
     colours: dict[Any, str],
+    xscale: str | None = None,
 ) -> list[Line2D]:
     """Draws one panel; returns the style legend's handles."""
     kind = kind_of(body)
@@ -305,7 +328,7 @@ def _draw_lines(
                 label=f"extrapolated d → ∞ (from d = {dims})",
             )
         )
-    if _spans(xs_all, 20):
+    if log_scale(xs_all, xscale):
         ax.set_xscale("log")
         finite = [v for v in xs_all if math.isfinite(v)]
         _tidy_log(ax.xaxis, min(finite), max(finite))
@@ -328,10 +351,10 @@ def _draw_extrapolation(
         ax.errorbar(xs[keep], ys[keep], yerr=es[keep], fmt="D", mfc="none", color=colour, ms=5, capsize=2)
 
 
-def _log_y_if_wide(ax: Any) -> None:
+def _log_y_if_wide(ax: Any, asked: str | None = None) -> None:
     # The no-step baseline is often ten times the theory: a log axis keeps both readable.
     lo, hi = ax.dataLim.y0, ax.dataLim.y1
-    if lo > 0 and hi / lo > 4:
+    if (asked == "log" and lo > 0) or (asked is None and lo > 0 and hi / lo > 4):
         ax.set_yscale("log")
         ax.set_ylabel(ax.get_ylabel() + " (log scale)")
         _tidy_log(ax.yaxis, lo, hi)
@@ -348,17 +371,17 @@ def line_figure(
     styles: list[Line2D] = []
     for position, field in enumerate(fields, start=1):
         ax = _panel(figure, len(fields), position, x, field)
-        drawn = _draw_lines(ax, body, x, field, fine, colours)
+        drawn = _draw_lines(ax, body, x, field, fine, colours, options.xscale)
         if x == "steps":  # step counts are integers
             ax.xaxis.get_major_locator().set_params(integer=True)
-        styles = styles or drawn  # the legend sits in the first panel
-        _log_y_if_wide(ax)
+        styles = styles or drawn  # one legend for every panel
+        _log_y_if_wide(ax, options.yscale)
     handles = [
         Line2D([], [], color=colour, lw=2, label=_legend_text(dict(key)))
         for key, colour in colours.items()
         if key
     ]
-    figure.axes[0].legend(handles=handles + styles, fontsize=7, loc="best")
+    _legend_outside(figure, handles + styles)
     figure.suptitle(problem_title(body), fontsize=9)
     return figure
 
@@ -450,8 +473,10 @@ def heatmap_figure(
     lo, hi = float(finite.min()), float(finite.max())
     log_colour = lo > 0 and hi / lo >= 10
     norm = LogNorm(lo, hi) if log_colour else Normalize(lo, hi if hi > lo else lo + 1e-12)
-    logx, logy = _spans(list(xs), 20), _spans(list(ys), 20)
+    logx, logy = log_scale(list(xs), options.xscale), log_scale(list(ys), options.yscale)
     xe, ye = _edges(xs, logx), _edges(ys, logy)
+    # a cell of a non-negative quantity (α, λ, Δ, …) starts at 0 at the lowest, never below it
+    xe[0], ye[0] = (max(e[0], 0.0) if v[0] >= 0 else e[0] for e, v in ((xe, xs), (ye, ys)))
     mesh = None
     for k, (name, plane, z) in enumerate(matrices, start=1):
         ax = figure.add_subplot(rows, cols, k)
@@ -482,7 +507,7 @@ def heatmap_figure(
         caption = f"{name} test error" + (f" · {_legend_text(plane.fixed)}" if plane.fixed else "")
         ax.set_title(caption, fontsize=8)
         if k == 1:
-            ax.legend(fontsize=7, loc="best")
+            _legend_outside(figure, ax.get_legend_handles_labels()[0], "outside lower center")
     if mesh is not None:
         bar = figure.colorbar(mesh, ax=figure.axes, shrink=0.9)
         bar.set_label("test error" + (" (log scale)" if log_colour else ""))
@@ -522,7 +547,42 @@ def function_figure(body: Mapping[str, Any], options: FigureOptions) -> Figure:
         errors = f"test error {after}, no step {before}"
         ax.set_title(f"α = {_num(point.get('alpha')):.4g}: {errors}", fontsize=8)
         if k == 1:
-            ax.legend(fontsize=7, loc="best")
+            _legend_outside(figure, ax.get_legend_handles_labels()[0], "outside lower center")
+    figure.suptitle(problem_title(body), fontsize=9)
+    return figure
+
+
+def optimum_figure(body: Mapping[str, Any], options: FigureOptions) -> Figure:
+    """The η̃ (or λ) a theory result found optimal at each point, against ``x``: one line per value
+    of the other list-valued axes, beside the test error it reaches (docs/theory.md §5)."""
+    x, y = options.x or "alpha", options.y or "learning_rate"
+    grid = grid_of(body)
+    points = points_of(body)
+    figure = _figure(options.size, (11.0, 4.4))
+    left, right = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    handles: list[Any] = []
+    xs_all: list[float] = []
+    for k, line in enumerate(_lines(grid, x, len(points))):
+        colour = f"C{k % 10}"
+        xs = np.array([_x_of(body, grid, i, x) for i in line.indices])
+        best = np.array([_num(points[i].get(y)) for i in line.indices])
+        error = np.array([_num(points[i].get("test_error")) for i in line.indices])
+        order = np.argsort(xs)
+        left.plot(xs[order], best[order], "-o", color=colour, ms=3, lw=1.4)
+        right.plot(xs[order], error[order], "-o", color=colour, ms=3, lw=1.4)
+        xs_all += list(xs)
+        if line.fixed:
+            handles.append(Line2D([], [], color=colour, lw=2, label=_legend_text(line.fixed)))
+    left.set_ylabel(f"optimal {SYMBOL[y]}")
+    right.set_ylabel(f"test error at the optimal {SYMBOL[y]}")
+    for ax in (left, right):
+        ax.set_xlabel(LABEL[x])
+        ax.grid(alpha=0.3)
+        if log_scale(xs_all, options.xscale):
+            ax.set_xscale("log")
+    if options.yscale == "log":
+        left.set_yscale("log")
+    _legend_outside(figure, handles)
     figure.suptitle(problem_title(body), fontsize=9)
     return figure
 
@@ -599,10 +659,13 @@ def draw(
 ) -> bytes:
     """The figure of ``body`` in ``output.format`` (the options were checked against it by the caller)."""
     options = output.figure
+    theory = body["theory"] if kind_of(body) == "compare" else body
     if options.view == "overlaps":
         figure = overlaps_figure(body["simulation"] if kind_of(body) == "compare" else body, options)
     elif kind_of(body) == "function":
         figure = function_figure(body, options)
+    elif options.y is not None and request_of(theory).get(options.y) == "optimal":
+        figure = optimum_figure(theory, options)
     elif options.y is not None:
         figure = heatmap_figure(body, options, optimum)
     else:

@@ -41,7 +41,7 @@ from ..work.limits import Estimate, check_answer_size, check_sync
 from ..work.prepare import prepare
 from . import figure_cache
 from .formats import Output, OutputQuery, check_axes
-from .views import kind_of, list_valued_axes, request_axes
+from .views import kind_of, list_valued_axes, request_axes, request_of
 
 if TYPE_CHECKING:  # the container is assembled above this layer; only its type is needed
     from ..deps import Services
@@ -64,13 +64,17 @@ def check_request(output: Output, endpoint: str, normal: Mapping[str, Any]) -> N
     """Before any work: 422 when the figure asked cannot be drawn for this request."""
     if output.is_figure:
         kind = KIND_OF_ENDPOINT.get(endpoint, "theory")
-        check_axes(output.figure, request_axes(normal), kind, len(normal.get("alphas") or []))
+        optimised = [k for k, v in normal.items() if v == "optimal"]
+        check_axes(output.figure, request_axes(normal), kind, len(normal.get("alphas") or []), optimised)
 
 
 def check_body(output: Output, body: Mapping[str, Any]) -> None:
     """For a stored body (by key or job): 422 when the figure asked cannot be drawn for it."""
     if output.is_figure:
-        check_axes(output.figure, list_valued_axes(body), kind_of(body), len(body.get("points") or []))
+        request = request_of(body["theory"] if kind_of(body) == "compare" else body) or request_of(body)
+        optimised = [k for k, v in request.items() if v == "optimal"]
+        points = len(body.get("points") or [])
+        check_axes(output.figure, list_valued_axes(body), kind_of(body), points, optimised)
 
 
 def format_query(query: OutputQuery) -> str:
@@ -83,6 +87,8 @@ def format_query(query: OutputQuery) -> str:
         "dpi": query.dpi,
         "size": query.size,
         "view": query.view,
+        "xscale": query.xscale,
+        "yscale": query.yscale,
     }
     given = {k: v for k, v in values.items() if v is not None}
     return "?" + urlencode(given) if given else ""

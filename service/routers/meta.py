@@ -10,7 +10,7 @@ from srf_engine import ACTIVATIONS, ENGINE_VERSION
 from ..deps import ServicesDep
 from ..schemas import ActivationInfo, ActivationsResponse, ClusterHealth, HealthResponse, VersionResponse
 
-API_VERSION = "1"
+API_VERSION = "1.1"  # docs/api.md: version 1 and its 1.1 additions (grids, formats, /theory/function, …)
 SERVICE_VERSION = ENGINE_VERSION
 
 router = APIRouter(tags=["about"])

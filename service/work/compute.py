@@ -18,7 +18,7 @@ from srf_engine.simulation import simulate_grid
 from srf_engine.theory.curve import theory_grid
 from srf_engine.theory.function import learned_function
 
-from .prepare import Prepared
+from .prepare import SRF_MODEL_REASON, Prepared
 
 Progress = Callable[[float], None] | None
 #: Where simulations run: ``None`` (this process's threads), or a function returning a
@@ -188,6 +188,10 @@ def run_compare(
         "engine_version": ENGINE_VERSION,
         "request": prepared.normal,
         "grid": theory["grid"],
+        # one (c, r, γ) for both sides: the simulation part was prepared with the theory's mapping
+        "srf": theory.get("srf"),
+        "mapping": theory.get("mapping"),
+        **({"theory_reason": SRF_MODEL_REASON} if model == "srf" else {}),
         "theory": theory,
         "simulation": simulation,
         "points": json_ready(points),

@@ -30,6 +30,7 @@ from srf_engine.simulation import check_protocol
 from srf_engine.simulation.spec import SimulationSpec, default_test_samples
 from srf_engine.teachers import MULTI_INDEX_REFUSAL, MultiIndexTeacher, multi_index_teacher
 from srf_engine.theory.function import DEFAULT_KAPPA
+from srf_engine.theory.mapping import DEFAULT_MAPPING
 
 from ..schemas import (
     CompareRequest,
@@ -155,12 +156,28 @@ def normalise(req: Request) -> dict[str, Any]:
         )
         if req.precision != "float64":  # left out at its default: float64 keys are unchanged
             body["precision"] = req.precision
+        if req.model != "random_features" and req.srf is None:
+            # the mapping gives the (c, r, γ) simulated ("srf") or reported ("network"); elsewhere no
+            # number depends on it and the key stays that of a request without the field
+            body["mapping"] = req.mapping
     if isinstance(req, CompareRequest):
         body.update(z_threshold=_real(req.z_threshold), relative_tolerance=_real(req.relative_tolerance))
+        if req.model == "srf":
+            # the sRF model's own limit: c times Marchenko–Pastur (§5), no row-norm channel
+            body.update(SRF_MODEL_THEORY)
         if req.extrapolate_dimensions:
             # Order and repeats do not change the fit; `dimension` is always one of its points.
             body["extrapolate_dimensions"] = sorted(set(req.extrapolate_dimensions) - {req.dimension})
     return body
+
+
+#: The theory a simulation of model "srf" is judged against: the exact limit of W = √c W0 + r u vᵀ/√d.
+SRF_MODEL_THEORY = {"bulk": "marchenko_pastur", "row_norm": False}
+SRF_MODEL_REASON = (
+    'model "srf" is judged against the sRF theory of its (c, r, γ): bulk "marchenko_pastur" (c times '
+    "Marchenko–Pastur, docs/theory.md §5) without the row-norm channel, whatever bulk and row_norm "
+    "ask (they describe the network's first layer, not the sRF model's)"
+)
 
 
 def endpoint_of(req: Request) -> str:
@@ -258,6 +275,7 @@ def spec_of(normal: Mapping[str, Any]) -> SimulationSpec:
         seeds=normal["seeds"],
         test_samples=normal["test_samples"],
         precision=normal.get("precision", "float64"),
+        mapping=normal.get("mapping", DEFAULT_MAPPING),
     )
 
 
@@ -286,7 +304,8 @@ def prepare(req: Request, problem: Problem | None = None) -> Prepared:
         check_protocol(spec.model, problem, protocol)  # which model takes which protocol: 422 here
     parts: tuple[Prepared, ...] = ()
     if isinstance(req, CompareRequest):
-        theory = TheoryRequest.model_validate(req.model_dump(include=set(TheoryRequest.model_fields)))
+        fields = req.model_dump(include=set(TheoryRequest.model_fields))
+        theory = TheoryRequest.model_validate({**fields, **(SRF_MODEL_THEORY if req.model == "srf" else {})})
         simulations = req.simulation_requests()
         parts = (prepare(theory, problem), *(prepare(simulations[d], problem) for d in sorted(simulations)))
     key = _key(_canonical_text(endpoint, normal))

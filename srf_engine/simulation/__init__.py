@@ -31,7 +31,7 @@ from ..problem import Problem, SRFParams
 from ..protocols import DEFAULT_PROTOCOL, Protocol
 from ..results import ErrorStats, SimulationPoint, SimulationResult
 from ..teachers import MultiIndexTeacher
-from ..theory.mapping import map_to_srf, mapping_warnings
+from ..theory.mapping import DEFAULT_MAPPING, map_to_srf, mapping_warnings
 from .blas import single_threaded_blas
 from .cost import Workload, estimate_cost, workload
 from .parallel import TaskRunner, available_cores
@@ -125,6 +125,7 @@ def simulate(
     dimension: int = 1000,
     seeds: int | Sequence[int] = 3,
     test_samples: int | None = None,
+    mapping: str = DEFAULT_MAPPING,
     progress: Callable[[float], None] | None = None,
     n_jobs: int | None = None,
     client: Any = None,
@@ -145,6 +146,8 @@ def simulate(
     ``test_samples``: fresh samples for the test error, default ``max(2000, 2d)``.
     ``precision``: ``"float64"`` or ``"float32"``, the dtype of the large products (first step, features,
     Gram and test products); the ridge solve and sums of errors stay float64 (docs/scaling.md).
+    ``mapping``: the network → sRF mapping (§3 ``"paper"``, §10.2 ``"corrected"``, the theory's default)
+    of the ``(c, r, γ)`` that ``"srf"`` simulates and ``"network"`` reports; the result names it.
     ``progress(fraction)`` is called from the calling thread; raising (``Cancelled``) from it stops the
     simulation within about one chunk (a ridge solve in progress finishes first).
     ``n_jobs``: threads (default: the available cores; BLAS runs single-threaded meanwhile).
@@ -167,6 +170,7 @@ def simulate(
         seeds=seeds,
         test_samples=test_samples,
         precision=precision,
+        mapping=mapping,
     )
     protocol = Protocol.build(
         readout=readout, steps=steps, batches=batches, learning_rate_exponent=learning_rate_exponent
@@ -234,8 +238,8 @@ def setup(problem: Problem, spec: SimulationSpec, protocol: Protocol = DEFAULT_P
                 "alpha0", f"α0·dimension must round to ≥ 1 sample; got α0 = {problem.alpha0}"
             )
     elif model == "network":
-        srf = map_to_srf(problem)
-        warnings += mapping_warnings(problem)
+        srf = map_to_srf(problem, spec.mapping)  # reported only: the network takes its own step
+        warnings += mapping_warnings(problem, spec.mapping)
         if problem.srf is not None:
             warnings.append(
                 "srf is given but model 'network' simulates the first step itself: the reported (c, r, γ) "
@@ -246,7 +250,7 @@ def setup(problem: Problem, spec: SimulationSpec, protocol: Protocol = DEFAULT_P
                 "alpha0", f"α0·dimension must round to ≥ 1 sample; got α0 = {problem.alpha0}"
             )
     elif model == "srf":
-        srf = map_to_srf(problem)
+        srf = map_to_srf(problem, spec.mapping)  # the same (c, r, γ) as the theory of this mapping
     else:
         srf = map_to_srf(problem.at_initialisation())
     load = workload(spec, width=problem.width, alpha0=problem.alpha0, step=step, steps=protocol.steps)
@@ -271,6 +275,12 @@ def learned_of(records: Sequence[dict[str, Any] | None], steps: int) -> list[dic
     if not records or any(r is None or "steps" not in r for r in records):
         return None
     return learned_stats([r["steps"][:steps] for r in records])  # type: ignore[index]
+
+
+def mapping_of(problem: Problem, spec: SimulationSpec) -> str | None:
+    """The mapping that produced the reported ``(c, r, γ)``; None when none did (a given srf, or
+    random features: ``c = 1, r = 0``)."""
+    return None if problem.srf is not None or spec.model == "random_features" else spec.mapping
 
 
 def overflow_warning(seeds: Sequence[int], test: Array, train: Array, learning_rate: float) -> list[str]:
@@ -349,6 +359,7 @@ def simulate_spec(
         dimension=spec.dimension,
         srf=run.srf,
         seeds=spec.seeds,
+        mapping=mapping_of(problem, spec) if run.srf is not None else None,
         points=points,
         warnings=warnings,
         grid=with_steps(grid.as_dict(), protocol.steps),

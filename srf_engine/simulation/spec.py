@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 from ..problem import check_alphas
+from ..theory.mapping import DEFAULT_MAPPING, check_mapping
 
 Model = Literal["network", "srf", "random_features"]
 MODELS: tuple[str, ...] = ("network", "srf", "random_features")
@@ -115,6 +116,9 @@ class SimulationSpec:
     seeds: tuple[int, ...]
     test_samples: int
     precision: str = "float64"
+    #: Network → sRF mapping of the (c, r, γ) a "srf" model simulates and a "network" one reports
+    #: (docs/theory.md §3, §10.2); not used with a given srf or by "random_features".
+    mapping: str = DEFAULT_MAPPING
 
     @classmethod
     def build(
@@ -127,6 +131,7 @@ class SimulationSpec:
         seeds: Any = 3,
         test_samples: Any = None,
         precision: Any = "float64",
+        mapping: Any = DEFAULT_MAPPING,
     ) -> SimulationSpec:
         """Check every argument (``InvalidParameterError`` naming the field) and fill in the defaults."""
         model = check_model(model)
@@ -157,6 +162,7 @@ class SimulationSpec:
             seeds=check_seeds(seeds),
             test_samples=n_test,
             precision=precision,
+            mapping=check_mapping(mapping),
         )
 
     @property

@@ -34,15 +34,17 @@ from ..teachers import MULTI_INDEX_REFUSAL, is_multi_index
 from .batch import BatchModel, solve_batch
 from .bulk import Bulk
 from .conditional import ConditionalMoments, conditional_moments
-from .fidelity import fidelity_warnings
+from .fidelity import fidelity_of, fidelity_warnings, merge_fidelity
+from .mapping import DEFAULT_MAPPING as _DEFAULT_MAPPING
 from .mapping import Mapping, check_mapping, map_to_srf, mapping_warnings, step_statistics
 from .solver import FixedPoint, RowNormChannel, solve_fixed_point
+from .used import theory_used_reason
 
 Ridge = float | Literal["optimal"]
 BulkLaw = Literal["marchenko_pastur", "one_step", "one_step_sampled"]
 BULKS: tuple[str, ...] = ("marchenko_pastur", "one_step", "one_step_sampled")
 #: The most accurate validated combination (benchmarks/fidelity.py; docs/theory.md §10.5).
-DEFAULT_MAPPING: Mapping = "corrected"
+DEFAULT_MAPPING: Mapping = _DEFAULT_MAPPING  # one default for the theory and the sRF simulation
 DEFAULT_BULK: BulkLaw = "one_step"
 #: Whether the row-norm channel (docs/theory.md §10.4) joins the one-step bulk law by default.
 DEFAULT_ROW_NORM = True
@@ -521,6 +523,7 @@ def theory_grid(
 
     warnings: list[str] = []
     law_used = False
+    fidelities: list[dict[str, Any] | None] = []  # measured accuracy of each line (§10.5)
     channel_used = False  # the row-norm channel entered some point
     solved: dict[tuple[int, ...], _Solved] = {}  # by original line index
     starts: dict[tuple[int, ...], list[Start]] = {}  # by sorted position
@@ -551,9 +554,9 @@ def theory_grid(
             law_used |= applies
             line_channel = channel_applies(stepped, applies, row_norm)
             channel_used |= line_channel
-            warnings += fidelity_warnings(
-                stepped, mapping, bulk if applies else "marchenko_pastur", alphas, line_channel
-            )
+            line_theory = (stepped, mapping, bulk if applies else "marchenko_pastur", alphas, line_channel)
+            warnings += fidelity_warnings(*line_theory)
+            fidelities.append(fidelity_of(*line_theory))
         else:
             problem = problem_at(w, n, a0, eta)  # type: ignore[arg-type]
             point_srf = map_to_srf(problem, mapping)
@@ -563,6 +566,7 @@ def theory_grid(
             channel = row_norm_weight(problem, law, row_norm)
             channel_used |= channel > 0.0
             warnings += fidelity_warnings(problem, mapping, _used(law, bulk), alphas, channel > 0.0)
+            fidelities.append(fidelity_of(problem, mapping, _used(law, bulk), alphas, channel > 0.0))
             model = moments.model(point_srf, n, w, law, channel)
             line.srf = point_srf
             if batch and lam != OPTIMAL and model.bulk is None and model.channel is None:
@@ -664,6 +668,10 @@ def theory_grid(
     if thin:
         warnings.append(_thin_fit_warning(thin))
     shared = {p.srf for p in points}
+    bulk_used = bulk if law_used else "marchenko_pastur"
+    # an optimised η̃ counts as a step: it is > 0 wherever a step helps
+    steps = [(1.0 if lr == OPTIMAL else lr, a0) for lr in spec.learning_rate for a0 in spec.alpha0]
+    reason = theory_used_reason(student, srf, steps, (bulk, row_norm), (bulk_used, channel_used))
     return TheoryCurve(
         srf=shared.pop() if len(shared) == 1 else None,
         points=points,
@@ -671,9 +679,11 @@ def theory_grid(
         warnings=list(dict.fromkeys(warnings)),
         grid=spec.as_dict(),
         mapping=mapping,
-        bulk=bulk if law_used else "marchenko_pastur",
+        bulk=bulk_used,
         bulk_sample=sample.as_dict() if law_used and bulk == "one_step_sampled" else None,
         row_norm=channel_used,
+        theory_reason=reason,
+        fidelity=merge_fidelity(fidelities),
     )
 
 

@@ -79,6 +79,9 @@ MEASURED: dict[Theory, dict[Regime, dict[str, Range]]] = {
 # end of MEASURED
 
 TARGETS = {"test": 2.0, "train": 3.0}
+#: A measured range this many times its target makes a warning (the result may be wrong by that much);
+#: within it the range is only reported, in the result's ``fidelity``.
+WARN_FACTOR = 2.0
 VALIDATED_ALPHA0 = (1.0, 20.0)
 #: Odd students below this α0 form their own regime: the first batch's M2, which §5's bulk leaves out, moves
 #: their errors by 2–8 % at α0 = 1 and 2 (docs/theory.md §10.3).
@@ -105,7 +108,7 @@ def _off(ranges: dict[str, Range]) -> list[str]:
     return [
         f"{'test' if key == 'test' else 'training'} errors {_span(bounds)}"
         for key, bounds in sorted(ranges.items())
-        if max(abs(bounds[0]), abs(bounds[1])) > TARGETS[key]
+        if max(abs(bounds[0]), abs(bounds[1])) > WARN_FACTOR * TARGETS[key]
     ]
 
 
@@ -179,3 +182,59 @@ def fidelity_warnings(
             "first batch curves the bulk most there and the theory's distance to the network is not measured"
         )
     return warnings
+
+
+def fidelity_of(
+    problem: Problem, mapping: str, bulk_used: str, alphas: Iterable[float], row_norm_used: bool = False
+) -> dict[str, object] | None:
+    """The measured accuracy of the theory used for ``problem`` at ``alphas`` (docs/fidelity.md, from
+    ``MEASURED``): ``regime`` in words, ``test_error_range`` and ``train_error_range`` (theory/network
+    − 1 in percent, smallest and largest over the regimes the α's fall in; null where not measured) and
+    ``validated`` (every regime measured, α0 in the validated range). None without a network step."""
+    if problem.srf is not None or not problem.has_step:
+        return None
+    kind = student_kind(problem)
+    table = MEASURED.get((mapping, bulk_used, row_norm_used), {})
+    st = step_statistics(problem)
+    centred = problem.student.centered and abs(st.e_mean) < 1e-12
+    sides = [
+        side
+        for side in ("below_width", "above_width")
+        if any((a < problem.width) == (side == "below_width") for a in alphas)
+    ]
+    measured = [table[(kind, side)] for side in sides if (kind, side) in table]
+    in_range = VALIDATED_ALPHA0[0] <= problem.alpha0 <= VALIDATED_ALPHA0[1]
+    validated = (mapping != "paper" or centred) and in_range and len(measured) == len(sides) > 0
+
+    def span(key: str) -> list[float] | None:
+        if not measured or (mapping == "paper" and not centred):
+            return None
+        return [min(m[key][0] for m in measured), max(m[key][1] for m in measured)]
+
+    return {
+        "regime": f"{_name((mapping, bulk_used, row_norm_used))}; {KINDS[kind]}; "
+        + " and ".join(SIDES[s] for s in sides),
+        "test_error_range": span("test"),
+        "train_error_range": span("train"),
+        "validated": validated,
+    }
+
+
+def merge_fidelity(items: Iterable[dict[str, object] | None]) -> dict[str, object] | None:
+    """One fidelity for a grid: the union of its lines' ranges, validated only if every line is."""
+    present = [f for f in items if f is not None]
+    if not present:
+        return None
+
+    def union(key: str) -> list[float] | None:
+        spans = [f[key] for f in present]
+        if any(s is None for s in spans):
+            return None
+        return [min(s[0] for s in spans), max(s[1] for s in spans)]  # type: ignore[index]
+
+    return {
+        "regime": "; ".join(dict.fromkeys(str(f["regime"]) for f in present)),
+        "test_error_range": union("test_error_range"),
+        "train_error_range": union("train_error_range"),
+        "validated": all(bool(f["validated"]) for f in present),
+    }

@@ -57,6 +57,7 @@ class LearnedFunction:
     bulk: str = DEFAULT_BULK  # docs/theory.md §5 ("marchenko_pastur") or §10.3 ("one_step", …)
     bulk_sample: dict[str, int] | None = None  # the first batch of bulk "one_step_sampled"
     row_norm: bool = False  # whether docs/theory.md §10.4's row-norm channel entered
+    theory_reason: str | None = None  # why bulk/row_norm differ from the ones asked for
 
     def as_dict(self) -> dict[str, Any]:
         sample = {} if self.bulk_sample is None else {"bulk_sample": dict(self.bulk_sample)}
@@ -65,6 +66,7 @@ class LearnedFunction:
             "bulk": self.bulk,
             **sample,
             "row_norm": self.row_norm,
+            "theory_reason": self.theory_reason,
             "srf": self.srf.as_dict(),
             "points": [
                 {name: list(v) if isinstance(v, tuple) else v for name, v in p.__dict__.items()}
@@ -180,4 +182,5 @@ def learned_function(
         bulk=after.bulk,
         bulk_sample=after.bulk_sample,
         row_norm=after.row_norm,
+        theory_reason=after.theory_reason,
     )

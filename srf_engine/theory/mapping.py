@@ -27,12 +27,14 @@ from ..problem import Problem, SRFParams
 
 Mapping = Literal["paper", "corrected"]
 MAPPINGS: tuple[str, ...] = ("paper", "corrected")
+#: The mapping of the theory and of an sRF simulation unless asked otherwise (§10.2).
+DEFAULT_MAPPING: Mapping = "corrected"
 
 #: Message attached to results whose mapping leaves its assumptions (docs/theory.md §3, centering caveat).
 NON_CENTERED_WARNING = (
     "student activation {name!r} is not centred (E σ(z) = {mean:.4g}): the paper's network → sRF mapping "
-    "assumes E σ(z) = 0, so its theory misses network simulations, by +3 … +29 % on the test error and "
-    "−62 … +8 % on the training error where measured (docs/theory.md §3, §10); "
+    "assumes E σ(z) = 0, so its theory misses network simulations by up to tens of percent "
+    "(docs/fidelity.md, column paper+MP; docs/theory.md §3, §10); "
     "use mapping 'corrected' (docs/theory.md §10.2), a centred activation such as 'relu_centered', "
     "or give 'srf' directly"
 )
