@@ -25,6 +25,7 @@ import numpy as np
 
 from srf_engine import InvalidParameterError, Problem
 from srf_engine.grid import AXES, OPTIMAL
+from srf_engine.problem import SRFParams
 from srf_engine.protocols import Protocol
 from srf_engine.teachers import MultiIndexTeacher
 from srf_engine.theory import readout_curve, readout_function
@@ -256,8 +257,12 @@ def run_readout_function(prepared: Any, progress: Progress = None) -> dict[str, 
     if target is None:
         from srf_engine.theory.function import learned_function
 
+        gamma = readout_curve(
+            problem, alphas[:1], normal["ridge"], readout=readout, mapping=normal["mapping"]
+        )
+        # at initialisation only γ (the spike's overlap, which sets κ) matters: §7's baseline along κ
         initial = learned_function(
-            dataclasses.replace(problem, learning_rate=0.0, alpha0=0.0),
+            dataclasses.replace(problem, srf=SRFParams(c=1.0, r=0.0, gamma=gamma.classes.gamma)),
             alphas,
             normal["ridge"],
             kappa,
