@@ -360,9 +360,9 @@ def test_simulate_answers_422_naming_each_new_field(
     ("change", "field"),
     [
         ({"steps": 2}, "steps"),
-        ({"readout": "rademacher"}, "readout"),
+        ({"readout": "rademacher", "steps": 2}, "steps"),  # a readout law alone: §12 (test_readout_service)
         ({"learning_rate_exponent": 0.5}, "learning_rate_exponent"),
-        ({"teacher": STAIRCASE}, "teacher"),
+        ({"teacher": {"multi_index": {"sum": ["tanh"] * 4}}}, "teacher"),  # §12 covers k ≤ 3
     ],
 )
 @pytest.mark.parametrize("path", ["/theory/curve", "/compare", "/theory/function"])

@@ -19,6 +19,7 @@ from srf_engine.theory.curve import theory_grid
 from srf_engine.theory.function import learned_function
 
 from .prepare import SRF_MODEL_REASON, Prepared
+from .readout_theory import applies, run_readout_function, run_readout_theory
 
 Progress = Callable[[float], None] | None
 #: Where simulations run: ``None`` (this process's threads), or a function returning a
@@ -75,6 +76,8 @@ def run_theory(
     """``POST /theory/curve``: the limit of docs/theory.md §5 at every grid point, and the baseline."""
     problem = prepared.problem
     normal = prepared.normal
+    if applies(prepared.protocol, problem):  # a readout law or a multi-index teacher: §12
+        return _result(prepared, run_readout_theory(prepared, progress))
     curve = theory_grid(
         problem.student,
         problem.teacher,
@@ -99,6 +102,8 @@ def run_function(
 ) -> dict[str, Any]:
     """``POST /theory/function``: target, prediction after the step and at initialisation along κ."""
     normal = prepared.normal
+    if applies(prepared.protocol, prepared.problem):  # a readout law or a multi-index teacher: §12
+        return _result(prepared, run_readout_function(prepared, progress))
     result = learned_function(
         prepared.problem,
         normal["alphas"],

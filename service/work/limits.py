@@ -25,6 +25,7 @@ from srf_engine.theory.cost import (
 
 from ..errors import LimitExceeded
 from ..settings import Settings
+from . import readout_theory
 from .prepare import Prepared
 
 #: Share of a Dask worker's memory limit a simulation may plan to use: Dask pauses a worker at 80 %.
@@ -72,6 +73,8 @@ def theory_seconds(prepared: Prepared, settings: Settings) -> float:
     """Predicted seconds of the theory (and its baseline) of ``prepared``: the calibrated model of one
     curve along ``alpha`` for every cell of the other axes (at most ``_PRICED_CELLS`` priced one by one,
     chosen to hold every value of every axis; the rest at their mean)."""
+    if readout_theory.applies(prepared.protocol, prepared.problem):  # §12's class-by-class theory
+        return settings.theory_time_factor * readout_theory.readout_seconds(prepared)
     grid, problem = prepared.grid, prepared.problem
     bulk = prepared.normal.get("bulk", "marchenko_pastur")
     axes = (grid.width, grid.noise, grid.alpha0, grid.learning_rate)

@@ -40,6 +40,7 @@ from ..schemas import (
     SimulateRequest,
     TheoryRequest,
 )
+from . import readout_theory
 
 Request = TheoryRequest | SimulateRequest | CompareRequest | FunctionRequest
 
@@ -279,9 +280,15 @@ def spec_of(normal: Mapping[str, Any]) -> SimulationSpec:
     )
 
 
-def check_theory_covers(protocol: Protocol, problem: Problem) -> None:
-    """The theory endpoints answer only what the project's theory covers (docs/theory.md §11): one step,
-    a uniform readout, β = 0 and a single-index teacher; otherwise a 422 naming the field."""
+def check_theory_covers(
+    protocol: Protocol, problem: Problem, normal: Mapping[str, Any] | None = None
+) -> None:
+    """The theory endpoints answer only what the project's theory covers (docs/theory.md §11, §12): one
+    step, β = 0, and a uniform readout with a single-index teacher or (with ``normal``) what §12's
+    readout-class theory covers (``readout_theory.check_covered``); otherwise a 422 naming the field."""
+    if normal is not None and readout_theory.applies(protocol, problem):
+        readout_theory.check_covered(protocol, problem, normal)
+        return
     refusal = protocol.refusal()
     if refusal is not None:
         raise InvalidParameterError(*refusal)
@@ -298,7 +305,7 @@ def prepare(req: Request, problem: Problem | None = None) -> Prepared:
     problem = problem_of(normal) if problem is None else problem
     protocol = protocol_of(normal)
     if isinstance(req, TheoryRequest | FunctionRequest):
-        check_theory_covers(protocol, problem)
+        check_theory_covers(protocol, problem, normal)
     spec = spec_of(normal) if isinstance(req, SimulateRequest) else None
     if spec is not None:
         check_protocol(spec.model, problem, protocol)  # which model takes which protocol: 422 here
