@@ -44,6 +44,8 @@ STAIRCASE = {
     "readout": "rademacher",
     "model": "network",
 }
+#: docs/theory.md §12.2: relu student, tanh teacher, η̃ = 2, α0 = 2, λ = 0.05 (the slow network test's case).
+RELU_READOUT = {"student": "relu", "teacher": "tanh", "learning_rate": 2.0, "alpha0": 2.0, "ridge": 0.05}
 MODELS = {endpoint: model for model, endpoint in ENDPOINT_OF.items()}
 
 
@@ -86,6 +88,16 @@ def figures(quick: bool) -> dict[str, tuple[str, dict[str, Any], FigureOptions]]
         "learned_function": (
             "theory/function",
             {**SECTION7, "alphas": [0.5, 2.0, 8.0]},
+            FigureOptions(),
+        ),
+        "learned_function_relu_uniform": (
+            "theory/function",
+            {**RELU_READOUT, "alphas": [0.5, 2.0, 8.0], "bulk": "marchenko_pastur"},
+            FigureOptions(),
+        ),
+        "learned_function_relu_rademacher": (
+            "theory/function",
+            {**RELU_READOUT, "alphas": [0.5, 2.0, 8.0], "bulk": "marchenko_pastur", "readout": "rademacher"},
             FigureOptions(),
         ),
         "staircase_overlaps": (

@@ -629,6 +629,30 @@ class SRFOut(BaseModel):
     gamma: float
 
 
+class SRFClassOut(BaseModel):
+    """One readout class of a random readout law (docs/theory.md §12.2): the neurons whose readout at
+    initialisation is ``u`` see the spike ``r`` and the bulk scale ``c`` of their own class."""
+
+    u: float = Field(description="The readout value u_k of the class.", examples=[-1.0])
+    weight: float = Field(description="Its probability π_k.", examples=[0.5])
+    c: float = Field(description="The class's bulk rescaling c_k.", examples=[1.0788589])
+    r: float = Field(description="The class's spike strength r_k (sign of u_k).", examples=[-0.6676362])
+    gamma: float = Field(description="Overlap γ of the spike with the target.", examples=[0.9072389])
+
+
+_CLASSES = Field(
+    None,
+    description="With a readout law other than uniform: the per-class (u, weight, c, r, γ) of the "
+    "class-by-class theory (docs/theory.md §12); null for a uniform readout, and at the top level when the "
+    "classes vary between points (each point then carries its own).",
+)
+_READOUT = Field(
+    None,
+    description="With a readout law or a multi-index teacher (docs/theory.md §12): the readout law the "
+    "class-by-class theory used, as in the request; absent for today's one-step theory.",
+)
+
+
 class Coordinates(BaseModel):
     """The six coordinates of a grid point, and its own sRF parameters where the mapping varies."""
 
@@ -670,6 +694,7 @@ class TheoryPointOut(Coordinates):
         description="Order parameters at the fixed point: q1, q2, V1, V2, t, psi, m; and s, the readout's "
         "weight on the row-norm channel, where it entered (docs/theory.md §10.4)."
     )
+    srf_classes: list[SRFClassOut] | None = _CLASSES
 
 
 class BaselinePointOut(Coordinates):
@@ -766,6 +791,8 @@ class TheoryUsedOut(BaseModel):
 
 class TheoryResponse(TheoryUsedOut):
     srf: SRFOut | None = _SRF
+    readout: str | dict[str, list[float]] | None = _READOUT
+    srf_classes: list[SRFClassOut] | None = _CLASSES
     grid: GridOut = _GRID
     points: list[TheoryPointOut]
     baseline: list[BaselinePointOut] = Field(description="The same problem at initialisation (no step).")
@@ -789,11 +816,17 @@ class FunctionPointOut(BaseModel):
     ridge: Num
     baseline_ridge: Num
     converged: bool
-    baseline_converged: bool
+    baseline_converged: bool | None = Field(
+        description="null with a multi-index teacher (no theory at initialisation is derived)."
+    )
 
 
 class FunctionResponse(TheoryUsedOut):
-    srf: SRFOut
+    srf: SRFOut | None = Field(
+        description="The sRF parameters; null with a readout law whose classes differ (see srf_classes)."
+    )
+    readout: str | dict[str, list[float]] | None = _READOUT
+    srf_classes: list[SRFClassOut] | None = _CLASSES
     points: list[FunctionPointOut]
     warnings: list[str]
     elapsed_seconds: float

@@ -421,3 +421,17 @@ def test_output_into_a_closed_pipe_stops_quietly() -> None:
         os.close(write_end)
     assert b"Traceback" not in result.stderr and b"BrokenPipe" not in result.stderr, result.stderr
     assert result.returncode == 141
+
+
+def test_theory_with_a_readout_law_prints_the_class_by_class_numbers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    relu = ["--student", "relu", "--teacher", "tanh", "--learning-rate", "2", "--alpha0", "2"]
+    relu += ["--ridge", "0.05"]
+    code, out, err = run_cli(capsys, "theory", *relu, "--alphas", "2", "--readout", "rademacher")
+    assert code == 0, err
+    from_cli = json.loads(out)
+    body = {"student": "relu", "teacher": "tanh", "learning_rate": 2.0, "alpha0": 2.0, "ridge": 0.05}
+    from_http = http_post("/theory/curve", {**body, "alphas": [2.0], "readout": "rademacher"})
+    assert strip_volatile(from_cli) == strip_volatile(from_http)
+    assert from_cli["readout"] == "rademacher" and [c["u"] for c in from_cli["srf_classes"]] == [1.0, -1.0]

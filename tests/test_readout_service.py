@@ -184,3 +184,32 @@ def test_the_time_estimate_prices_the_classes(tmp_path: Path) -> None:
     )
     assert seconds["rademacher"] < seconds["gaussian"] < one_step
     assert one_step > 10 * seconds["gaussian"]  # measured: 44–71 s against 0.2–0.4 s on 12 α's
+
+
+def test_compare_judges_a_rademacher_network_against_the_class_theory(tmp_path: Path) -> None:
+    """/compare's theory side is the class-by-class theory of the same law (not the uniform readout's,
+    which is twice as large here), and its simulation runs the same law."""
+    body = {**BODY, "alphas": [1.5], "readout": "rademacher", "model": "network"}
+    body |= {"dimension": 300, "seeds": 2}
+    with client(tmp_path) as http:
+        answer = http.post("/compare", json=body).json()
+        alone = http.post("/theory/curve", json={k: v for k, v in body.items() if k not in SIMULATION}).json()
+        uniform = http.post("/theory/curve", json={**BODY, "alphas": [1.5]}).json()
+    assert answer["theory"]["readout"] == "rademacher"
+    assert _errors(answer["theory"]) == pytest.approx(_errors(alone), rel=1e-12)
+    simulated = answer["simulation"]["points"][0]["test_error"]["mean"]
+    assert simulated == pytest.approx(_errors(alone)[0], rel=0.25)
+    assert _errors(alone)[0] < 0.8 * _errors(uniform)[0]  # the classes matter for relu
+
+
+SIMULATION = ("model", "dimension", "seeds")
+
+
+def test_readout_answers_say_why_row_norm_is_off(tmp_path: Path) -> None:
+    asked = {**BODY, "readout": "rademacher", "bulk": "one_step", "row_norm": True}
+    with client(tmp_path) as http:
+        one_step = http.post("/theory/curve", json=asked).json()
+        mp = http.post("/theory/curve", json={**asked, "bulk": "marchenko_pastur"}).json()
+    assert one_step["row_norm"] is False and "row-norm channel" in one_step["theory_reason"]
+    assert mp["theory_reason"] is None  # with §5's bulk the channel never applies, asked or not
+    assert not any("row_norm was asked" in w for w in mp["warnings"])

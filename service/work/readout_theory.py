@@ -120,12 +120,19 @@ def readout_seconds(prepared: Any) -> float:
 
 
 def _row_norm_note(normal: Mapping[str, Any]) -> list[str]:
-    if not normal.get("row_norm"):
+    if not normal.get("row_norm") or normal.get("bulk") != "one_step":  # elsewhere it never applies
         return []
     return [
         "row_norm was asked for: the row-norm channel (docs/theory.md §10.4) is not derived class by class "
         "and was left out"
     ]
+
+
+def _reason(normal: Mapping[str, Any]) -> str | None:
+    """Why ``row_norm`` in the answer differs from the request's (``theory_reason``)."""
+    if not normal.get("row_norm") or normal.get("bulk") != "one_step":
+        return None
+    return "the row-norm channel (docs/theory.md §10.4) is not derived class by class (§12): left out"
 
 
 def _list(value: Any) -> list[Any]:
@@ -233,6 +240,8 @@ def run_readout_theory(prepared: Any, progress: Progress = None) -> dict[str, An
         "mapping": normal["mapping"],
         "bulk": normal["bulk"],
         "row_norm": False,
+        "theory_reason": _reason(normal),
+        "fidelity": None,  # the class-by-class rows of docs/fidelity.md reach the answer as its warnings
         "readout": readout.spec,
         "srf": _srf(top) if top is not None else None,
         "srf_classes": top,
@@ -318,6 +327,8 @@ def run_readout_function(prepared: Any, progress: Progress = None) -> dict[str, 
         "mapping": normal["mapping"],
         "bulk": normal["bulk"],
         "row_norm": False,
+        "theory_reason": _reason(normal),
+        "fidelity": None,  # the class-by-class rows of docs/fidelity.md reach the answer as its warnings
         "readout": readout.spec,
         "srf": _srf(classes) if classes else None,
         "srf_classes": classes,
