@@ -155,7 +155,7 @@ def test_response_examples_agree_with_the_server(schema) -> None:
     item = components["ValidationItem"]["properties"]
     loc, field = item["loc"]["examples"][0], item["field"]["examples"][0]
     assert ".".join(str(part) for part in loc[1:]) == field  # the dotted path of loc without "body"
-    assert components["VersionResponse"]["properties"]["api_version"]["examples"] == ["1.1"]
+    assert components["VersionResponse"]["properties"]["api_version"]["examples"] == ["1.2"]
 
 
 def test_each_error_status_has_its_own_example_shaped_as_the_server_sends_it(tmp_path) -> None:

@@ -44,7 +44,7 @@ def test_activations_lists_registry_with_centring_and_hermite_help(http) -> None
 def test_healthz_and_version(http) -> None:
     assert http.get("/healthz").json() == {"status": "ok"}
     version = http.get("/version").json()
-    assert version["engine_version"] and version["api_version"] == "1.1"
+    assert version["engine_version"] and version["api_version"] == "1.2"
 
 
 # ---------------------------------------------------------------------------- theory
@@ -386,6 +386,9 @@ def test_compare_of_the_srf_model_uses_one_srf_on_both_sides(http, mapping: str)
     # the sRF model is simulated at the theory's (c, r, γ): they agree (they missed by +30 % before)
     assert body["summary"]["agree"] is True, body["points"]
     assert body["summary"]["max_relative_error"] < 0.1
+    # judged against the sRF model's exact limit: the theory's distance to the network is not a caveat
+    assert not any("against the network" in w for w in body["warnings"]), body["warnings"]
+    assert any("against the network" in w for w in body["theory"]["warnings"]) == (mapping == "corrected")
 
 
 def test_simulate_of_the_srf_model_takes_and_names_its_mapping(http) -> None:

@@ -194,7 +194,7 @@ FIELD_DOCS: dict[str, tuple[str, str, Any]] = {
     "HealthResponse.status": ("ok while the process can serve.", "", "ok"),
     # the service is versioned with the engine
     "service_version": ("Version of this service.", "version", ENGINE_VERSION),
-    "api_version": ("Version of the HTTP contract.", "version", "1.1"),
+    "api_version": ("Version of the HTTP contract.", "version", "1.2"),
 }
 
 

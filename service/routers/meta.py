@@ -10,7 +10,7 @@ from srf_engine import ACTIVATIONS, ENGINE_VERSION
 from ..deps import ServicesDep
 from ..schemas import ActivationInfo, ActivationsResponse, ClusterHealth, HealthResponse, VersionResponse
 
-API_VERSION = "1.1"  # docs/api.md: version 1 and its 1.1 additions (grids, formats, /theory/function, …)
+API_VERSION = "1.2"  # docs/api.md: version 1, its 1.1 (grids, formats, …) and 1.2 (protocols) additions
 SERVICE_VERSION = ENGINE_VERSION
 
 router = APIRouter(tags=["about"])

@@ -9,13 +9,14 @@ one translation is that non-finite numbers (which JSON cannot carry) become ``nu
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from srf_engine import ENGINE_VERSION
 from srf_engine.compare import compare_points, extrapolation_block, unjudged_warning
 from srf_engine.simulation import simulate_grid
 from srf_engine.theory.curve import theory_grid
+from srf_engine.theory.fidelity import is_network_accuracy_warning
 from srf_engine.theory.function import learned_function
 
 from .prepare import SRF_MODEL_REASON, Prepared
@@ -152,6 +153,14 @@ def _dimension_shares(dimensions: Sequence[int]) -> list[float]:
     return [c / total for c in costs]
 
 
+def _theory_warnings(theory: Mapping[str, Any], model: str) -> list[str]:
+    """The theory's warnings that concern this comparison: against an sRF simulation the theory is the
+    model's exact limit, so its measured distance to the network (docs/fidelity.md) is left out."""
+    if model != "srf":
+        return list(theory["warnings"])
+    return [w for w in theory["warnings"] if not is_network_accuracy_warning(w)]
+
+
 def run_compare(
     prepared: Prepared,
     progress: Progress = None,
@@ -202,7 +211,7 @@ def run_compare(
         "points": json_ready(points),
         "summary": json_ready(summary),
         "warnings": list(
-            dict.fromkeys(theory["warnings"] + simulation["warnings"] + unjudged_warning(points))
+            dict.fromkeys(_theory_warnings(theory, model) + simulation["warnings"] + unjudged_warning(points))
         ),
     }
     if normal.get("extrapolate_dimensions"):

@@ -184,6 +184,14 @@ def fidelity_warnings(
     return warnings
 
 
+def is_network_accuracy_warning(text: str) -> bool:
+    """Whether ``text`` is one of :func:`fidelity_warnings`' (the theory's measured distance to the
+    network): moot where the theory is judged against the sRF model itself, whose exact limit it is."""
+    measured = text.startswith("theory with ") and " against the network, for " in text
+    unmeasured = text.startswith("alpha0 = ") and "distance to the network is not measured" in text
+    return measured or unmeasured
+
+
 def fidelity_of(
     problem: Problem, mapping: str, bulk_used: str, alphas: Iterable[float], row_norm_used: bool = False
 ) -> dict[str, object] | None:
