@@ -158,6 +158,17 @@ def _classes(cl: ClassParams) -> list[dict[str, float]]:
     ]
 
 
+def _theory_options(prepared: Any, target: MultiIndexTarget | None) -> dict[str, Any]:
+    """The keywords of ``readout_curve`` / ``readout_function`` that a request sets."""
+    normal = prepared.normal
+    return {
+        "readout": prepared.protocol.readout,
+        "mapping": normal["mapping"],
+        "target": target,
+        "bulk": normal["bulk"],
+    }
+
+
 def _srf(classes: list[dict[str, float]]) -> dict[str, float] | None:
     """The sRF parameters when every class has the same ``(c, r)``, else ``None``."""
     first = classes[0]
@@ -171,6 +182,7 @@ def run_readout_theory(prepared: Any, progress: Progress = None) -> dict[str, An
     step: the same law, which random features at initialisation do not feel, §12.2)."""
     grid, normal = prepared.grid, prepared.normal
     base, target = _engine_problem(prepared.problem)
+    options = _theory_options(prepared, target)
     readout = prepared.protocol.readout
     line_axes = AXES[:-1]
     lines = list(np.ndindex(*(len(grid.values(a)) for a in line_axes)))
@@ -186,10 +198,7 @@ def run_readout_theory(prepared: Any, progress: Progress = None) -> dict[str, An
             problem,
             grid.alpha,
             lam,
-            readout=readout,
-            mapping=normal["mapping"],
-            target=target,
-            bulk=normal["bulk"],
+            **options,
         )
         warnings += curve.warnings
         classes = _classes(curve.classes)
@@ -257,6 +266,7 @@ def run_readout_function(prepared: Any, progress: Progress = None) -> dict[str, 
     line (no step: every law is random features, §12.2; none with a multi-index teacher)."""
     normal = prepared.normal
     problem, target = _engine_problem(prepared.problem)
+    options = _theory_options(prepared, target)
     readout = prepared.protocol.readout
     points, warnings = [], []
     classes = None
@@ -285,10 +295,7 @@ def run_readout_function(prepared: Any, progress: Progress = None) -> dict[str, 
             alpha,
             normal["ridge"],
             kappa,
-            readout=readout,
-            mapping=normal["mapping"],
-            target=target,
-            bulk=normal["bulk"],
+            **options,
         )
         warnings += fn.warnings
         if classes is None:
@@ -296,10 +303,7 @@ def run_readout_function(prepared: Any, progress: Progress = None) -> dict[str, 
                 problem,
                 [alpha],
                 normal["ridge"],
-                readout=readout,
-                mapping=normal["mapping"],
-                target=target,
-                bulk=normal["bulk"],
+                **options,
             )
             classes = _classes(curve.classes)
         at0 = initial.points[i] if initial is not None else None
