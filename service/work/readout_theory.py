@@ -135,6 +135,22 @@ def _reason(normal: Mapping[str, Any]) -> str | None:
     return "the row-norm channel (docs/theory.md §10.4) is not derived class by class (§12): left out"
 
 
+def _envelope(
+    normal: Mapping[str, Any], readout: Any, classes: list[dict[str, float]] | None
+) -> dict[str, Any]:
+    """Which theory answered (§12, class by class) and the classes' sRF parameters."""
+    return {
+        "mapping": normal["mapping"],
+        "bulk": normal["bulk"],
+        "row_norm": False,
+        "theory_reason": _reason(normal),
+        "fidelity": None,  # the class-by-class rows of docs/fidelity.md reach the answer as its warnings
+        "readout": readout.spec,
+        "srf": _srf(classes) if classes else None,
+        "srf_classes": classes,
+    }
+
+
 def _list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
@@ -246,14 +262,7 @@ def run_readout_theory(prepared: Any, progress: Progress = None) -> dict[str, An
             point["srf_classes"] = classes
     top = per_point[0] if shared else None
     return {
-        "mapping": normal["mapping"],
-        "bulk": normal["bulk"],
-        "row_norm": False,
-        "theory_reason": _reason(normal),
-        "fidelity": None,  # the class-by-class rows of docs/fidelity.md reach the answer as its warnings
-        "readout": readout.spec,
-        "srf": _srf(top) if top is not None else None,
-        "srf_classes": top,
+        **_envelope(normal, readout, top),
         "grid": grid.as_dict(),
         "points": points,
         "baseline": baseline,
@@ -328,14 +337,7 @@ def run_readout_function(prepared: Any, progress: Progress = None) -> dict[str, 
     if target is not None:
         warnings.append("no prediction at initialisation with a multi-index teacher: not derived")
     return {
-        "mapping": normal["mapping"],
-        "bulk": normal["bulk"],
-        "row_norm": False,
-        "theory_reason": _reason(normal),
-        "fidelity": None,  # the class-by-class rows of docs/fidelity.md reach the answer as its warnings
-        "readout": readout.spec,
-        "srf": _srf(classes) if classes else None,
-        "srf_classes": classes,
+        **_envelope(normal, readout, classes),
         "points": points,
         "warnings": list(dict.fromkeys(warnings)),
     }
