@@ -49,6 +49,26 @@ CASES: list[tuple[str, type, dict[str, Any]]] = [
         },
         marks=pytest.mark.slow,
     ),
+    # issue 18: λ = 0 around α = width was priced as far from it (4.6 s estimated, 19.6 s taken): the
+    # ridgeless fallback at and just below the interpolation peak is now capped and priced
+    (
+        "λ = 0 across α = width, 41 α",
+        TheoryRequest,
+        {**THEORY, "ridge": 0, "alphas": [round(0.8 + 0.01 * i, 2) for i in range(41)]},
+    ),
+    pytest.param(
+        "λ = 0 across α = width, relu on the one-step law, 21 α",
+        TheoryRequest,
+        {
+            **THEORY,
+            "student": "relu",
+            "teacher": "tanh",
+            "ridge": 0,
+            "bulk": "one_step",
+            "alphas": [round(0.8 + 0.02 * i, 2) for i in range(21)],
+        },
+        marks=pytest.mark.slow,
+    ),
     ("simulation, d = 200", SimulateRequest, {**THEORY, "dimension": 200, "seeds": 1, "alphas": [0.5, 1.0]}),
     (
         "simulation, d = 800",

@@ -86,3 +86,17 @@ def test_fit_fraction_is_one_without_a_spike() -> None:
         cm = conditional_moments(problem.student, problem.teacher, srf, 0.0)
         fp = solve_fixed_point(cm, alpha=0.3, ridge=1e-6, width=1.0, c=srf.c)
         assert fp.fit_fraction == pytest.approx(1.0, rel=1e-9)
+
+
+def test_the_ridgeless_interpolation_peak_is_given_up_in_hundreds_of_steps_not_thousands() -> None:
+    """At λ = 0 and α = ψ_w the limit does not exist: the answer is not converged, and finding that out
+    costs at most MAX_NEWTON_STEPS + RIDGELESS_MONOTONE_STEPS steps (it took 20 100, seconds a point on
+    the one-step bulk law, which the time model did not price)."""
+    from srf_engine.theory import theory_curve
+    from srf_engine.theory.solver import MAX_NEWTON_STEPS, RIDGELESS_MONOTONE_STEPS
+
+    curve = theory_curve(Problem("tanh", "sin", 3.0, 20.0, 1.0, 0.0), [0.99, 1.0, 1.5], 0.0, baseline=False)
+    peak, above = curve.points[1], curve.points[2]
+    assert not peak.converged and peak.test_error is None
+    assert peak.iterations <= MAX_NEWTON_STEPS + RIDGELESS_MONOTONE_STEPS < 1000
+    assert above.converged and above.iterations < 50  # above the width Newton needs no fallback

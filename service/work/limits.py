@@ -86,7 +86,9 @@ def theory_seconds(prepared: Prepared, settings: Settings) -> float:
         cell = dataclasses.replace(problem, width=width, noise=noise, alpha0=alpha0, learning_rate=rate)
         priced.append(
             sum(
-                estimate_theory_seconds(cell, len(grid.alpha), ridge, bulk=bulk, batch=not sampled)
+                estimate_theory_seconds(
+                    cell, len(grid.alpha), ridge, bulk=bulk, batch=not sampled, alphas=grid.alpha
+                )
                 for ridge in grid.ridge
             )
         )

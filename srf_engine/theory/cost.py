@@ -24,6 +24,7 @@ iterations, refined spectral rules): the service's wall-clock budget stops those
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from ..problem import Problem, SRFParams
 from .conditional import DEFAULT_KAPPA_NODES, kappa_nodes
@@ -36,6 +37,17 @@ SOLVE_SECONDS_PER_NODE = 1.0e-6
 #: The same solve batched (``batch.py``: a fixed λ on §5's bulk, every point of a grid at once): per node
 #: of one point, from benchmarks/grid.py's 100 × 100 grid and tests/test_estimates.py's curves.
 BATCH_SOLVE_SECONDS_PER_NODE = 2.0e-7
+#: λ = 0 near the interpolation peak, at and just below it (ψ_w(1 − PEAK_BAND) < α ≤ ψ_w): Newton fails and
+#: the ridgeless solve and its check at 4λ each take the monotone fallback, about
+#: ``min(PEAK_STEPS, PEAK_SCALE/(1 − α/ψ_w))`` steps (measured before the fallback was capped: 4140–4290
+#: steps at 1 % below, 2220–2290 at 2 %, 79–934 at 5 %, and at most 27 above the width; relu,
+#: relu_centered and tanh, widths 0.5–2). A step costs ``PEAK_SECONDS_PER_NODE`` per node on §5's bulk and
+#: ``ONE_STEP_PEAK_STEP_SECONDS`` on a one-step law (resolvent forms by quadrature).
+PEAK_BAND = 0.06
+PEAK_SCALE = 45.0
+PEAK_STEPS = 600.0  # MAX_NEWTON_STEPS + RIDGELESS_MONOTONE_STEPS of solver.py
+PEAK_SECONDS_PER_NODE = 4.0e-8
+ONE_STEP_PEAK_STEP_SECONDS = 2.8e-3
 #: Solves per α of one curve, by ridge mode.
 SOLVES = {"fixed": 1.0, "zero": 3.5, "optimal": 35.0}
 #: Rule size past which a node costs twice as much (cache misses).
@@ -68,6 +80,16 @@ def _mode(ridge: object) -> str:
     return "zero" if ridge == 0 else "fixed"
 
 
+def peak_steps(alphas: Sequence[float], width: float) -> float:
+    """Fallback steps of the ridgeless solves of ``alphas`` (each solve and its check) near α = ψ_w."""
+    total = 0.0
+    for alpha in alphas:
+        distance = 1.0 - float(alpha) / width  # above the width Newton converges in a few steps
+        if 0.0 <= distance < PEAK_BAND:
+            total += 2.0 * min(PEAK_STEPS, PEAK_SCALE / max(distance, 1e-12))
+    return total
+
+
 def estimate_theory_seconds(
     problem: Problem,
     n_alphas: int,
@@ -78,10 +100,12 @@ def estimate_theory_seconds(
     bulk: str = "marchenko_pastur",
     bulk_dimension: int = 1000,
     batch: bool = True,
+    alphas: Sequence[float] | None = None,
 ) -> float:
     """Predicted CPU seconds of ``theory_curve(problem, <n_alphas values>, ridge, baseline=..., bulk=...)``
     (``bulk_dimension``: the sampling dimension of bulk ``"one_step_sampled"``; ``batch=False``: without
-    its first batch, which a grid draws once per ``(ψ_w, Δ, α0)`` and shares across η̃)."""
+    its first batch, which a grid draws once per ``(ψ_w, Δ, α0)`` and shares across η̃; ``alphas``: the
+    values, which price λ = 0 near the interpolation peak)."""
     main = srf if srf is not None else map_to_srf(problem)
     curves = [main] + ([SRFParams(c=1.0, r=0.0, gamma=main.gamma)] if baseline else [])
     spectral = spectral_nodes_needed(problem.width)
@@ -98,6 +122,11 @@ def estimate_theory_seconds(
             seconds += n_alphas * solves * BATCH_SOLVE_SECONDS_PER_NODE * (nodes + spectral)
         else:
             seconds += slowdown * n_alphas * solves * SOLVE_SECONDS_PER_NODE * (nodes + spectral)
+        steps = peak_steps(alphas, problem.width) if _mode(ridge) == "zero" and alphas is not None else 0.0
+        if law and i == 0:
+            seconds += steps * ONE_STEP_PEAK_STEP_SECONDS
+        else:
+            seconds += steps * slowdown * PEAK_SECONDS_PER_NODE * (nodes + spectral)
     if law:
         if bulk == "one_step_sampled":
             d = float(bulk_dimension)
