@@ -109,3 +109,30 @@ def test_a_figure_whose_client_left_is_stopped(
     assert held.started.is_set(), messages
     assert held.cancelled.wait(10), "the drawing went on for nobody"
     assert not any(m.get("status") == 200 for m in messages if m["type"] == "http.response.start")
+
+
+KEYS = {"api_keys": "key-a,key-b", "api_key_max_concurrent": 1, "max_concurrent": 3}
+A = {"Authorization": "Bearer key-a"}
+B = {"Authorization": "Bearer key-b"}
+
+
+@pytest.mark.parametrize("path", ["/results/{key}?format=png", "/results/{key}/figure?format=svg"])
+def test_a_figure_of_a_stored_result_counts_against_the_callers_key(
+    tmp_path: Path, held: HeldFigure, path: str
+) -> None:
+    """While key A's drawing of a stored result runs, A is at its share (429) and B is not."""
+    from test_service_support import client
+
+    with client(tmp_path, **KEYS) as http:
+        key = http.post("/theory/curve", json=THEORY, headers=A).json()["key"]
+        drawing = threading.Thread(target=lambda: http.get(path.format(key=key), headers=A))
+        drawing.start()
+        try:
+            assert held.started.wait(10)
+            a_more = http.post("/theory/curve", json={**THEORY, "ridge": 0.2}, headers=A)
+            b_more = http.post("/theory/curve", json={**THEORY, "ridge": 0.2}, headers=B)
+        finally:
+            held.release.set()
+            drawing.join(20)
+    assert a_more.status_code == 429 and "API key" in a_more.json()["detail"], a_more.text
+    assert b_more.status_code == 200, b_more.text

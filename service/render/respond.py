@@ -36,6 +36,7 @@ from srf_engine import ENGINE_VERSION, Cancelled
 
 from ..errors import AtCapacity, InternalError, ServiceError
 from ..schemas import TheoryRequest
+from ..store.json_text import json_text
 from ..work import pipeline
 from ..work.limits import Estimate, check_answer_size, check_sync
 from ..work.prepare import prepare
@@ -215,8 +216,9 @@ async def answer(
 
 
 def encode_json(body: Any) -> bytes:
-    """``body`` as JSONResponse encodes it (UTF-8, compact, no NaN)."""
-    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+    """``body`` as JSONResponse encodes it (UTF-8, compact, no NaN), in pieces (``json_text``): a
+    freshly computed large answer holds the interpreter lock no longer than a stored one."""
+    return json_text(body, ensure_ascii=False).encode()
 
 
 async def answer_stored(

@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .json_text import json_text
+
 log = logging.getLogger("srf.cache")
 
 T = TypeVar("T")
@@ -445,7 +447,7 @@ class Store:
         """Store ``body`` under ``key`` (first writer wins), then evict beyond the size cap.
 
         Returns whether the body is now stored; a failing write is logged, not raised."""
-        text = json.dumps(body, allow_nan=False, separators=(",", ":"))
+        text = json_text(body)  # in pieces: a large body never holds the interpreter lock for long
         now = time.time()
         try:
             inserted = self.execute(
