@@ -297,3 +297,95 @@ def test_explorer_is_labelled_and_fits_a_phone(server: LiveServer) -> None:
         ready(driver, server.http.post("/theory/curve", json=body).json()["key"])
         assert "student=hermite%3A0%2C1%2C0.3" in driver.current_url
         assert not console_errors(driver)
+
+
+def _blobs(driver: Any) -> None:
+    """Keep every blob the page hands to a download link, to read what was downloaded."""
+    driver.execute_script(
+        "window.__blobs = []; const make = URL.createObjectURL;"
+        "URL.createObjectURL = (blob) => { window.__blobs.push(blob); return make(blob); };"
+    )
+
+
+def _last_blob(driver: Any) -> tuple[str, str]:
+    """The type and first bytes (as Latin-1 text) of the last downloaded blob."""
+    return tuple(
+        driver.execute_async_script(
+            "const done = arguments[arguments.length - 1]; const blob = window.__blobs.at(-1);"
+            "blob.slice(0, 64).arrayBuffer().then((b) => done([blob.type,"
+            " String.fromCharCode(...new Uint8Array(b))]));"
+        )
+    )
+
+
+def test_explorer_downloads_every_format_cancels_a_job_and_drops_a_superseded_request(
+    server: LiveServer,
+) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    http = server.http
+    with browser(1280, 800) as driver:
+        # A slow view (the sampled bulk takes seconds), superseded while the server computes it.
+        driver.get(f"{server.url}/explore?bulk=one_step_sampled&learning_rate=2.25")
+        wait(
+            lambda: driver.execute_script("return document.body.dataset.status") == "loading", what="loading"
+        )
+        time.sleep(0.3)
+        default = driver.execute_script("return window.srfExplorer.config.choices.bulk.default")
+        Select(driver.find_element("id", "bulk")).select_by_value(default)
+        expected = http.post(
+            "/theory/curve", json={**PROBLEM, "learning_rate": 2.25, "alphas": spaced(0.1, 4, 50)}
+        ).json()
+        ready(driver, expected["key"])
+        assert "bulk=" not in driver.current_url
+        # The server heard the page leave: the abandoned request is logged as 499, and stops.
+        wait(
+            lambda: '"status": 499' in server.log.read_text(),
+            timeout=10,
+            what="the 499 of the superseded request",
+        )
+        wait(
+            lambda: "srf_computations_running 0.0" in http.get("/metrics").text,
+            timeout=10,
+            what="the superseded computation to stop",
+        )
+        sampled = {**PROBLEM, "learning_rate": 2.25, "bulk": "one_step_sampled", "alphas": spaced(0.1, 4, 50)}
+        assert http.post("/explore/estimate", json=sampled).json()["stored"] is False
+
+        # Every download format is the API's own answer for the view.
+        _blobs(driver)
+        signatures = {
+            "csv": ("text/csv", "alpha"),
+            "png": ("image/png", "\x89PNG"),
+            "svg": ("image/svg", "<?xml"),
+            "pdf": ("application/pdf", "%PDF"),
+        }
+        for kind, (media, start) in signatures.items():
+            driver.find_element("css selector", f'[data-download="{kind}"]').click()
+            wait(
+                lambda kind=kind: f"{kind.upper()} downloaded" in driver.find_element("id", "status").text,
+                what=f"the {kind} download",
+            )
+            media_type, head = _last_blob(driver)
+            assert media_type.startswith(media) and head.startswith(start), (kind, media_type, head[:20])
+
+        # A long simulation job, cancelled from the page: the server stops it and keeps nothing.
+        for field, value in (("dimension", "1500"), ("seeds", "10"), ("simn", "10")):
+            box = driver.find_element("id", field)
+            box.clear()
+            box.send_keys(value)
+        Select(driver.find_element("id", "model")).select_by_value("network")
+        wait(lambda: "estimates" in driver.find_element("id", "estimate").text, what="the estimate")
+        driver.find_element("id", "run").click()
+        job = wait(lambda: driver.execute_script("return window.srfExplorer.job()"), what="the job's id")
+        wait(lambda: not driver.find_element("id", "cancel").get_attribute("disabled"), what="Cancel enabled")
+        driver.find_element("id", "cancel").click()
+        wait(
+            lambda: driver.find_element("id", "sim-status").text == "cancelled", timeout=30, what="cancelled"
+        )
+        assert http.get(f"/jobs/{job}").json()["status"] == "cancelled"
+        assert not driver.find_element("id", "run").get_attribute("disabled")
+        assert driver.execute_script("return document.body.dataset.simulation") != "done"
+        assert not driver.find_elements("css selector", '#plot [data-series="simulation-test"]')
+        screenshot(driver, "explore-cancelled")
+        assert not console_errors(driver)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
 
 from srf_engine import ACTIVATIONS, ENGINE_VERSION
 
@@ -51,10 +51,30 @@ async def healthz_head() -> Response:
     return Response(status_code=200, media_type="application/json")
 
 
+#: The front page: where to go from here (the paths are relative to the app's root path).
+FRONT_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>srf: two-layer networks after one giant gradient step</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em}}</style>
+</head><body>
+<h1>srf</h1>
+<p>The test error of a two-layer network after one large gradient step, by exact high-dimensional
+theory and by simulation.</p>
+<ul>
+<li><a href="{base}/explore">Explorer</a>: every parameter at hand, the theory redrawn as you move</li>
+<li><a href="{base}/docs">Swagger UI</a>: every endpoint, with examples to try</li>
+<li><a href="{base}/redoc">ReDoc</a> and <a href="{base}/openapi.json">the OpenAPI schema</a></li>
+<li><a href="{base}/healthz">Health</a> and <a href="{base}/version">version</a></li>
+</ul>
+</body></html>
+"""
+
+
 @router.get("/", include_in_schema=False)
-async def root() -> RedirectResponse:
-    """The service's front page is its interactive documentation."""
-    return RedirectResponse("/docs", status_code=307)
+async def root(request: Request) -> HTMLResponse:
+    """The front page: links to the explorer and the interactive documentation."""
+    base = request.scope.get("root_path", "").rstrip("/")
+    return HTMLResponse(FRONT_PAGE.format(base=base))
 
 
 @router.get("/version", summary="Engine, service and API versions")

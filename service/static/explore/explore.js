@@ -984,6 +984,6 @@
   fill();
   setView(state.view);
   restoreSimulation();
-  // For tests and benchmarks: the state, the last redraws' timings, and a redraw on demand.
-  window.srfExplorer = { state, timings, refresh, config: CONFIG };
+  // For tests and benchmarks: the state, the last redraws' timings, a redraw on demand, the running job.
+  window.srfExplorer = { state, timings, refresh, config: CONFIG, job: () => job };
 })();
