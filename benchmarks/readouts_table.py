@@ -76,10 +76,11 @@ def _regime(key: tuple, alpha: float) -> str:
     student, teacher = key[0].split("/", 1)
     if _law(key[1]).size == 1:
         return "one class (uniform)"
+    side = f"α {'<' if alpha < key[3] else '≥'} width"
     if teacher in MULTI_INDEX_TARGETS:
-        return "multi-index"
+        return f"multi-index, {side}"
     kind = "odd student" if student in ("tanh", "erf") else "E σ'' ≠ 0"
-    return f"{kind}, α {'<' if alpha < key[3] else '≥'} width"
+    return f"{kind}, {side}"
 
 
 def main(paths: Sequence[str]) -> None:

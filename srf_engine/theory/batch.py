@@ -182,11 +182,19 @@ class _Chunk:
         vhat = ap[:, None] * self.sums("WV", om)
         inv_s = 1.0 / ((self.lam + vhat[:, 1])[:, None] + vhat[:, :1] * self.D)
         f = _mv(self.UD[:, :2], inv_s)
-        k12, k22, k11 = _mv(self.UD, inv_s * inv_s).T
-        k_mat = np.stack([np.stack([k11, k12], 1), np.stack([k12, k22], 1)], 1)
-        m11, m12, m22 = (ap[:, None] * self.sums("WM", om * om)).T
-        m_mat = np.stack([np.stack([m11, m12], 1), np.stack([m12, m22], 1)], 1)
+        k = _mv(self.UD, inv_s * inv_s)  # (K12, K22, K11)
+        m = self.sums("WM", om * om)  # (M11, M12, M22)/α_p
+        m *= ap[:, None]
+        k_mat = _symmetric(k[:, 2], k[:, 0], k[:, 1])
+        m_mat = _symmetric(m[:, 0], m[:, 1], m[:, 2])
         return f, k_mat @ m_mat, k_mat, vhat, m_mat
+
+
+def _symmetric(a11: Array, a12: Array, a22: Array) -> Array:
+    """The 2×2 symmetric matrices ``[[a11, a12], [a12, a22]]`` of each row."""
+    out = np.empty((a11.size, 2, 2))
+    out[:, 0, 0], out[:, 0, 1], out[:, 1, 0], out[:, 1, 1] = a11, a12, a12, a22
+    return out
 
 
 def _solve2(a: Array, b: Array) -> tuple[Array, Array]:
