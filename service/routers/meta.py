@@ -53,7 +53,8 @@ async def healthz_head() -> Response:
 
 #: The front page: where to go from here (the paths are relative to the app's root path).
 FRONT_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>srf: two-layer networks after one giant gradient step</title>
 <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em}}</style>
 </head><body>
