@@ -74,7 +74,16 @@ def disagreements(result, test_limits, train_limits=None, train_factor: float = 
 def compare(problem: Problem, model: str, ridge: float, d: int, seeds: int, test_samples=None) -> list[str]:
     theory = theory_curve(problem, ALPHAS, ridge, baseline=False, **SRF_THEORY)
     assert all(p.converged for p in theory.points)
-    sim = simulate(problem, ALPHAS, ridge, model=model, dimension=d, seeds=seeds, test_samples=test_samples)
+    sim = simulate(
+        problem,
+        ALPHAS,
+        ridge,
+        model=model,
+        dimension=d,
+        seeds=seeds,
+        test_samples=test_samples,
+        mapping=SRF_THEORY["mapping"],  # the sRF model of the theory's (c, r, γ)
+    )
     return disagreements(sim, [p.test_error for p in theory.points], [p.train_error for p in theory.points])
 
 
@@ -196,7 +205,8 @@ def test_relu_network_misses_the_mapped_theory_as_section3_says_and_warns() -> N
     relu = Problem("relu", "tanh", 2.0, 2.0)
     theory = theory_curve(relu, [0.5], 0.05, baseline=False, **SRF_THEORY).points[0].test_error
     assert theory == pytest.approx(0.430, abs=0.002)
-    net = simulate(relu, [0.5], 0.05, dimension=d, seeds=seeds)
+    # the paper's mapping (the theory's here) is what warns of the non-centred student
+    net = simulate(relu, [0.5], 0.05, dimension=d, seeds=seeds, mapping=SRF_THEORY["mapping"])
     stats = net.points[0].test_error
     miss = (theory - stats.mean) / theory
     assert 0.10 <= miss <= 0.25, (stats.mean, stats.sem, theory)
@@ -204,7 +214,7 @@ def test_relu_network_misses_the_mapped_theory_as_section3_says_and_warns() -> N
     assert stats.mean == pytest.approx(0.359, abs=0.025)
     assert any("not centred" in w for w in net.warnings)
     # the sRF model with the same (c, r, γ) is what the theory describes: it agrees
-    srf = simulate(relu, [0.5], 0.05, model="srf", dimension=d, seeds=seeds)
+    srf = simulate(relu, [0.5], 0.05, model="srf", dimension=d, seeds=seeds, mapping=SRF_THEORY["mapping"])
     assert not disagreements(srf, [theory]), disagreements(srf, [theory])
 
     centred = Problem("relu_centered", "tanh", 2.0, 2.0)
@@ -223,7 +233,9 @@ def test_finite_size_extrapolation_in_one_over_d_reaches_the_limit() -> None:
     problem = Problem("relu_centered", "tanh", 0.5, 2.0)
     limits = [p.test_error for p in theory_curve(problem, ALPHAS, 0.05, baseline=False, **SRF_THEORY).points]
     runs = [
-        simulate(problem, ALPHAS, 0.05, model="srf", dimension=d, seeds=list(range(20, 20 + s)))
+        simulate(
+            problem, ALPHAS, 0.05, model="srf", dimension=d, seeds=list(range(20, 20 + s)), mapping="paper"
+        )
         for d, s in ((500, 16), (1000, 12), (2000, 8))
     ]
     inv_d = np.array([1.0 / r.dimension for r in runs])
