@@ -169,11 +169,14 @@ def test_readout_law_validation_names_the_field() -> None:
 def test_results_warn_with_the_measured_range_of_their_regime() -> None:
     relu = readout_curve(Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.0), [0.5, 2.0], 0.05, readout="rademacher")
     below = [w for w in relu.warnings if "below the width" in w]
-    assert len(below) == 1 and "-10.3" in below[0]
+    from srf_engine.theory.class_curve import MEASURED, MEASURED_ONE_STEP
+
+    assert len(below) == 1 and f"{MEASURED[('curved', True)][2]:+.1f}" in below[0]
     assert any("Marchenko–Pastur bulk" in w for w in relu.warnings)
     stepped = readout_curve(Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.0), [0.5], 0.05, readout="rademacher",
                             bulk="one_step")  # fmt: skip
-    assert any("-6.6" in w for w in stepped.warnings) and any(
+    quoted = f"{MEASURED_ONE_STEP[('curved', True)][2]:+.1f}"
+    assert any(quoted in w for w in stepped.warnings) and any(
         "one-step bulk class by class" in w for w in stepped.warnings
     )
     uni = readout_curve(Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.0), [2.0], 0.05, readout="uniform")
