@@ -52,7 +52,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from srf_engine import Problem, estimate_cost, simulate
-from srf_engine.simulation.blas import single_threaded_blas
+from srf_engine.blas import single_threaded_blas
 from srf_engine.simulation.cost import PARTIALS
 from srf_engine.simulation.ridge import gram_update
 from srf_engine.simulation.sampling import CHUNK_ROWS

@@ -62,9 +62,9 @@ def test_the_staircase_learns_its_second_direction_with_the_steps() -> None:
 def _feature_spectrum(beta: float, d: int) -> np.ndarray:
     """Top singular values of the centred features σ(X W1ᵀ)/√n of one seed's first layer after one step
     (gaussian readout, η̃·d^β), on n = d fresh samples."""
+    from srf_engine.blas import single_threaded_blas
     from srf_engine.protocols import Protocol
     from srf_engine.simulation import setup
-    from srf_engine.simulation.blas import single_threaded_blas
     from srf_engine.simulation.parallel import TaskRunner
     from srf_engine.simulation.sampling import Stream, sample
     from srf_engine.simulation.seed import SeedRun

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from srf_engine.blas import single_threaded_blas
 from srf_engine.errors import InvalidParameterError
 from srf_engine.problem import Problem
-from srf_engine.simulation.blas import single_threaded_blas
 from srf_engine.simulation.sampling import Stream, directions, initial_weights, sample
 from srf_engine.theory.bulk import MarchenkoPasturBulk
 from srf_engine.theory.curve import theory_curve

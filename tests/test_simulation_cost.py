@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from srf_engine import InvalidParameterError, Problem, estimate_cost, simulate
-from srf_engine.simulation.blas import single_threaded_blas
+from srf_engine.blas import single_threaded_blas
 
 MEMORY_FACTOR = 1.3
 CPU_FACTOR = 2.0

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..blas import single_threaded_blas
 from ..errors import InvalidParameterError
 from ..grid import GridSpec
 from ..problem import Problem, SRFParams
@@ -32,7 +33,6 @@ from ..protocols import DEFAULT_PROTOCOL, Protocol
 from ..results import ErrorStats, SimulationPoint, SimulationResult
 from ..teachers import MultiIndexTeacher
 from ..theory.mapping import DEFAULT_MAPPING, map_to_srf, mapping_warnings
-from .blas import single_threaded_blas
 from .cost import Workload, estimate_cost, workload
 from .parallel import TaskRunner, available_cores
 from .protocols import learned_stats

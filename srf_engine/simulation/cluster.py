@@ -44,9 +44,9 @@ from typing import Any
 import numpy as np
 
 from ..activations import Activation, get_activation
+from ..blas import single_threaded_blas
 from ..errors import Cancelled, ClusterError, ClusterUnavailable, SRFEngineError
 from ..version import ENGINE_VERSION
-from .blas import single_threaded_blas
 from .cost import PARTIALS, ClusterShape
 from .parallel import TaskRunner
 from .seed import Plan, SeedRun

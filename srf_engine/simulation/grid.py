@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..blas import single_threaded_blas
 from ..grid import GridSpec
 from ..problem import Problem
 from ..protocols import DEFAULT_PROTOCOL, Protocol
@@ -37,7 +38,6 @@ from . import (
     setup,
     with_steps,
 )
-from .blas import single_threaded_blas
 from .parallel import TaskRunner, available_cores
 from .seed import SeedRun
 from .spec import SimulationSpec, check_int

@@ -58,7 +58,7 @@ def first_batch(problem: Problem, dimension: int = BULK_DIMENSION, seed: int = B
     other feature of ``e`` (its law, its correlation with ``X0``) is the sample's. Costs
     ``n0·d·(p + 3d)`` on one BLAS thread (reproducible rounding); memory ``O(d² + p·d)``.
     """
-    from ..simulation.blas import single_threaded_blas
+    from ..blas import single_threaded_blas
     from ..simulation.sampling import (  # the simulation's streams: the same draws as a network seed
         CHUNK_ROWS,
         Stream,
@@ -123,7 +123,7 @@ class SampledOneStepBulk(GeneralisedMarchenkoPastur):
         shrunk = a1 * batch.M
         shrunk[np.diag_indices_from(shrunk)] += 1.0  # I + η̃ b1 M (symmetric: its square is A A)
         sigma = shrunk @ shrunk + (eta * eta * st.orthogonal_slope2 / problem.alpha0) * batch.M2
-        from ..simulation.blas import single_threaded_blas
+        from ..blas import single_threaded_blas
 
         with single_threaded_blas():
             eig, vecs = np.linalg.eigh(sigma)

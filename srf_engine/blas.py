@@ -1,4 +1,5 @@
-"""BLAS held at one thread while a simulation runs, so that its rounding does not depend on scheduling."""
+"""BLAS held at one thread while a simulation or a batched theory runs: its rounding then does not
+depend on scheduling, and small products do not pay for threads."""
 
 from __future__ import annotations
 
