@@ -85,6 +85,7 @@ class Workload:
     steps: int = 1  # T: steps taken (with n0 > 0)
     readouts: int = 1  # R: step counts at which the readout is fitted
     first_step_shared: bool = False  # the first step's gradient comes from another η̃ of a grid
+    itemsize: int = 8  # bytes of an element of W, the inputs and the products on them (float32: 4)
 
     @property
     def n_max(self) -> int:
@@ -206,31 +207,40 @@ class Workload:
         more. LAPACK workspaces (``O(p)`` for the solvers used) are not counted.
         """
         m, d, p, k = CHUNK_ROWS, self.d, self.p, self.solve_outputs
+        s = self.itemsize  # W, inputs and products; Gram sums, solves and labels stay float64
         workers = max(1, min(threads, PARTIALS))
-        w = p * d
-        step = (PARTIALS + 1) * w + workers * (w + m * (d + 3 * p)) if self.n0 else 0
+        w = s * p * d
+        # a chunk of inputs: drawn in float64, cast to the products' dtype (both held while casting)
+        drawn = _F8 * m * d if s < _F8 else 0
+        # pre-activations, derivative and its temporary; in float32 the activation is summed in float64
+        # (a float64 copy) and the derivative's temporaries are float32
+        step_rows = m * p * (2 * s + _F8 if s < _F8 else 3 * s)
+        step_chunk = s * m * d + max(drawn, step_rows)
+        step = (PARTIALS + 1) * w + workers * (w + step_chunk) if self.n0 else 0
         matrices = solve_matrices(self.n_ridges, self.eigh)
         concurrent = max_concurrent_solves(p, threads, matrices)
         in_flight = min(concurrent, len(self.sizes) - 1)  # solves running while partial sums accumulate
-        # W, partial sums and their product buffers, the features of the chunk an n fell inside
-        sums = w + 2 * PARTIALS * p * p + m * p
+        pp = _F8 * p * p
+        chunk = s * m * d + max(drawn, 2 * s * m * p)  # a training chunk: inputs, pre-activations, features
+        # W, the float64 partial sums and their product buffers, the features of the chunk an n fell inside
+        sums = w + PARTIALS * (pp + s * p * p) + s * m * p
         # a solve occupies a thread: s solves in flight leave min(workers, threads − s) accumulating
         gram = sums + max(
-            s * matrices * p * p + min(workers, max(0, threads - s)) * m * (d + 2 * p)
-            for s in range(in_flight + 1)
+            j * matrices * pp + min(workers, max(0, threads - j)) * chunk for j in range(in_flight + 1)
         )
-        earlier = min(concurrent - 1, len(self.sizes) - 1) * matrices * p * p  # solves still running
+        earlier = min(concurrent - 1, len(self.sizes) - 1) * matrices * pp  # solves still running
         # combining the sums for an α that falls inside a chunk: a fresh copy of G, that chunk's features
-        boundary = sums + earlier + (p * p if len(self.sizes) > 1 else 0) + m * (d + 2 * p)
-        last = w + PARTIALS * p * p + earlier + matrices * p * p + m * p + p * k
-        test = w + p * k + max(1, threads) * (m * (d + 2 * p) + 2 * m * k)
+        boundary = sums + earlier + (pp if len(self.sizes) > 1 else 0) + chunk
+        last = w + PARTIALS * pp + earlier + matrices * pp + s * m * p + _F8 * p * k
+        readouts = p * k * (_F8 + (s if s < _F8 else 0))  # float64 solutions, cast for the products
+        test = w + readouts + max(1, threads) * (chunk + 2 * _F8 * m * k)
         if not self.n0:
-            return int(_F8 * max(step, gram, boundary, last, test))
+            return int(max(step, gram, boundary, last, test))
         # with a step W0 is kept beside W (what was learned is W_t − W_0), through every phase;
         # measuring it holds W_t − W_0 and the Gram matrix of its smaller side
         small = min(p, d)
-        learned = 3 * w + 2 * small * small
-        return int(_F8 * max(step + w, gram + w, boundary + w, last + w, test + w, learned))
+        learned = 3 * w + 2 * _F8 * small * small
+        return int(max(step + w, gram + w, boundary + w, last + w, test + w, learned))
 
 
 def workload(
@@ -249,6 +259,7 @@ def workload(
         n_test=spec.test_samples,
         n_ridges=len(spec.ridges),
         eigh=use_eigendecomposition(len(spec.ridges), spec.zero_ridge),
+        itemsize=4 if spec.precision == "float32" else 8,
     )
 
 
@@ -323,8 +334,12 @@ def estimate_cost(
     n_jobs: int | None = None,
     cluster: ClusterShape | None = None,
     steps: Sequence[int] = (1,),
+    precision: str = "float64",
 ) -> CostEstimate:
     """Predicted peak memory, floating-point work and wall time of :func:`srf_engine.simulate`.
+
+    ``precision``: the dtype of the large products, as in :func:`simulate` (float32 halves W, the
+    inputs and the products; the Gram sums and the solves stay float64).
 
     ``steps``: the step counts asked (docs/theory.md §11.1): ``max(steps)`` steps, one readout per count.
 
@@ -342,7 +357,13 @@ def estimate_cost(
     # Only the number of λ and whether one is 0 matter to the cost.
     ridges = [0.0 if zero_ridge else 1.0] + [1.0] * (n_ridges - 1)
     spec = SimulationSpec.build(
-        model=model, dimension=dimension, alphas=alphas, ridge=ridges, seeds=seeds, test_samples=test_samples
+        model=model,
+        dimension=dimension,
+        alphas=alphas,
+        ridge=ridges,
+        seeds=seeds,
+        test_samples=test_samples,
+        precision=precision,
     )
     width = check_positive("width", width)
     alpha0 = check_nonnegative("alpha0", alpha0)
