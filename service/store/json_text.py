@@ -30,6 +30,10 @@ def _values(value: Any) -> int:
     return 1
 
 
+def _is_str(key: Any) -> bool:
+    return isinstance(key, str)
+
+
 def json_chunks(value: Any, *, ensure_ascii: bool = True) -> Iterator[str]:
     """The compact JSON text of ``value`` (no NaN, ``separators=(",", ":")``), in pieces."""
     dumps = partial(json.dumps, allow_nan=False, ensure_ascii=ensure_ascii, separators=(",", ":"))
@@ -37,12 +41,12 @@ def json_chunks(value: Any, *, ensure_ascii: bool = True) -> Iterator[str]:
 
 
 def _chunks(value: Any, dumps: Any) -> Iterator[str]:
-    if _values(value) <= SLICE_VALUES:
-        yield dumps(value)
+    if _values(value) <= SLICE_VALUES or (isinstance(value, dict) and not all(map(_is_str, value))):
+        yield dumps(value)  # small, or keys that JSON spells its own way (true, 1.5): whole
     elif isinstance(value, dict):
         yield "{"
         for i, (name, item) in enumerate(value.items()):
-            yield ("," if i else "") + dumps(str(name)) + ":"
+            yield ("," if i else "") + dumps(name) + ":"
             yield from _chunks(item, dumps)
         yield "}"
     else:
