@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -415,20 +415,14 @@ def solve_batch(
         return []
     if starts is None:
         starts = np.full((n, 2), math.nan)
-    with one_blas_thread():
+    # BLAS on one thread: these products are small (a chunk's points × a few rows), so with threads
+    # the rounding, not only the speed, would depend on the thread count. Measured on a 100 × 100 grid
+    # (2 cores): 0.7–0.8 of the CPU time of two BLAS threads; a wall clock 1.6× shorter while the
+    # other core is busy, 15–20 % longer while it idles.
+    with single_threaded_blas():
         return _solve_many(
             models, _Models(models), which, alphas, ridges, np.asarray(starts, dtype=float), progress
         )
-
-
-@contextlib.contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """BLAS on one thread: the theory's products are small (a chunk's points × a few rows, a κ rule ×
-    a Gauss–Hermite rule), so its rounding, not only its speed, would depend on the thread count.
-    Measured on a 100 × 100 grid (2 cores): 0.7–0.8 of the CPU time of two BLAS threads; a wall clock
-    1.6× shorter while the other core is busy, 15–20 % longer while it idles."""
-    with single_threaded_blas():
-        yield
 
 
 def _solve_many(

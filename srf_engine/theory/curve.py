@@ -14,7 +14,6 @@ which other points were asked (warm starts change them by the solver's tolerance
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ import numpy as np
 from scipy import optimize
 
 from ..activations import Activation, get_activation
+from ..blas import single_threaded_blas
 from ..cancel import checkpoint
 from ..errors import InvalidParameterError
 from ..errors import InvalidParameterError as _Invalid
@@ -32,7 +32,7 @@ from ..grid import AXES, OPTIMAL, GridSpec, sorted_order
 from ..problem import Problem, SRFParams, check_nonnegative
 from ..results import BaselinePoint, TheoryCurve, TheoryPoint
 from ..teachers import MULTI_INDEX_REFUSAL, is_multi_index
-from .batch import BatchModel, one_blas_thread, solve_batch
+from .batch import BatchModel, solve_batch
 from .bulk import Bulk
 from .conditional import ConditionalMoments, conditional_moments
 from .fidelity import fidelity_of, fidelity_warnings, merge_fidelity
@@ -417,17 +417,6 @@ class _Solved:
     srf: SRFParams | None = None
 
 
-def _in_one_blas_thread(fn: Callable[..., TheoryCurve]) -> Callable[..., TheoryCurve]:
-    """``fn`` run with BLAS on one thread (``batch.one_blas_thread``)."""
-
-    @functools.wraps(fn)
-    def wrapped(*args: Any, **kwargs: Any) -> TheoryCurve:
-        with one_blas_thread():
-            return fn(*args, **kwargs)
-
-    return wrapped
-
-
 class _Batch:
     """Lines of a fixed λ on §5's bulk, collected and solved together (``batch.solve_batch``): every α of
     every line at once, cold. Lines of one model (same moments, width and ``c``) share its κ arrays."""
@@ -463,7 +452,8 @@ class _Batch:
         }
 
 
-@_in_one_blas_thread
+# the κ-rule × quadrature products of the moments are small too (batch.solve_batch)
+@single_threaded_blas()
 def theory_grid(
     student: Any,
     teacher: Any,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..blas import single_threaded_blas
 from ..cancel import checkpoint
 from ..errors import InvalidParameterError
 from ..problem import Problem
@@ -58,7 +59,6 @@ def first_batch(problem: Problem, dimension: int = BULK_DIMENSION, seed: int = B
     other feature of ``e`` (its law, its correlation with ``X0``) is the sample's. Costs
     ``n0·d·(p + 3d)`` on one BLAS thread (reproducible rounding); memory ``O(d² + p·d)``.
     """
-    from ..blas import single_threaded_blas
     from ..simulation.sampling import (  # the simulation's streams: the same draws as a network seed
         CHUNK_ROWS,
         Stream,
@@ -123,8 +123,6 @@ class SampledOneStepBulk(GeneralisedMarchenkoPastur):
         shrunk = a1 * batch.M
         shrunk[np.diag_indices_from(shrunk)] += 1.0  # I + η̃ b1 M (symmetric: its square is A A)
         sigma = shrunk @ shrunk + (eta * eta * st.orthogonal_slope2 / problem.alpha0) * batch.M2
-        from ..blas import single_threaded_blas
-
         with single_threaded_blas():
             eig, vecs = np.linalg.eigh(sigma)
         pt, pg = vecs.T @ batch.theta_hat, vecs.T @ batch.g_hat
