@@ -565,7 +565,7 @@ def _solve_chunk(
         bulk = MarchenkoPasturBulk(model.width, model.c, int(size[i]))
         x[j], steps[j], ok[j] = _monotone_fallback(_Kappa(model.cm), bulk, float(alpha_p[i]), float(lam[i]))
     iterations[ids] += steps
-    vhat = ch.v_map(x)[3]
+    vhat = ch.alpha_p[:, None] * ch.sums("WV", ch.omega(x))  # (V̂1, V̂2) at the answer
     # 1/S has a pole at D = −(λ + V̂2)/V̂1: refine the spectral rule where it sits close to the bulk.
     with np.errstate(divide="ignore", invalid="ignore"):
         pole = np.where(vhat[:, 0] > 0, (lam[ids] + vhat[:, 1]) / (c[ids] * vhat[:, 0]), np.nan)

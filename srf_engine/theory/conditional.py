@@ -13,7 +13,8 @@ The target ``σ*(γκ + ρν) + √Δ ξ`` enters through ``h = E_ν σ*``, ``h1
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import lru_cache
 
 import numpy as np
 
@@ -24,6 +25,11 @@ from .quadrature import kappa_rule
 Array = np.ndarray
 
 DEFAULT_KAPPA_NODES = 200
+#: Nodes whose every term is below this fraction of the largest term are dropped (see ``_significant``).
+NEGLIGIBLE_TERM = 1e-32
+#: Nodes of weight below this fraction of the largest are evaluated only when ``_significant`` asks
+#: (``|κ| ≳ 19``): the bound of a polynomial amplitude of degree ≤ 31 falls monotonically there.
+CENTRAL_WEIGHT = 1e-80
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,19 @@ def kappa_nodes(n_kappa: int, srf: SRFParams) -> int:
     return n_kappa * factor
 
 
+@lru_cache(maxsize=64)
+def kappa_nodes_used(n: int) -> tuple[int, int]:
+    """``(evaluated, kept)`` nodes of a Gauss–Hermite ``κ`` rule of ``n`` nodes for bounded amplitudes:
+    those :func:`conditional_moments` evaluates and those its ``_significant`` keeps (the time model's
+    node counts)."""
+    w = kappa_rule(n).weights
+    bound = w * (1.0 + kappa_rule(n).nodes ** 2) ** 2
+    return (
+        int(np.count_nonzero(w >= CENTRAL_WEIGHT * w.max())),
+        int(np.count_nonzero(bound >= NEGLIGIBLE_TERM * bound.max())),
+    )
+
+
 def conditional_moments(
     student: Activation,
     teacher: Activation,
@@ -70,21 +89,55 @@ def conditional_moments(
     n_kappa: int = DEFAULT_KAPPA_NODES,
     refine: int = 1,
 ) -> ConditionalMoments:
-    """Evaluate the conditional moments of §4 on the ``κ`` rule (``refine`` multiplies all nodes)."""
+    """Evaluate the conditional moments of §4 on the ``κ`` rule (``refine`` multiplies all nodes),
+    keeping the nodes whose terms can matter (``_significant``)."""
     rule = kappa_rule(kappa_nodes(n_kappa, srf) * refine, _kappa_kinks(teacher, srf))
-    kappa = rule.nodes
+    # First the nodes of weight ≥ CENTRAL_WEIGHT (|κ| ≲ 19): the far ones are needed only where the
+    # bound is not yet negligible at the edge of these (an amplitude growing too fast to be cut here).
+    inner = np.flatnonzero(rule.weights >= CENTRAL_WEIGHT * rule.weights.max())
+    central = slice(int(inner[0]), int(inner[-1]) + 1)
+    cm = _evaluate(student, teacher, srf, noise, refine, rule.nodes[central], rule.weights[central])
+    keep = _significant(cm)
+    edge = keep.start == 0 or keep.stop == cm.kappa.size
+    if edge and cm.kappa.size < rule.size:
+        cm = _evaluate(student, teacher, srf, noise, refine, rule.nodes, rule.weights)
+        keep = _significant(cm)
+    return ConditionalMoments(*(getattr(cm, f.name)[keep] for f in fields(ConditionalMoments)))
+
+
+def _evaluate(
+    student: Activation,
+    teacher: Activation,
+    srf: SRFParams,
+    noise: float,
+    refine: int,
+    kappa: Array,
+    weights: Array,
+) -> ConditionalMoments:
     sqrt_c = math.sqrt(srf.c)
     m0, mz, m2 = student.gaussian_moments(srf.r * kappa, np.full_like(kappa, sqrt_c), refine)
     mu1 = mz / sqrt_c
     mu2 = np.sqrt(np.clip(m2 - m0 * m0 - srf.c * mu1 * mu1, 0.0, None))
     h, h1, t2 = teacher.gaussian_moments(srf.gamma * kappa, np.full_like(kappa, srf.rho), refine)
-    return ConditionalMoments(
-        kappa=kappa,
-        weights=rule.weights,
-        mu0=m0,
-        mu1=mu1,
-        mu2=mu2,
-        h=h,
-        h1=h1,
-        hh=t2 + noise,
-    )
+    return ConditionalMoments(kappa, weights, m0, mu1, mu2, h, h1, t2 + noise)
+
+
+def _significant(cm: ConditionalMoments) -> slice:
+    """The nodes between the first and the last whose terms can matter.
+
+    A Gauss–Hermite rule of ``n`` nodes spreads them to ``|κ| ≈ 2√n``, and beyond ``|κ| ≈ 12`` their
+    weights fall below ``1e-31``: at the ``(r/√c)²``-grown rules of a large step most nodes carry
+    nothing. Every sum of §5 is ``E_κ`` of a product of at most four of ``μ0, μ1, μ2, h, h1`` (or two
+    and ``hh``), with ``κ`` at most squared; a node whose bound ``w (1 + κ²)² a²``,
+    ``a = 1 + μ0² + μ1² + μ2² + h² + h1² + |hh|``, is below ``NEGLIGIBLE_TERM`` times the largest
+    contributes less than that fraction of the sum's scale to any of them, for any activation (a
+    polynomial teacher of high degree keeps its far nodes, where its values are large).
+    """
+    a = 1.0 + np.abs(cm.hh)
+    for values in (cm.mu0, cm.mu1, cm.mu2, cm.h, cm.h1):
+        a += values * values
+    bound = cm.weights * (1.0 + cm.kappa * cm.kappa) ** 2 * a * a
+    if not np.all(np.isfinite(bound)):  # keep everything: the solver's checks see the non-finite values
+        return slice(0, cm.kappa.size)
+    kept = np.flatnonzero(bound >= NEGLIGIBLE_TERM * bound.max())
+    return slice(int(kept[0]), int(kept[-1]) + 1)

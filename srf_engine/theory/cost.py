@@ -1,14 +1,17 @@
 """Time model of a theory curve (docs/theory.md §5–§6), for the service's synchronous-time check.
 
-A curve costs the conditional moments on the ``κ`` rule (``N_κ`` nodes, growing like ``(r/√c)²``,
-see ``conditional.kappa_nodes``) once, then at each α a few solves, each a few maps over the ``κ``
-and spectral rules (``N_κ + N_D`` nodes). So
+A curve costs the conditional moments on the central nodes of the ``κ`` rule (``N_e`` of a rule
+growing like ``(r/√c)²``, see ``conditional.kappa_nodes`` and ``kappa_nodes_used``) once, then at each α
+a few solves, each a few maps over the ``N_κ`` nodes kept and the spectral rule (``N_κ + N_D`` nodes). So
 
-    seconds ≈ SETUP + Σ_curves s(N_κ)·[MOMENTS·N_κ + n_α · SOLVES[mode] · PER_NODE · (N_κ + N_D)]
+    seconds ≈ SETUP + Σ_curves s(N_κ)·[MOMENTS·N_e + n_α · SOLVES[mode] · PER_NODE · (N_κ + N_D)]
+
+(building a rule, 2.4 µs a node, is left out: rules are cached, and the largest, 12800 nodes, costs 31 ms).
 
 over the curve and its baseline (``c = 1, r = 0``), with ``mode`` the ridge: a fixed λ is one solve, λ = 0
 a solve and its check at 4λ, "optimal" a scan and a bounded search (≈ 35 solves). A fixed λ > 0 on §5's
-bulk is solved batched (``batch.py``), at ``BATCH_SOLVE_SECONDS_PER_NODE`` instead of ``PER_NODE · s(N)``.
+bulk is solved batched (``batch.py``), at ``BATCH_SOLVE_SECONDS_PER_POINT + BATCH_SOLVE_SECONDS_PER_NODE ·
+(N_κ + N_D)`` a point instead of ``PER_NODE · s(N) · (N_κ + N_D)``.
 ``s(N) = 1 + N/4000``: large rules fall out of the CPU caches. A one-step bulk law (docs/theory.md §10.3)
 adds, to the main curve,
 ``SOLVES[mode] · ONE_STEP_SOLVE_SECONDS`` per α for ``"one_step"`` (resolvent forms by quadrature), and
@@ -27,16 +30,18 @@ import dataclasses
 from collections.abc import Sequence
 
 from ..problem import Problem, SRFParams
-from .conditional import DEFAULT_KAPPA_NODES, kappa_nodes
+from .conditional import DEFAULT_KAPPA_NODES, kappa_nodes, kappa_nodes_used
 from .mapping import map_to_srf
 from .quadrature import spectral_nodes_needed
 
 SETUP_SECONDS = 0.003
 MOMENT_SECONDS_PER_NODE = 4.0e-6
 SOLVE_SECONDS_PER_NODE = 1.0e-6
-#: The same solve batched (``batch.py``: a fixed λ on §5's bulk, every point of a grid at once): per node
-#: of one point, from benchmarks/grid.py's 100 × 100 grid and tests/test_estimates.py's curves.
-BATCH_SOLVE_SECONDS_PER_NODE = 2.0e-7
+#: The same solve batched (``batch.py``: a fixed λ on §5's bulk, every point of a grid at once): per point
+#: and per node of one point, from benchmarks/grid.py's 100 × 100 grid (1.7× its measured CPU time with
+#: the per-curve setup) and tests/test_estimates.py's curves.
+BATCH_SOLVE_SECONDS_PER_POINT = 1.5e-5
+BATCH_SOLVE_SECONDS_PER_NODE = 6.0e-8
 #: λ = 0 near the interpolation peak, at and just below it (ψ_w(1 − PEAK_BAND) < α ≤ ψ_w): Newton fails and
 #: the ridgeless solve and its check at 4λ each take the monotone fallback, about
 #: ``min(PEAK_STEPS, PEAK_SCALE/(1 − α/ψ_w))`` steps (measured before the fallback was capped: 4140–4290
@@ -113,13 +118,14 @@ def estimate_theory_seconds(
     seconds = SETUP_SECONDS
     law = srf is None and _law_applies(problem, bulk)
     for i, params in enumerate(curves):
-        nodes = kappa_nodes(DEFAULT_KAPPA_NODES, params)
+        evaluated, nodes = kappa_nodes_used(kappa_nodes(DEFAULT_KAPPA_NODES, params))
         slowdown = 1.0 + nodes / CACHE_NODES
-        seconds += slowdown * MOMENT_SECONDS_PER_NODE * nodes
+        seconds += slowdown * MOMENT_SECONDS_PER_NODE * evaluated
         if _mode(ridge) == "fixed" and not (law and i == 0):
             # batched: chunks sized to the caches, no slowdown with the rule's size (λ = 0 keeps the
             # point-by-point price: its spectral rules are refined near the pole, its check doubles it)
-            seconds += n_alphas * solves * BATCH_SOLVE_SECONDS_PER_NODE * (nodes + spectral)
+            per_point = BATCH_SOLVE_SECONDS_PER_POINT + BATCH_SOLVE_SECONDS_PER_NODE * (nodes + spectral)
+            seconds += n_alphas * solves * per_point
         else:
             seconds += slowdown * n_alphas * solves * SOLVE_SECONDS_PER_NODE * (nodes + spectral)
         steps = peak_steps(alphas, problem.width) if _mode(ridge) == "zero" and alphas is not None else 0.0

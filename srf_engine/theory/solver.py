@@ -78,7 +78,9 @@ class FixedPoint:
 
     def overlaps(self) -> dict[str, float]:
         """The seven overlaps of §5, and ``s`` where the row-norm channel made it non-zero."""
-        out = {name: getattr(self, name) for name in OVERLAP_NAMES}
+        # literal, not a loop over OVERLAP_NAMES: a grid asks it of every one of its points
+        out = {"q1": self.q1, "q2": self.q2, "V1": self.V1, "V2": self.V2, "t": self.t, "psi": self.psi}
+        out["m"] = self.m
         if self.s != 0.0:
             out["s"] = self.s
         return out
