@@ -3,6 +3,7 @@ the whole rule, with far fewer nodes."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from srf_engine.activations import get_activation
@@ -51,3 +52,15 @@ def test_a_high_degree_teacher_keeps_its_far_nodes() -> None:
         get_activation("tanh"), get_activation({"hermite": [0.0] * 31 + [1.0]}, "teacher"), srf, 0.0
     )
     assert max(abs(wide.kappa)) > max(abs(smooth.kappa)) + 2.0
+
+
+@pytest.mark.parametrize("n", [200, 800, 3200, 12800])
+def test_the_time_models_node_counts_follow_the_rules(n: int) -> None:
+    from srf_engine.theory.quadrature import kappa_rule
+
+    rule = kappa_rule(n)
+    bound = rule.weights * (1.0 + rule.nodes**2) ** 2
+    kept = int(np.count_nonzero(bound >= conditional.NEGLIGIBLE_TERM * bound.max()))
+    evaluated = int(np.count_nonzero(rule.weights >= conditional.CENTRAL_WEIGHT * rule.weights.max()))
+    model = conditional.kappa_nodes_used(n)
+    assert model[0] == pytest.approx(evaluated, rel=0.05) and model[1] == pytest.approx(kept, rel=0.05)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from functools import lru_cache
 
 import numpy as np
 
@@ -68,17 +67,23 @@ def kappa_nodes(n_kappa: int, srf: SRFParams) -> int:
     return n_kappa * factor
 
 
-@lru_cache(maxsize=64)
+#: ``|κ|`` within which a Gauss–Hermite rule's nodes are evaluated (weight ≥ ``CENTRAL_WEIGHT`` of the
+#: largest) and kept for bounded amplitudes (``w (1 + κ²)² ≥ NEGLIGIBLE_TERM`` of the largest).
+EVALUATED_HALF_WIDTH = 19.2
+KEPT_HALF_WIDTH = 12.85
+
+
 def kappa_nodes_used(n: int) -> tuple[int, int]:
-    """``(evaluated, kept)`` nodes of a Gauss–Hermite ``κ`` rule of ``n`` nodes for bounded amplitudes:
-    those :func:`conditional_moments` evaluates and those its ``_significant`` keeps (the time model's
-    node counts)."""
-    w = kappa_rule(n).weights
-    bound = w * (1.0 + kappa_rule(n).nodes ** 2) ** 2
-    return (
-        int(np.count_nonzero(w >= CENTRAL_WEIGHT * w.max())),
-        int(np.count_nonzero(bound >= NEGLIGIBLE_TERM * bound.max())),
-    )
+    """``(evaluated, kept)`` nodes of a Gauss–Hermite ``κ`` rule of ``n`` nodes for bounded amplitudes
+    (the time model's node counts), without building the rule: its nodes follow the semicircle law of
+    radius ``2√n``, so a fraction ``(2/π)(arcsin u + u√(1 − u²))``, ``u = X/(2√n)``, lie within
+    ``|κ| < X``."""
+
+    def within(half_width: float) -> int:
+        u = min(1.0, half_width / (2.0 * math.sqrt(n)))
+        return min(n, math.ceil(n * 2.0 / math.pi * (math.asin(u) + u * math.sqrt(1.0 - u * u))))
+
+    return within(EVALUATED_HALF_WIDTH), within(KEPT_HALF_WIDTH)
 
 
 def conditional_moments(
