@@ -19,6 +19,8 @@ and it is not used by default (``readout_curve(..., bulk="one_step")``).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,26 +45,73 @@ def _residuals(problem: Problem, f0: float) -> tuple[Array, Array]:
     return y - f0, w
 
 
-def m_law(problem: Problem, f0: float, seed: int = 0, size: int = 800) -> tuple[Array, Array]:
-    """Nodes and weights of the spectral law of ``M = X0ᵀ diag(e) X0/n0``: the eigenvalues of one sampled
-    ``M`` (``d = size``, at most 8000 samples; seeded, so the theory is reproducible). The Stieltjes
-    equation of §10.3 step 1 is singular at ``l = 0`` for ``α0 = 1``, where a grid above the axis fails."""
+@dataclass(frozen=True)
+class BatchLaw:
+    """``S`` sampled batches: ``M``'s eigenvalues ``l_j`` (all batches, weights ``1/(S d)``) and, per batch,
+    the components ``a = Uᵀv``, ``b = Uᵀζ`` of the spike direction ``v = g0/‖g0‖`` and of the teacher's
+    direction orthogonal to it in ``M``'s eigenbasis ``U``, and ``M2 − mean(e²) I`` on ``span(v, ζ)``."""
+
+    nodes: Array
+    weights: Array
+    size: int  # nodes of one batch (d)
+    a: Array  # S × d
+    b: Array  # S × d
+    m2_span: Array  # S × 2 × 2, in the basis (v, ζ)
+
+
+def batch_law(problem: Problem, f0: float, seeds: Sequence[int] = (0,), size: int = 800) -> BatchLaw:
+    """:class:`BatchLaw` from ``M = X0ᵀ diag(e) X0/n0`` of ``len(seeds)`` sampled batches (``d = size``, at
+    most 8000 samples each; seeded, so the theory is reproducible). The Stieltjes equation of §10.3 step 1
+    is singular at ``l = 0`` for ``α0 = 1``, where a grid above the axis fails; one sampled direction's
+    weights fluctuate by ``O(1/√d)``, which more batches average."""
     d = int(max(100, min(size, 8000 / problem.alpha0)))
     n0 = max(1, round(problem.alpha0 * d))
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
-    x0 = rng.standard_normal((n0, d))
-    y = np.asarray(problem.teacher(x0[:, 0]), dtype=float)  # θ = e_1: M's law does not depend on θ
-    if problem.noise > 0:
-        y = y + math.sqrt(problem.noise) * rng.standard_normal(n0)
-    e = y - f0
-    nodes = np.linalg.eigvalsh(x0.T @ (e[:, None] * x0) / n0)
-    return nodes, np.full(d, 1.0 / d)
+    nodes, a_s, b_s, spans = [], [], [], []
+    for seed in seeds:
+        rng = np.random.default_rng(np.random.SeedSequence(seed))
+        x0 = rng.standard_normal((n0, d))
+        y = np.asarray(problem.teacher(x0[:, 0]), dtype=float)  # θ = e_1: M's law does not depend on θ
+        if problem.noise > 0:
+            y = y + math.sqrt(problem.noise) * rng.standard_normal(n0)
+        e = y - f0
+        values, vectors = np.linalg.eigh(x0.T @ (e[:, None] * x0) / n0)
+        g0 = x0.T @ e
+        v = g0 / np.linalg.norm(g0)
+        zeta = -v[0] * v
+        zeta[0] += 1.0
+        norm = np.linalg.norm(zeta)
+        zeta = zeta / norm if norm > 0.0 else zeta
+        # M2 = X0ᵀ diag(e²) X0/n0 on span(v, ζ): each sample's own term makes it exceed mean(e²) there
+        xs = x0 @ np.stack([v, zeta], axis=1)
+        spans.append((xs * (e * e)[:, None]).T @ xs / n0 - float(np.mean(e * e)) * np.eye(2))
+        nodes.append(values)
+        a_s.append(vectors.T @ v)
+        b_s.append(vectors.T @ zeta)
+    all_nodes = np.concatenate(nodes)
+    return BatchLaw(
+        all_nodes,
+        np.full(all_nodes.size, 1.0 / all_nodes.size),
+        d,
+        np.array(a_s),
+        np.array(b_s),
+        np.array(spans),
+    )
+
+
+def m_law(problem: Problem, f0: float, seed: int = 0, size: int = 800) -> tuple[Array, Array]:
+    """Nodes and weights of the spectral law of ``M`` from one sampled batch (:func:`batch_law`)."""
+    law = batch_law(problem, f0, (seed,), size)
+    return law.nodes, law.weights
 
 
 class OneStepClassSpectrum(ClassSpectrum):
     """``K`` classes whose rows have covariance ``f_k(M)`` (module docstring)."""
 
-    def __init__(self, problem: Problem, law: ReadoutLaw, c: Array) -> None:
+    #: Batches whose ``M`` eigenbases and directions give the spike's forms (:meth:`spike_forms`); ``M``'s
+    #: law for ``τ`` is the first one's (a trace: its batch-to-batch change is ``O(1/d)``).
+    SPIKE_SEEDS = (0, 1, 2, 3)
+
+    def __init__(self, problem: Problem, law: ReadoutLaw, c: Array, spike: bool = False) -> None:
         super().__init__(problem.width, np.asarray(law.weights), c)
         mu0, mu1, _ = problem.student.standard_moments()
         b1 = curvature(problem.student)
@@ -74,10 +123,23 @@ class OneStepClassSpectrum(ClassSpectrum):
         self.problem, self.law = problem, law
         self.l_nodes, self.l_weights = m_law(problem, law.mean * mu0)
         u = np.asarray(law.values)[:, None]
-        f = (1.0 + eta * b1 * u * self.l_nodes[None, :]) ** 2 + u * u * k0
+
+        def row_scales2(l: Array) -> Array:
+            """``f_k(l)``, ``K × len(l)``."""
+            return (1.0 + eta * b1 * u * l[None, :]) ** 2 + u * u * k0
+
+        f = row_scales2(self.l_nodes)
         self.scales = np.sqrt(f)  # K × L
         # the mean row norm² per class: the corrected mapping's c_k (up to the grid)
         self.c = f @ self.l_weights
+        #: Whether the spike's projections ``F, H, C`` follow the batches (:meth:`spike_forms`) or stay
+        #: isotropic (``F_k = c_k``, §12.2's terms).
+        self.anisotropic_spike = spike
+        if spike:
+            self.directions = batch_law(problem, law.mean * mu0, self.SPIKE_SEEDS)
+            self.direction_f = row_scales2(self.directions.nodes).T  # (S d) × K
+        #: ``η̃² s⊥²/α0``: the weight of ``M2`` in the rows' covariance (§10.3's ``Σ``), per ``u_k²``.
+        self.m2_weight = k0 / e2 if e2 > 0.0 else 0.0
 
     def fresh(self) -> OneStepClassSpectrum:
         out = object.__new__(OneStepClassSpectrum)
@@ -134,16 +196,24 @@ class OneStepClassSpectrum(ClassSpectrum):
         self._state_ns = (tau.copy(), v1hat.copy(), ns)
         return SpectralState(tau, ns, v1, tau / self.width, z, float(np.max(np.abs(g))))
 
-    def jacobian(self, st: SpectralState) -> Array:
+    def tau_derivative(self, st: SpectralState) -> Array:
+        """``∂τ/∂(vec V̂1, V̂2)``, ``K × (K² + K)``: the implicit function theorem on the ``τ`` equation."""
         k, w = self.size, self.l_weights
-        tau, ns, z = st.tau, st.N, st.z  # N is L × K × K here
-        s = self.scales.T  # L × K
+        tau, ns, z = st.tau, st.N, st.z
+        s = self.scales.T
         jac = self._tau_jac(tau, ns, z)
         # −∂g_k/∂V̂1_ab = −E_l[s_a s_b N_ka N_bk]/τ_k ; −∂g_k/∂V̂2_a = −τ_k δ_ka
         sab = s[:, :, None] * s[:, None, :]  # L × a × b
         rhs1 = -np.einsum("j,jab,jka,jbk->kab", w, sab, ns, ns) / tau[:, None, None]
         rhs = np.concatenate([rhs1.reshape(k, k * k), -np.diag(tau)], axis=1)
-        dtau = np.linalg.solve(jac, rhs)  # K × P
+        return np.linalg.solve(jac, rhs)
+
+    def jacobian(self, st: SpectralState) -> Array:
+        k, w = self.size, self.l_weights
+        tau, ns = st.tau, st.N  # N is L × K × K here
+        s = self.scales.T  # L × K
+        sab = s[:, :, None] * s[:, None, :]
+        dtau = self.tau_derivative(st)  # K × P
         scaled = dtau / (tau**2)[:, None]
         # dN(l) = N (T⁻² dT − dQ(l)) N ; dV1_kl = E_l[s_k s_l dN_kl]/ψ
         dn = np.einsum("jkm,mp,jml->jklp", ns, scaled, ns)
@@ -151,3 +221,62 @@ class OneStepClassSpectrum(ClassSpectrum):
         dn[:, :, :, : k * k] -= direct
         dv1 = np.einsum("j,jk,jl,jklp->klp", w, s, s, dn).reshape(k * k, -1) / self.width
         return np.concatenate([dv1, dtau / self.width], axis=0)
+
+    def spike_forms(self, tau: Array, v1hat: Array) -> tuple[Array, Array, Array]:
+        """``(F, H, C)``, ``K × K``: ``F_kl = (Bv)_kᵀ R (Bv)_l``, ``H_kl = (Bζ)_kᵀ R (Bζ)_l``,
+        ``C_kl = (Bv)_kᵀ R (Bζ)_l`` for the bulk's resolvent ``R`` (``Ω = BΠBᵀ``, ``Π = I − vvᵀ``), at the
+        class traces ``τ`` of :meth:`solve` (docs/theory.md §12.4).
+
+        Rows of class ``k`` have covariance ``Σ_k = f_k(M) + u_k² (η̃² s⊥²/α0) Q Δ Qᵀ`` (``Δ``: ``M2`` less
+        ``mean(e²) I`` on ``Q = span(v, ζ)``, what fixes §10.3's ``F``). Leaving one column out, the forms
+        of the full ``BBᵀ`` are ``Φ_ab = aᵀ [(blockdiag(Σ_k⁻¹/τ_k) + V̂1 ⊗ I)⁻¹]_kl b`` (for commuting
+        ``Σ_k`` this is ``E_j[a_j b_j s_k s_l N_kl(l_j)]`` in ``M``'s eigenbasis; the rank-two ``Δ`` enters by
+        Woodbury, :meth:`_m2_update`); ``Π`` then removes the rank-``K`` part ``𝔅 V̂1 𝔅ᵀ``,
+        ``𝔅 = [P_k B v]``: with ``X = (I − Φ_vv V̂1)⁻¹``, ``F = X Φ_vv``, ``C = X Φ_vζ``,
+        ``H = Φ_ζζ + Φ_vζᵀ V̂1 X Φ_vζ``. Isotropic rows give ``F = diag(c_k τ_k)``, ``H = √(c_k c_l) N_kl =
+        ψ_w V1``, ``C = 0``: §12.2's terms. Averaged over ``SPIKE_SEEDS`` batches."""
+        law = self.directions
+        d, k = law.size, self.size
+        f_all = self.direction_f
+        # Y(l) = (diag(1/(τ_k f_k(l))) + V̂1)⁻¹ = s N s, node by node
+        y_all = np.linalg.inv(
+            v1hat[None, :, :] + np.eye(k)[None] / (tau[None, None, :] * f_all[:, None, :])
+        )
+        u2 = np.asarray(self.law.values, dtype=float) ** 2
+        batches = law.a.shape[0]
+        forms = np.zeros((3, k, k))
+        for j in range(batches):
+            y = y_all[j * d : (j + 1) * d]
+            q = np.stack([law.a[j], law.b[j]], axis=1)  # d × 2
+            phi = np.einsum("ja,jb,jkl->abkl", q, q, y)
+            phi = np.array([phi[0, 0], phi[1, 1], phi[0, 1]])
+            span = self.m2_weight * law.m2_span[j]
+            if np.any(span != 0.0):
+                phi += self._m2_update(y, f_all[j * d : (j + 1) * d], q, span, u2, tau, v1hat)
+            forms += phi / batches
+        pvv, pzz, pvz = forms
+        x = np.linalg.inv(np.eye(k) - pvv @ v1hat)
+        return x @ pvv, pzz + pvz.T @ v1hat @ x @ pvz, x @ pvz
+
+    @staticmethod
+    def _m2_update(
+        y: Array, f: Array, q: Array, span: Array, u2: Array, tau: Array, v1hat: Array
+    ) -> Array:
+        """The change of ``(Φ_vv, Φ_ζζ, Φ_vζ)`` when class ``k``'s rows gain ``u_k² Q span Qᵀ``
+        (``Q = (v, ζ)``, here in ``M``'s eigenbasis): ``Σ_k⁻¹ = F_k⁻¹ − F_k⁻¹ Q G_k Qᵀ F_k⁻¹`` with
+        ``G_k = u_k² span (I + Qᵀ F_k⁻¹ Q u_k² span)⁻¹`` (Woodbury), so the matrix to invert is
+        ``𝐗0 − 𝐔𝐂𝐔ᵀ``, ``𝐗0⁻¹`` the commuting part ``Y(l)`` node by node, ``𝐔 = blockdiag(F_k⁻¹ Q)``,
+        ``𝐂 = blockdiag(G_k/τ_k)``; then ``𝐗⁻¹ = 𝐗0⁻¹ + 𝐗0⁻¹𝐔𝐂(I − 𝐔ᵀ𝐗0⁻¹𝐔𝐂)⁻¹𝐔ᵀ𝐗0⁻¹``."""
+        k = u2.size
+        qf = q[:, None, :] / f[:, :, None]  # d × K × 2: rows of F_k⁻¹ Q
+        c = np.zeros((2 * k, 2 * k))
+        for m in range(k):
+            gram = np.einsum("ja,jb->ab", q, qf[:, m, :])  # Qᵀ F_m⁻¹ Q
+            g = u2[m] * span @ np.linalg.inv(np.eye(2) + gram @ (u2[m] * span))
+            c[2 * m : 2 * m + 2, 2 * m : 2 * m + 2] = g / tau[m]
+        # 𝐔ᵀ𝐗0⁻¹𝐔 (2K × 2K) and 𝐗0⁻¹𝐔 along a, b (K × 2K each)
+        uyu = np.einsum("jka,jkl,jlb->kalb", qf, y, qf).reshape(2 * k, 2 * k)
+        ends = [np.einsum("j,jkl,jlb->klb", q[:, i], y, qf).reshape(k, 2 * k) for i in (0, 1)]
+        middle = c @ np.linalg.inv(np.eye(2 * k) - uyu @ c)
+        pick = ((0, 0), (1, 1), (0, 1))
+        return np.array([ends[i] @ middle @ ends[j].T for i, j in pick])
