@@ -10,16 +10,17 @@ column out as in :mod:`~srf_engine.theory.class_spectrum`, averaged over ``M``'s
     τ_k z_k + 1 − E_l[N_kk(l)]/τ_k = ψ_w π_k,   N(l) = (T⁻¹ + Q(l))⁻¹,   Q(l)_kl = s_k(l) s_l(l) V̂1_kl,
     V2_k = τ_k/ψ_w,   V1_kl = E_l[s_k s_l N_kl(l)]/ψ_w.
 
-The law of ``M`` (§10.3 step 1) is taken from one sampled, seeded ``M`` (``d`` = 800). What is left out:
-the spike's projections ``F, H, C`` stay isotropic (``F_k = E f_k = c_k``, ``H`` from the column average),
-while §10.3 puts ``F`` on the top of the bulk; so this is the bulk of §10.3 without its anisotropic spike,
-and it is not used by default (``readout_curve(..., bulk="one_step")``).
+The law of ``M`` (§10.3 step 1) is taken from one sampled, seeded ``M`` (``d`` = 800). By default the
+spike's projections ``F, H, C`` stay isotropic (``F_k = E f_k = c_k``, ``H`` from the column average), while
+§10.3 puts ``F`` on the top of the bulk; ``spike=True`` derives them class by class
+(:meth:`OneStepClassSpectrum.spike_forms`, docs/theory.md §12.4). Neither is the default bulk of
+``readout_curve`` (``bulk="one_step"`` asks for it).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,35 +46,53 @@ def _residuals(problem: Problem, f0: float) -> tuple[Array, Array]:
     return y - f0, w
 
 
+def _sample_batch(problem: Problem, f0: float, seed: int, d: int, n0: int) -> tuple[Array, Array]:
+    """One seeded first batch ``X0`` (``n0 × d``, θ = e_1: ``M``'s law does not depend on θ) and its
+    residuals ``e = y − f0``."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    x0 = rng.standard_normal((n0, d))
+    y = np.asarray(problem.teacher(x0[:, 0]), dtype=float)
+    if problem.noise > 0:
+        y = y + math.sqrt(problem.noise) * rng.standard_normal(n0)
+    return x0, y - f0
+
+
+def _batch_size(problem: Problem, size: int) -> tuple[int, int]:
+    """``(d, n0)`` of a sampled batch: ``d = size``, at most 8000 samples."""
+    d = int(max(100, min(size, 8000 / problem.alpha0)))
+    return d, max(1, round(problem.alpha0 * d))
+
+
+def m_law(problem: Problem, f0: float, seed: int = 0, size: int = 800) -> tuple[Array, Array]:
+    """Nodes and weights of the spectral law of ``M = X0ᵀ diag(e) X0/n0``: the eigenvalues of one sampled
+    ``M`` (seeded, so the theory is reproducible). The Stieltjes equation of §10.3 step 1 is singular at
+    ``l = 0`` for ``α0 = 1``, where a grid above the axis fails."""
+    d, n0 = _batch_size(problem, size)
+    x0, e = _sample_batch(problem, f0, seed, d, n0)
+    nodes = np.linalg.eigvalsh(x0.T @ (e[:, None] * x0) / n0)
+    return nodes, np.full(d, 1.0 / d)
+
+
 @dataclass(frozen=True)
 class BatchLaw:
-    """``S`` sampled batches: ``M``'s eigenvalues ``l_j`` (all batches, weights ``1/(S d)``) and, per batch,
-    the components ``a = Uᵀv``, ``b = Uᵀζ`` of the spike direction ``v = g0/‖g0‖`` and of the teacher's
-    direction orthogonal to it in ``M``'s eigenbasis ``U``, and ``M2 − mean(e²) I`` on ``span(v, ζ)``."""
+    """``S`` sampled batches: ``M``'s eigenvalues ``l_j`` (all batches) and, per batch, the components
+    ``a = Uᵀv``, ``b = Uᵀζ`` of the spike direction ``v = g0/‖g0‖`` and of the teacher's direction
+    orthogonal to it in ``M``'s eigenbasis ``U``, and ``M2 − mean(e²) I`` on ``span(v, ζ)``."""
 
-    nodes: Array
-    weights: Array
+    nodes: Array  # S·d
     size: int  # nodes of one batch (d)
     a: Array  # S × d
     b: Array  # S × d
     m2_span: Array  # S × 2 × 2, in the basis (v, ζ)
 
 
-def batch_law(problem: Problem, f0: float, seeds: Sequence[int] = (0,), size: int = 800) -> BatchLaw:
-    """:class:`BatchLaw` from ``M = X0ᵀ diag(e) X0/n0`` of ``len(seeds)`` sampled batches (``d = size``, at
-    most 8000 samples each; seeded, so the theory is reproducible). The Stieltjes equation of §10.3 step 1
-    is singular at ``l = 0`` for ``α0 = 1``, where a grid above the axis fails; one sampled direction's
+def batch_law(problem: Problem, f0: float, seeds: Sequence[int], size: int = 800) -> BatchLaw:
+    """:class:`BatchLaw` of the batches ``seeds`` (those of :func:`m_law`); one sampled direction's
     weights fluctuate by ``O(1/√d)``, which more batches average."""
-    d = int(max(100, min(size, 8000 / problem.alpha0)))
-    n0 = max(1, round(problem.alpha0 * d))
+    d, n0 = _batch_size(problem, size)
     nodes, a_s, b_s, spans = [], [], [], []
     for seed in seeds:
-        rng = np.random.default_rng(np.random.SeedSequence(seed))
-        x0 = rng.standard_normal((n0, d))
-        y = np.asarray(problem.teacher(x0[:, 0]), dtype=float)  # θ = e_1: M's law does not depend on θ
-        if problem.noise > 0:
-            y = y + math.sqrt(problem.noise) * rng.standard_normal(n0)
-        e = y - f0
+        x0, e = _sample_batch(problem, f0, seed, d, n0)
         values, vectors = np.linalg.eigh(x0.T @ (e[:, None] * x0) / n0)
         g0 = x0.T @ e
         v = g0 / np.linalg.norm(g0)
@@ -87,21 +106,7 @@ def batch_law(problem: Problem, f0: float, seeds: Sequence[int] = (0,), size: in
         nodes.append(values)
         a_s.append(vectors.T @ v)
         b_s.append(vectors.T @ zeta)
-    all_nodes = np.concatenate(nodes)
-    return BatchLaw(
-        all_nodes,
-        np.full(all_nodes.size, 1.0 / all_nodes.size),
-        d,
-        np.array(a_s),
-        np.array(b_s),
-        np.array(spans),
-    )
-
-
-def m_law(problem: Problem, f0: float, seed: int = 0, size: int = 800) -> tuple[Array, Array]:
-    """Nodes and weights of the spectral law of ``M`` from one sampled batch (:func:`batch_law`)."""
-    law = batch_law(problem, f0, (seed,), size)
-    return law.nodes, law.weights
+    return BatchLaw(np.concatenate(nodes), d, np.array(a_s), np.array(b_s), np.array(spans))
 
 
 class OneStepClassSpectrum(ClassSpectrum):
@@ -110,6 +115,8 @@ class OneStepClassSpectrum(ClassSpectrum):
     #: Batches whose ``M`` eigenbases and directions give the spike's forms (:meth:`spike_forms`); ``M``'s
     #: law for ``τ`` is the first one's (a trace: its batch-to-batch change is ``O(1/d)``).
     SPIKE_SEEDS = (0, 1, 2, 3)
+    #: Relative step of the central differences of the spike's forms in ``τ`` and ``V̂1``.
+    SPIKE_STEP = 1e-6
 
     def __init__(self, problem: Problem, law: ReadoutLaw, c: Array, spike: bool = False) -> None:
         super().__init__(problem.width, np.asarray(law.weights), c)
@@ -222,7 +229,39 @@ class OneStepClassSpectrum(ClassSpectrum):
         dv1 = np.einsum("j,jk,jl,jklp->klp", w, s, s, dn).reshape(k * k, -1) / self.width
         return np.concatenate([dv1, dtau / self.width], axis=0)
 
-    def spike_forms(self, tau: Array, v1hat: Array) -> tuple[Array, Array, Array]:
+    def spike_forms(self, st: SpectralState, v1hat: Array) -> tuple[Array, Array, Array]:
+        if not self.anisotropic_spike:
+            return super().spike_forms(st, v1hat)
+        return self._forms(st.tau, v1hat)
+
+    def spike_q(self, st: SpectralState, v1hat: Array, t_hat: Array, psi_hat: Array) -> Array:
+        """The spike's part of ``q``; with anisotropic forms ``−d/d(vec V̂1, V̂2)`` of the spike's energy
+        ``E = t̂ᵀ F t̂ + ψ̂ᵀ H ψ̂ + 2 t̂ᵀ C ψ̂`` (single index: ``ψ̂`` is ``K × 1``). The forms depend on the
+        hats through ``τ`` (``∂τ/∂h`` exact, :meth:`tau_derivative`) and on ``V̂1`` directly:
+        ``dE/dh = ∂E/∂τ · ∂τ/∂h + ∂E/∂V̂1``, the partials by central differences of the forms (no
+        spectral solve; relative step ``SPIKE_STEP``, so about 1e-10 of ``E``)."""
+        if not self.anisotropic_spike:
+            return super().spike_q(st, v1hat, t_hat, psi_hat)
+        k, tau, ph = self.size, st.tau, psi_hat[:, 0]
+
+        def energy(t: Array, v1: Array) -> float:
+            f, hh, c = self._forms(t, v1)
+            return float(t_hat @ f @ t_hat + ph @ hh @ ph + 2.0 * t_hat @ c @ ph)
+
+        def partial(base: Array, i: int, at: Callable[[Array], float]) -> float:
+            step = self.SPIKE_STEP * (abs(base.flat[i]) + 1e-3)
+            up, down = base.copy(), base.copy()
+            up.flat[i] += step
+            down.flat[i] -= step
+            return (at(up) - at(down)) / (2.0 * step)
+
+        d_tau = np.array([partial(tau, i, lambda t: energy(t, v1hat)) for i in range(k)])
+        d_v1 = np.array([partial(v1hat, i, lambda v: energy(tau, v)) for i in range(k * k)])
+        total = d_tau @ self.tau_derivative(st)
+        total[: k * k] += d_v1
+        return -total
+
+    def _forms(self, tau: Array, v1hat: Array) -> tuple[Array, Array, Array]:
         """``(F, H, C)``, ``K × K``: ``F_kl = (Bv)_kᵀ R (Bv)_l``, ``H_kl = (Bζ)_kᵀ R (Bζ)_l``,
         ``C_kl = (Bv)_kᵀ R (Bζ)_l`` for the bulk's resolvent ``R`` (``Ω = BΠBᵀ``, ``Π = I − vvᵀ``), at the
         class traces ``τ`` of :meth:`solve` (docs/theory.md §12.4).

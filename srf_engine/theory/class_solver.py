@@ -15,8 +15,10 @@ conjugates ``V̂1_kl = α_p E[μ1k μ1l/(1+V)]``, ``V̂2_k = α_p E[μ2k²/(1+V)
     t_k = ψ_w c_k V2_k t̂_k,    ψ_k = ψ_w Σ_l V1_kl ψ̂_l,    q = −∂(V1, V2)/∂(V̂1, V̂2) · Â,
     Â1 = q̂1 + ψ_w ψ̂ ψ̂ᵀ,    Â2_k = q̂2_k + ψ_w c_k t̂_k²,
 
-and ``m`` from ``E[μ0k (h − ŷ)/(1+V)] = 0`` for every ``k`` (the mean directions are unpenalised, as in
-§5; when the ``μ0,k`` are linearly dependent only their span is determined, and ``ŷ`` is unique).
+(the spectrum's ``spike_forms``/``spike_q`` generalise the ``t``, ``ψ`` and ``Â`` terms to anisotropic
+rows, §12.4), and ``m`` from ``E[μ0k (h − ŷ)/(1+V)] = 0`` for every ``k`` (the mean directions are
+unpenalised, as in §5; when the ``μ0,k`` are linearly dependent only their span is determined, and
+``ŷ`` is unique).
 Errors ``ε_g = E ℰ``, ``ε_t = E[ℰ/(1+V)²]``. ``K = 1`` is §5 term by term.
 
 Solve: ``x = (vec V1, V2)`` is a closed subsystem ``x = F(x)``, solved by Newton with the exact Jacobian
@@ -27,7 +29,6 @@ literal map's residual at the answer decides ``converged``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,41 +98,6 @@ class _Channel:
 
 def _split(vhat: Array, k: int) -> tuple[Array, Array]:
     return vhat[: k * k].reshape(k, k), vhat[k * k :]
-
-
-def _anisotropic(sp: ClassSpectrum) -> bool:
-    return bool(getattr(sp, "anisotropic_spike", False))
-
-
-#: Relative step of the central differences of the spike's forms in ``τ`` and ``V̂1``.
-_SPIKE_STEP = 1e-6
-
-
-def _spike_q(sp: ClassSpectrum, st: SpectralState, v1h: Array, t_hat: Array, psi_hat: Array) -> Array:
-    """The spike's part of ``q`` with anisotropic forms: ``−d/d(vec V̂1, V̂2)`` of the spike's energy
-    ``E = t̂ᵀ F t̂ + ψ̂ᵀ H ψ̂ + 2 t̂ᵀ C ψ̂`` (for isotropic rows it is ``−J·(ψ_w ψ̂ψ̂ᵀ, ψ_w c t̂²)``, §12.2's
-    ``Â``). The forms depend on the hats through ``τ`` (``∂τ/∂h`` exact, :meth:`tau_derivative`) and on
-    ``V̂1`` directly: ``dE/dh = ∂E/∂τ · ∂τ/∂h + ∂E/∂V̂1``, the partials by central differences of the
-    forms (no spectral solve; relative step 1e-6, so about 1e-10 of ``E``)."""
-    k = v1h.shape[0]
-    tau = st.tau
-
-    def energy(t: Array, v1: Array) -> float:
-        f, hh, c = sp.spike_forms(t, v1)  # type: ignore[attr-defined]
-        return float(t_hat @ f @ t_hat + psi_hat @ hh @ psi_hat + 2.0 * t_hat @ c @ psi_hat)
-
-    def partial(base: Array, i: int, at: Callable[[Array], float]) -> float:
-        step = _SPIKE_STEP * (abs(base.flat[i]) + 1e-3)
-        up, down = base.copy(), base.copy()
-        up.flat[i] += step
-        down.flat[i] -= step
-        return (at(up) - at(down)) / (2.0 * step)
-
-    d_tau = np.array([partial(tau, i, lambda t: energy(t, v1h)) for i in range(k)])
-    d_v1 = np.array([partial(v1h, i, lambda v: energy(tau, v)) for i in range(k * k)])
-    total = d_tau @ sp.tau_derivative(st)  # type: ignore[attr-defined]
-    total[: k * k] += d_v1
-    return -total
 
 
 def _v_map(x: Array, ch: _Channel, sp: ClassSpectrum, alpha_p: float, lam: float):
@@ -209,12 +175,11 @@ class _Down:
 def _downstream(
     x: Array, st: SpectralState, ch: _Channel, sp: ClassSpectrum, alpha_p: float, width: float
 ) -> _Down:
-    if _anisotropic(sp):
-        return _downstream_spike(x, st, ch, sp, alpha_p)
     cm, k = ch.cm, ch.k
     w = cm.weights
     om = ch.omega(x)
     w_om = w * om
+    v1h = _split(alpha_p * (ch.phi @ w_om), k)[0]
     kmu1 = cm.kappa[None, :] * cm.mu1  # K × n
     basis = _mean_basis(ch, om)
     mu0r = basis.T @ cm.mu0  # K' × n
@@ -223,66 +188,27 @@ def _downstream(
     b00 = (mu0r * w_om) @ mu0r.T
     a_h = kmu1 @ (w_om * cm.h)
     b_h = mu0r @ (w_om * cm.h)
-    beta = width * sp.c * st.V2  # t_k = β_k t̂_k
-    kp = mu0r.shape[0]
-    system = np.zeros((k + kp, k + kp))
-    system[:k, :k] = np.eye(k) + alpha_p * beta[:, None] * a11
-    system[:k, k:] = alpha_p * beta[:, None] * a10
-    system[k:, :k] = a10.T
-    system[k:, k:] = b00
-    sol = np.linalg.solve(system, np.concatenate([alpha_p * beta * a_h, b_h]))
-    t, m_red = sol[:k], sol[k:]
-    t_hat = alpha_p * (a_h - a11 @ t - a10 @ m_red)
-    y_hat = m_red @ mu0r + t @ kmu1
     psi_hat = alpha_p * (cm.mu1 * w_om[None, :]) @ cm.h1.T  # K × J
-    psi = width * (st.V1 @ psi_hat)
-    e0 = cm.hh - 2.0 * y_hat * cm.h - 2.0 * np.einsum("jn,kj,kn->n", cm.h1, psi, cm.mu1) + y_hat * y_hat
-    w_om2 = w_om * om
-    b = alpha_p * (ch.phi @ (w_om2 * e0))
-    mmat = alpha_p * (ch.phi * w_om2[None, :]) @ ch.phi.T
-    spike = np.concatenate([(width * psi_hat @ psi_hat.T).ravel(), width * sp.c * t_hat * t_hat])
-    ks = -sp.jacobian(st)
-    q = np.linalg.solve(np.eye(mmat.shape[0]) - ks @ mmat, ks @ (b + spike))
-    energy = e0 + q @ ch.phi
-    return _Down(q, t, psi, basis @ m_red, float(w @ energy), float(w_om2 @ energy))
-
-
-def _downstream_spike(x: Array, st: SpectralState, ch: _Channel, sp: ClassSpectrum, alpha_p: float) -> _Down:
-    """:func:`_downstream` with the spike's anisotropic forms (``OneStepClassSpectrum.spike_forms``):
-    ``t = F t̂ + C ψ̂``, ``ψ = H ψ̂ + Cᵀ t̂`` and the spike's part of ``q`` from :func:`_spike_q` (§10.1's
-    general fixed point, class by class). Single-index targets only (``ψ̂`` a ``K``-vector)."""
-    cm, k = ch.cm, ch.k
-    w = cm.weights
-    om, vhat, _ = ch.hats(x, alpha_p)
-    v1h = _split(vhat, k)[0]
-    f_form, h_form, c_form = sp.spike_forms(st.tau, v1h)  # type: ignore[attr-defined]
-    w_om = w * om
-    kmu1 = cm.kappa[None, :] * cm.mu1
-    basis = _mean_basis(ch, om)
-    mu0r = basis.T @ cm.mu0
-    a11 = (kmu1 * w_om) @ kmu1.T
-    a10 = (kmu1 * w_om) @ mu0r.T
-    b00 = (mu0r * w_om) @ mu0r.T
-    a_h = kmu1 @ (w_om * cm.h)
-    b_h = mu0r @ (w_om * cm.h)
-    psi_hat = alpha_p * (cm.mu1 * w_om[None, :]) @ cm.h1[0]  # K
+    # t = F t̂ + C ψ̂, ψ = H ψ̂ + Cᵀ t̂ (isotropic rows: F = ψ_w diag(c V2), H = ψ_w V1, C = 0)
+    f_form, h_form, c_form = sp.spike_forms(st, v1h)
+    c_psi = c_form @ psi_hat[:, 0] if np.any(c_form) else np.zeros(k)
     kp = mu0r.shape[0]
     system = np.zeros((k + kp, k + kp))
     system[:k, :k] = np.eye(k) + alpha_p * f_form @ a11
     system[:k, k:] = alpha_p * f_form @ a10
     system[k:, :k] = a10.T
     system[k:, k:] = b00
-    sol = np.linalg.solve(system, np.concatenate([alpha_p * f_form @ a_h + c_form @ psi_hat, b_h]))
+    sol = np.linalg.solve(system, np.concatenate([alpha_p * f_form @ a_h + c_psi, b_h]))
     t, m_red = sol[:k], sol[k:]
     t_hat = alpha_p * (a_h - a11 @ t - a10 @ m_red)
     y_hat = m_red @ mu0r + t @ kmu1
-    psi = (h_form @ psi_hat + c_form.T @ t_hat)[:, None]
+    psi = h_form @ psi_hat + (c_form.T @ t_hat)[:, None]
     e0 = cm.hh - 2.0 * y_hat * cm.h - 2.0 * np.einsum("jn,kj,kn->n", cm.h1, psi, cm.mu1) + y_hat * y_hat
     w_om2 = w_om * om
     b = alpha_p * (ch.phi @ (w_om2 * e0))
     mmat = alpha_p * (ch.phi * w_om2[None, :]) @ ch.phi.T
     ks = -sp.jacobian(st)
-    spike = _spike_q(sp, st, v1h, t_hat, psi_hat)
+    spike = sp.spike_q(st, v1h, t_hat, psi_hat)
     q = np.linalg.solve(np.eye(mmat.shape[0]) - ks @ mmat, ks @ b + spike)
     energy = e0 + q @ ch.phi
     return _Down(q, t, psi, basis @ m_red, float(w @ energy), float(w_om2 @ energy))
@@ -308,25 +234,15 @@ def class_residual(
     h1_term = np.einsum("jn,kj,kn->n", cm.h1, fp["psi"], cm.mu1)
     energy = cm.hh - 2.0 * y_hat * cm.h - 2.0 * h1_term + y_hat * y_hat + q @ ch.phi
     qhat = alpha_p * (ch.phi @ (w * om * om * energy))
-    if _anisotropic(sp):
-        f_form, h_form, c_form = sp.spike_forms(st.tau, v1h)  # type: ignore[attr-defined]
-        ph = psi_hat[:, 0]
-        new = {
-            "V1": st.V1.ravel(),
-            "V2": st.V2,
-            "t": f_form @ t_hat + c_form @ ph,
-            "psi": h_form @ ph + c_form.T @ t_hat,
-            "q": -sp.jacobian(st) @ qhat + _spike_q(sp, st, v1h, t_hat, ph),
-        }
-    else:
-        a_hat = qhat + np.concatenate([(width * psi_hat @ psi_hat.T).ravel(), width * sp.c * t_hat**2])
-        new = {
-            "V1": st.V1.ravel(),
-            "V2": st.V2,
-            "t": width * sp.c * st.V2 * t_hat,
-            "psi": np.ravel(width * (st.V1 @ psi_hat)),
-            "q": -sp.jacobian(st) @ a_hat,
-        }
+    f_form, h_form, c_form = sp.spike_forms(st, v1h)
+    c_psi = c_form @ psi_hat[:, 0] if np.any(c_form) else np.zeros(k)
+    new = {
+        "V1": st.V1.ravel(),
+        "V2": st.V2,
+        "t": f_form @ t_hat + c_psi,
+        "psi": np.ravel(h_form @ psi_hat + (c_form.T @ t_hat)[:, None]),
+        "q": -sp.jacobian(st) @ qhat + sp.spike_q(st, v1h, t_hat, psi_hat),
+    }
     old = {"V1": np.ravel(fp["V1"]), "V2": fp["V2"], "t": fp["t"], "psi": np.ravel(fp["psi"]), "q": q}
     res = max(float(np.max(np.abs(new[n] - old[n]) / (1.0 + np.abs(old[n])))) for n in new)
     if not ch.mean_free:

@@ -126,3 +126,15 @@ class ClassSpectrum:
         dn[:, :, : k * k] -= np.einsum("ka,bl,ab->klab", n, n, self.cc).reshape(k, k, k * k)
         dv1 = (self.cc[:, :, None] * dn / self.width).reshape(k * k, -1)
         return np.concatenate([dv1, dtau / self.width], axis=0)
+
+    # --- the spike (§12.2: isotropic rows; OneStepClassSpectrum overrides both) ---------------------------
+    def spike_forms(self, st: SpectralState, v1hat: Array) -> tuple[Array, Array, Array]:
+        """``(F, H, C)``, ``K × K``: ``t = F t̂ + C ψ̂`` and ``ψ = H ψ̂ + Cᵀ t̂``. Isotropic rows:
+        ``F = ψ_w diag(c_k V2_k)``, ``H = ψ_w V1``, ``C = 0``."""
+        return np.diag(self.width * self.c * st.V2), self.width * st.V1, np.zeros((self.size, self.size))
+
+    def spike_q(self, st: SpectralState, v1hat: Array, t_hat: Array, psi_hat: Array) -> Array:
+        """The spike's part of ``q``: ``−d/d(vec V̂1, V̂2)`` of ``t̂ᵀ F t̂ + ψ̂ᵀ H ψ̂ + 2 t̂ᵀ C ψ̂``, for
+        isotropic rows ``−J·(ψ_w ψ̂ψ̂ᵀ, ψ_w c t̂²)`` (``ψ̂``: ``K × J``)."""
+        spike = np.concatenate([(self.width * psi_hat @ psi_hat.T).ravel(), self.width * self.c * t_hat**2])
+        return -self.jacobian(st) @ spike
