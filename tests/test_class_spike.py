@@ -1,4 +1,4 @@
-"""The spike's class-wise forms on the one-step bulk (docs/theory.md §12.4; opt-in, not a default)."""
+"""The spike's class-wise forms on the one-step bulk (docs/theory.md §12.4), part of ``bulk="one_step"``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from srf_engine import Problem
 from srf_engine.theory import class_curve
 from srf_engine.theory.class_curve import readout_curve
 from srf_engine.theory.class_onestep import OneStepClassSpectrum
+from srf_engine.theory.readout import ReadoutLaw, map_classes
 
 
 def test_the_m2_update_is_the_dense_inverse() -> None:
@@ -65,3 +66,33 @@ def test_the_anisotropic_spike_moves_the_small_alpha0_errors(monkeypatch) -> Non
     forms = _curve(monkeypatch, problem, spike=True)
     change = np.array(forms) / np.array(plain) - 1.0
     assert np.all(change > 0.01) and np.all(change < 0.08)  # measured +3.4 … +3.7 %
+
+
+@pytest.mark.parametrize("readout", ["rademacher", "asymmetric"])
+def test_the_energy_partials_are_the_derivatives_of_the_forms(readout: str) -> None:
+    # the exact ∂E/∂τ and ∂E/∂V̂1 of spike_q against central differences of the forms themselves
+    law = ReadoutLaw((1.0, -0.5), (1 / 3, 2 / 3)) if readout == "asymmetric" else ReadoutLaw.named(readout)
+    problem = Problem("relu", "tanh", 2.0, 1.0, 1.0, 0.0)
+    spectrum = OneStepClassSpectrum(problem, law, map_classes(problem, law, "corrected").c)
+    assert np.any(spectrum.m2_weight * spectrum.directions.m2_span != 0.0)  # the Woodbury part is exercised
+    v1hat = np.array([[0.3, 0.1], [0.1, 0.5]])
+    tau = spectrum.solve(v1hat, np.array([0.2, 0.3])).tau
+    t_hat, psi_hat = np.array([0.7, -0.4]), np.array([0.5, 0.2])
+
+    def energy(t: np.ndarray, v1: np.ndarray) -> float:
+        f, h, c = spectrum._forms(t, v1)
+        return float(t_hat @ f @ t_hat + psi_hat @ h @ psi_hat + 2.0 * t_hat @ c @ psi_hat)
+
+    d_tau, d_v1 = spectrum._energy_partials(tau, v1hat, t_hat, psi_hat)
+    step = 1e-5
+    for m in range(2):
+        e = np.eye(2)[m] * step * tau[m]
+        want = (energy(tau + e, v1hat) - energy(tau - e, v1hat)) / (2 * step * tau[m])
+        assert d_tau[m] == pytest.approx(want, rel=1e-7)
+    for m, n in ((0, 0), (1, 1), (0, 1)):
+        # V̂1 is symmetric: a change moves (m, n) and (n, m) together
+        e = np.zeros((2, 2))
+        e[m, n] = e[n, m] = step
+        want = (energy(tau, v1hat + e) - energy(tau, v1hat - e)) / (2 * step)
+        got = d_v1[m, n] + (d_v1[n, m] if m != n else 0.0)
+        assert got == pytest.approx(want, rel=1e-7)

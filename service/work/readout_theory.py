@@ -92,12 +92,14 @@ def check_covered(protocol: Protocol, problem: Problem, normal: Mapping[str, Any
 
 
 #: The time model of a §12 curve, measured on one core (scripts in the commit message of this module):
-#: per curve a setup, per α a solve growing with the classes K (the one-step bulk class by class grows
-#: like K³: the gaussian law's 12 atoms take 4–6 s per α, rademacher 0.02–0.04 s), and a multi-index
+#: per curve a setup (the one-step bulk class by class samples and diagonalises four first batches,
+#: d = 800), per α a solve growing with the classes K (the one-step bulk class by class grows like K³:
+#: the gaussian law's 12 atoms take 0.6–0.8 s per α, rademacher 0.02–0.03 s), and a multi-index
 #: target's tensor rule of 80^k nodes (k = 3: about 6 s per curve).
 CURVE_SETUP_SECONDS = 0.02
+ONE_STEP_SETUP_SECONDS = 0.5
 MP_SECONDS_PER_ALPHA = (0.001, 0.0002)  # × K, × K²
-ONE_STEP_SECONDS_PER_ALPHA = (0.01, 0.003)  # × K, × K³
+ONE_STEP_SECONDS_PER_ALPHA = (0.012, 0.0004)  # × K, × K³
 TARGET_SECONDS_PER_NODE = 1.2e-5
 
 
@@ -110,7 +112,7 @@ def readout_seconds(prepared: Any) -> float:
     one_step = normal.get("bulk") == "one_step" and problem.srf is None and not multi
     a, b = ONE_STEP_SECONDS_PER_ALPHA if one_step else MP_SECONDS_PER_ALPHA
     per_alpha = a * k + b * k ** (3 if one_step else 2)
-    setup = CURVE_SETUP_SECONDS + (
+    setup = CURVE_SETUP_SECONDS + (ONE_STEP_SETUP_SECONDS if one_step else 0.0) + (
         TARGET_SECONDS_PER_NODE * DEFAULT_NU_NODES**problem.teacher.k if multi else 0.0
     )
     lines = math.prod(len(grid.values(name)) for name in AXES[:-1])

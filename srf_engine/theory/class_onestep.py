@@ -1,4 +1,4 @@
-"""The one-step bulk class by class, its spectrum only (docs/theory.md §12.4; experimental, not a default).
+"""The one-step bulk class by class and the spike's projections on it (docs/theory.md §12.4).
 
 §10.3 class by class: given the first batch, the bulk rows of class ``k`` are close to i.i.d.
 ``N(0, f_k(M)/d)`` with ``M = X0ᵀ diag(e) X0/n0``, ``f_k(l) = (1 + η̃ b1 u_k l)² + u_k² k0``,
@@ -10,17 +10,17 @@ column out as in :mod:`~srf_engine.theory.class_spectrum`, averaged over ``M``'s
     τ_k z_k + 1 − E_l[N_kk(l)]/τ_k = ψ_w π_k,   N(l) = (T⁻¹ + Q(l))⁻¹,   Q(l)_kl = s_k(l) s_l(l) V̂1_kl,
     V2_k = τ_k/ψ_w,   V1_kl = E_l[s_k s_l N_kl(l)]/ψ_w.
 
-The law of ``M`` (§10.3 step 1) is taken from one sampled, seeded ``M`` (``d`` = 800). By default the
-spike's projections ``F, H, C`` stay isotropic (``F_k = E f_k = c_k``, ``H`` from the column average), while
-§10.3 puts ``F`` on the top of the bulk; ``spike=True`` derives them class by class
-(:meth:`OneStepClassSpectrum.spike_forms`, docs/theory.md §12.4). Neither is the default bulk of
-``readout_curve`` (``bulk="one_step"`` asks for it).
+The law of ``M`` (§10.3 step 1) is taken from one sampled, seeded ``M`` (``d`` = 800). The spike's
+projections ``F, H, C`` follow §10.3 class by class (:meth:`OneStepClassSpectrum.spike_forms`: ``F`` sits on
+the top of the bulk); ``spike=False`` keeps them isotropic (``F_k = E f_k = c_k``, ``H`` from the column
+average), for comparison. ``readout_curve(..., bulk="one_step")`` asks for this bulk (the service's
+default).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,10 +115,8 @@ class OneStepClassSpectrum(ClassSpectrum):
     #: Batches whose ``M`` eigenbases and directions give the spike's forms (:meth:`spike_forms`); ``M``'s
     #: law for ``τ`` is the first one's (a trace: its batch-to-batch change is ``O(1/d)``).
     SPIKE_SEEDS = (0, 1, 2, 3)
-    #: Relative step of the central differences of the spike's forms in ``τ`` and ``V̂1``.
-    SPIKE_STEP = 1e-6
 
-    def __init__(self, problem: Problem, law: ReadoutLaw, c: Array, spike: bool = False) -> None:
+    def __init__(self, problem: Problem, law: ReadoutLaw, c: Array, spike: bool = True) -> None:
         super().__init__(problem.width, np.asarray(law.weights), c)
         mu0, mu1, _ = problem.student.standard_moments()
         b1 = curvature(problem.student)
@@ -128,7 +126,15 @@ class OneStepClassSpectrum(ClassSpectrum):
         eta, a0 = problem.learning_rate, problem.alpha0
         k0 = eta * eta * max(0.0, varsigma2 - b1 * b1) * e2 / a0
         self.problem, self.law = problem, law
-        self.l_nodes, self.l_weights = m_law(problem, law.mean * mu0)
+        #: Whether the spike's projections ``F, H, C`` follow the batches (:meth:`spike_forms`) or stay
+        #: isotropic (``F_k = c_k``, §12.2's terms).
+        self.anisotropic_spike = spike
+        if spike:
+            self.directions = batch_law(problem, law.mean * mu0, self.SPIKE_SEEDS)
+            size = self.directions.size  # the first batch is m_law's: its eigenvalues are M's law
+            self.l_nodes, self.l_weights = self.directions.nodes[:size], np.full(size, 1.0 / size)
+        else:
+            self.l_nodes, self.l_weights = m_law(problem, law.mean * mu0)
         u = np.asarray(law.values)[:, None]
 
         def row_scales2(l: Array) -> Array:
@@ -139,11 +145,7 @@ class OneStepClassSpectrum(ClassSpectrum):
         self.scales = np.sqrt(f)  # K × L
         # the mean row norm² per class: the corrected mapping's c_k (up to the grid)
         self.c = f @ self.l_weights
-        #: Whether the spike's projections ``F, H, C`` follow the batches (:meth:`spike_forms`) or stay
-        #: isotropic (``F_k = c_k``, §12.2's terms).
-        self.anisotropic_spike = spike
         if spike:
-            self.directions = batch_law(problem, law.mean * mu0, self.SPIKE_SEEDS)
             self.direction_f = row_scales2(self.directions.nodes).T  # (S d) × K
         #: ``η̃² s⊥²/α0``: the weight of ``M2`` in the rows' covariance (§10.3's ``Σ``), per ``u_k²``.
         self.m2_weight = k0 / e2 if e2 > 0.0 else 0.0
@@ -219,15 +221,17 @@ class OneStepClassSpectrum(ClassSpectrum):
         k, w = self.size, self.l_weights
         tau, ns = st.tau, st.N  # N is L × K × K here
         s = self.scales.T  # L × K
-        sab = s[:, :, None] * s[:, None, :]
         dtau = self.tau_derivative(st)  # K × P
         scaled = dtau / (tau**2)[:, None]
-        # dN(l) = N (T⁻² dT − dQ(l)) N ; dV1_kl = E_l[s_k s_l dN_kl]/ψ
-        dn = np.einsum("jkm,mp,jml->jklp", ns, scaled, ns)
-        direct = np.einsum("jab,jka,jbl->jklab", sab, ns, ns).reshape(len(w), k, k, k * k)
-        dn[:, :, :, : k * k] -= direct
-        dv1 = np.einsum("j,jk,jl,jklp->klp", w, s, s, dn).reshape(k * k, -1) / self.width
-        return np.concatenate([dv1, dtau / self.width], axis=0)
+        # dN(l) = N (T⁻² dT − dQ(l)) N and dV1_kl = E_l[s_k s_l dN_kl]/ψ, written with Y = s N s so that
+        # both terms are products over the nodes (L·K³ and L·K⁴) rather than an L·K³·P loop
+        y = s[:, :, None] * ns * s[:, None, :]
+        through_tau = np.einsum("jkm,jml->kml", y * (w[:, None] / s**2)[:, None, :], y)
+        dv1 = np.einsum("kml,mp->klp", through_tau, scaled)
+        flat = y.reshape(len(w), k * k)
+        direct = ((flat * w[:, None]).T @ flat).reshape(k, k, k, k)  # Σ_j w_j Y_ka Y_bl as (k, a, b, l)
+        dv1[:, :, : k * k] -= direct.transpose(0, 3, 1, 2).reshape(k, k, k * k)
+        return np.concatenate([dv1.reshape(k * k, -1) / self.width, dtau / self.width], axis=0)
 
     def spike_forms(self, st: SpectralState, v1hat: Array) -> tuple[Array, Array, Array]:
         if not self.anisotropic_spike:
@@ -238,27 +242,13 @@ class OneStepClassSpectrum(ClassSpectrum):
         """The spike's part of ``q``; with anisotropic forms ``−d/d(vec V̂1, V̂2)`` of the spike's energy
         ``E = t̂ᵀ F t̂ + ψ̂ᵀ H ψ̂ + 2 t̂ᵀ C ψ̂`` (single index: ``ψ̂`` is ``K × 1``). The forms depend on the
         hats through ``τ`` (``∂τ/∂h`` exact, :meth:`tau_derivative`) and on ``V̂1`` directly:
-        ``dE/dh = ∂E/∂τ · ∂τ/∂h + ∂E/∂V̂1``, the partials by central differences of the forms (no
-        spectral solve; relative step ``SPIKE_STEP``, so about 1e-10 of ``E``)."""
+        ``dE/dh = ∂E/∂τ · ∂τ/∂h + ∂E/∂V̂1``, both partials exact (:meth:`_energy_partials`)."""
         if not self.anisotropic_spike:
             return super().spike_q(st, v1hat, t_hat, psi_hat)
-        k, tau, ph = self.size, st.tau, psi_hat[:, 0]
-
-        def energy(t: Array, v1: Array) -> float:
-            f, hh, c = self._forms(t, v1)
-            return float(t_hat @ f @ t_hat + ph @ hh @ ph + 2.0 * t_hat @ c @ ph)
-
-        def partial(base: Array, i: int, at: Callable[[Array], float]) -> float:
-            step = self.SPIKE_STEP * (abs(base.flat[i]) + 1e-3)
-            up, down = base.copy(), base.copy()
-            up.flat[i] += step
-            down.flat[i] -= step
-            return (at(up) - at(down)) / (2.0 * step)
-
-        d_tau = np.array([partial(tau, i, lambda t: energy(t, v1hat)) for i in range(k)])
-        d_v1 = np.array([partial(v1hat, i, lambda v: energy(tau, v)) for i in range(k * k)])
+        k = self.size
+        d_tau, d_v1 = self._energy_partials(st.tau, v1hat, t_hat, psi_hat[:, 0])
         total = d_tau @ self.tau_derivative(st)
-        total[: k * k] += d_v1
+        total[: k * k] += d_v1.ravel()
         return -total
 
     def _forms(self, tau: Array, v1hat: Array) -> tuple[Array, Array, Array]:
@@ -268,54 +258,122 @@ class OneStepClassSpectrum(ClassSpectrum):
 
         Rows of class ``k`` have covariance ``Σ_k = f_k(M) + u_k² (η̃² s⊥²/α0) Q Δ Qᵀ`` (``Δ``: ``M2`` less
         ``mean(e²) I`` on ``Q = span(v, ζ)``, what fixes §10.3's ``F``). Leaving one column out, the forms
-        of the full ``BBᵀ`` are ``Φ_ab = aᵀ [(blockdiag(Σ_k⁻¹/τ_k) + V̂1 ⊗ I)⁻¹]_kl b`` (for commuting
+        of the full ``BBᵀ`` are ``Φ_ab = aᵀ 𝐙⁻¹ b``, ``𝐙 = blockdiag(Σ_k⁻¹/τ_k) + V̂1 ⊗ I`` (for commuting
         ``Σ_k`` this is ``E_j[a_j b_j s_k s_l N_kl(l_j)]`` in ``M``'s eigenbasis; the rank-two ``Δ`` enters by
         Woodbury, :meth:`_m2_update`); ``Π`` then removes the rank-``K`` part ``𝔅 V̂1 𝔅ᵀ``,
         ``𝔅 = [P_k B v]``: with ``X = (I − Φ_vv V̂1)⁻¹``, ``F = X Φ_vv``, ``C = X Φ_vζ``,
         ``H = Φ_ζζ + Φ_vζᵀ V̂1 X Φ_vζ``. Isotropic rows give ``F = diag(c_k τ_k)``, ``H = √(c_k c_l) N_kl =
         ψ_w V1``, ``C = 0``: §12.2's terms. Averaged over ``SPIKE_SEEDS`` batches."""
+        pvv, pzz, pvz = np.mean([phi for phi, _ in self._batch_solves(tau, v1hat)], axis=0)
+        x = np.linalg.inv(np.eye(self.size) - pvv @ v1hat)
+        return x @ pvv, pzz + pvz.T @ v1hat @ x @ pvz, x @ pvz
+
+    def _batch_solves(self, tau: Array, v1hat: Array) -> list[tuple[Array, tuple]]:
+        """Per batch ``(Φ_vv, Φ_ζζ, Φ_vζ)`` and the pieces of its adjoint: ``𝐰_v = 𝐙⁻¹ A``, ``𝐰_ζ = 𝐙⁻¹ B``
+        (``d × K × K``: node, class, column; ``A = a ⊗ I_K``, ``B = b ⊗ I_K``), ``F_k⁻¹ Q`` and the Woodbury
+        ``G_k`` of :meth:`_m2_update` (``None`` without ``M2``'s span part)."""
         law = self.directions
         d, k = law.size, self.size
         f_all = self.direction_f
-        # Y(l) = (diag(1/(τ_k f_k(l))) + V̂1)⁻¹ = s N s, node by node
+        # Y(l) = (diag(1/(τ_k f_k(l))) + V̂1)⁻¹ = s N s, node by node: the commuting part 𝐗0⁻¹
         y_all = np.linalg.inv(
             v1hat[None, :, :] + np.eye(k)[None] / (tau[None, None, :] * f_all[:, None, :])
         )
         u2 = np.asarray(self.law.values, dtype=float) ** 2
-        batches = law.a.shape[0]
-        forms = np.zeros((3, k, k))
-        for j in range(batches):
-            y = y_all[j * d : (j + 1) * d]
+        out = []
+        for j in range(law.a.shape[0]):
+            y, f = y_all[j * d : (j + 1) * d], f_all[j * d : (j + 1) * d]
             q = np.stack([law.a[j], law.b[j]], axis=1)  # d × 2
-            phi = np.einsum("ja,jb,jkl->abkl", q, q, y)
-            phi = np.array([phi[0, 0], phi[1, 1], phi[0, 1]])
+            w = [q[:, i, None, None] * y for i in (0, 1)]  # 𝐗0⁻¹ A, 𝐗0⁻¹ B
             span = self.m2_weight * law.m2_span[j]
+            wood = None
             if np.any(span != 0.0):
-                phi += self._m2_update(y, f_all[j * d : (j + 1) * d], q, span, u2, tau, v1hat)
-            forms += phi / batches
-        pvv, pzz, pvz = forms
-        x = np.linalg.inv(np.eye(k) - pvv @ v1hat)
-        return x @ pvv, pzz + pvz.T @ v1hat @ x @ pvz, x @ pvz
+                qf, g, middle, ends = self._woodbury(y, f, q, span, u2, tau)
+                xu = y[:, :, :, None] * qf[:, None, :, :]  # 𝐗0⁻¹𝐔: d × K × K × 2
+                xu = xu.reshape(d, k, 2 * k)
+                w = [w[i] + np.einsum("jkc,cq->jkq", xu, middle @ ends[i].T) for i in (0, 1)]
+                wood = (qf, g)
+            phi = np.array([np.einsum("j,jkl->kl", q[:, a], w[b]) for a, b in ((0, 0), (1, 1), (0, 1))])
+            out.append((phi, (w, wood)))
+        return out
+
+    def _energy_partials(self, tau: Array, v1hat: Array, t_hat: Array, ph: Array) -> tuple[Array, Array]:
+        """``(∂E/∂τ, ∂E/∂V̂1)`` of the spike's energy (:meth:`spike_q`), exact. ``E`` is a function of the
+        averaged ``Φ`` and of ``V̂1``; ``dΦ_xy = −𝐰_xᵀ d𝐙 𝐰_y`` with ``∂𝐙/∂V̂1_mn = E_mn ⊗ I`` and
+        ``∂𝐙/∂τ_m = −E_mm ⊗ Σ_m⁻¹/τ_m²`` (``Σ_m⁻¹ = F_m⁻¹ − F_m⁻¹ Q G_m Qᵀ F_m⁻¹``), so with
+        ``G_xy = ∂E/∂Φ_xy`` each batch adds ``−Σ_xy Σ_j 𝐰_x(j) G_xy 𝐰_y(j)ᵀ`` to ``∂E/∂V̂1`` and
+        ``tr(Σ_m⁻¹ 𝐋_mmᵀ)/τ_m²`` to ``∂E/∂τ_m``, ``𝐋_mm = Σ_xy 𝐰_x[:, m] G_xy 𝐰_y[:, m]ᵀ``."""
+        k = self.size
+        batches = self._batch_solves(tau, v1hat)
+        pvv, pzz, pvz = np.mean([phi for phi, _ in batches], axis=0)
+        grads, d_v1 = _energy_gradient(pvv, pzz, pvz, v1hat, t_hat, ph)
+        pairs = ((0, 0, grads[0]), (1, 1, grads[1]), (0, 1, grads[2]))
+        d_tau = np.zeros(k)
+        inv_f = 1.0 / self.direction_f  # (S d) × K
+        d = self.directions.size
+        for j, (_, (w, wood)) in enumerate(batches):
+            scale = 1.0 / len(batches)
+            for a, b, g in pairs:
+                wg = np.einsum("jmq,qp->jmp", w[a], g)
+                d_v1 -= scale * np.einsum("jmp,jnp->mn", wg, w[b])
+                # diagonal of the class blocks 𝐋_mm, node by node, against F_m⁻¹
+                d_tau += scale * np.einsum("jm,jmp,jmp->m", inv_f[j * d : (j + 1) * d], wg, w[b]) / tau**2
+                if wood is not None:
+                    qf, gk = wood
+                    left = np.einsum("jmc,jmp->mcp", qf, wg)  # (F_m⁻¹Q)ᵀ 𝐰_x G
+                    right = np.einsum("jmc,jmp->mcp", qf, w[b])
+                    d_tau -= scale * np.einsum("mcp,mep,mce->m", left, right, gk) / tau**2
+        return d_tau, d_v1
+
+    @staticmethod
+    def _woodbury(
+        y: Array, f: Array, q: Array, span: Array, u2: Array, tau: Array
+    ) -> tuple[Array, Array, Array, list[Array]]:
+        """Class ``k``'s rows gain ``u_k² Q span Qᵀ`` (``Q = (v, ζ)``, here in ``M``'s eigenbasis):
+        ``Σ_k⁻¹ = F_k⁻¹ − F_k⁻¹ Q G_k Qᵀ F_k⁻¹`` with ``G_k = u_k² span (I + Qᵀ F_k⁻¹ Q u_k² span)⁻¹``, so the
+        matrix to invert is ``𝐗0 − 𝐔𝐂𝐔ᵀ``, ``𝐗0⁻¹`` the commuting part ``Y(l)`` node by node,
+        ``𝐔 = blockdiag(F_k⁻¹ Q)``, ``𝐂 = blockdiag(G_k/τ_k)``, and
+        ``𝐗⁻¹ = 𝐗0⁻¹ + 𝐗0⁻¹𝐔 middle 𝐔ᵀ𝐗0⁻¹``, ``middle = 𝐂(I − 𝐔ᵀ𝐗0⁻¹𝐔𝐂)⁻¹``. Returns ``F_k⁻¹ Q``
+        (``d × K × 2``), ``G`` (``K × 2 × 2``), ``middle`` and ``𝐔ᵀ𝐗0⁻¹`` along ``a`` and ``b``
+        (``K × 2K`` each, transposed)."""
+        k = u2.size
+        qf = q[:, None, :] / f[:, :, None]  # d × K × 2: rows of F_k⁻¹ Q
+        gram = np.einsum("ja,jmb->mab", q, qf)  # Qᵀ F_m⁻¹ Q
+        g = np.array([u2[m] * span @ np.linalg.inv(np.eye(2) + gram[m] @ (u2[m] * span)) for m in range(k)])
+        c = np.zeros((2 * k, 2 * k))
+        for m in range(k):
+            c[2 * m : 2 * m + 2, 2 * m : 2 * m + 2] = g[m] / tau[m]
+        uyu = np.einsum("jka,jkl,jlb->kalb", qf, y, qf).reshape(2 * k, 2 * k)
+        ends = [np.einsum("j,jkl,jlb->klb", q[:, i], y, qf).reshape(k, 2 * k) for i in (0, 1)]
+        middle = c @ np.linalg.inv(np.eye(2 * k) - uyu @ c)
+        return qf, g, middle, ends
 
     @staticmethod
     def _m2_update(
         y: Array, f: Array, q: Array, span: Array, u2: Array, tau: Array, v1hat: Array
     ) -> Array:
         """The change of ``(Φ_vv, Φ_ζζ, Φ_vζ)`` when class ``k``'s rows gain ``u_k² Q span Qᵀ``
-        (``Q = (v, ζ)``, here in ``M``'s eigenbasis): ``Σ_k⁻¹ = F_k⁻¹ − F_k⁻¹ Q G_k Qᵀ F_k⁻¹`` with
-        ``G_k = u_k² span (I + Qᵀ F_k⁻¹ Q u_k² span)⁻¹`` (Woodbury), so the matrix to invert is
-        ``𝐗0 − 𝐔𝐂𝐔ᵀ``, ``𝐗0⁻¹`` the commuting part ``Y(l)`` node by node, ``𝐔 = blockdiag(F_k⁻¹ Q)``,
-        ``𝐂 = blockdiag(G_k/τ_k)``; then ``𝐗⁻¹ = 𝐗0⁻¹ + 𝐗0⁻¹𝐔𝐂(I − 𝐔ᵀ𝐗0⁻¹𝐔𝐂)⁻¹𝐔ᵀ𝐗0⁻¹``."""
-        k = u2.size
-        qf = q[:, None, :] / f[:, :, None]  # d × K × 2: rows of F_k⁻¹ Q
-        c = np.zeros((2 * k, 2 * k))
-        for m in range(k):
-            gram = np.einsum("ja,jb->ab", q, qf[:, m, :])  # Qᵀ F_m⁻¹ Q
-            g = u2[m] * span @ np.linalg.inv(np.eye(2) + gram @ (u2[m] * span))
-            c[2 * m : 2 * m + 2, 2 * m : 2 * m + 2] = g / tau[m]
-        # 𝐔ᵀ𝐗0⁻¹𝐔 (2K × 2K) and 𝐗0⁻¹𝐔 along a, b (K × 2K each)
-        uyu = np.einsum("jka,jkl,jlb->kalb", qf, y, qf).reshape(2 * k, 2 * k)
-        ends = [np.einsum("j,jkl,jlb->klb", q[:, i], y, qf).reshape(k, 2 * k) for i in (0, 1)]
-        middle = c @ np.linalg.inv(np.eye(2 * k) - uyu @ c)
+        (:meth:`_woodbury`)."""
+        _, _, middle, ends = OneStepClassSpectrum._woodbury(y, f, q, span, u2, tau)
         pick = ((0, 0), (1, 1), (0, 1))
         return np.array([ends[i] @ middle @ ends[j].T for i, j in pick])
+
+
+def _energy_gradient(
+    pvv: Array, pzz: Array, pvz: Array, v1hat: Array, u: Array, w: Array
+) -> tuple[tuple[Array, Array, Array], Array]:
+    """``(∂E/∂Φ_vv, ∂E/∂Φ_ζζ, ∂E/∂Φ_vζ)`` and the explicit ``∂E/∂V̂1`` of
+    ``E = uᵀ X Φ_vv u + wᵀ (Φ_ζζ + Φ_vζᵀ V̂1 X Φ_vζ) w + 2 uᵀ X Φ_vζ w``, ``X = (I − Φ_vv V̂1)⁻¹``
+    (``dX = X (dΦ_vv V̂1 + Φ_vv dV̂1) X``; ``∂E/∂M`` such that ``dE = Σ_ij (∂E/∂M)_ij dM_ij``)."""
+    p, v = pvv, v1hat
+    x = np.linalg.inv(np.eye(p.shape[0]) - p @ v)
+    a, b = x.T @ u, x @ p @ u
+    c = pvz @ w
+    e = x @ c
+    g = x.T @ v.T @ c
+    ve = v @ e
+    g_vv = np.outer(a, v @ b + u) + np.outer(2.0 * a + g, ve)
+    g_vz = np.outer(2.0 * a + ve + g, w)
+    g_zz = np.outer(w, w)
+    d_v1 = np.outer(p.T @ a, b) + np.outer(2.0 * (p.T @ a) + c + p.T @ g, e)
+    return (g_vv, g_zz, g_vz), d_v1
