@@ -3,6 +3,8 @@ the K-atom spectral law against sampled matrices, and the symmetries of the read
 
 from __future__ import annotations
 
+from functools import partialmethod
+
 import numpy as np
 import pytest
 
@@ -185,7 +187,7 @@ def test_results_warn_with_the_measured_range_of_their_regime() -> None:
     assert none.warnings == []
 
 
-def test_one_step_class_bulk_against_a_sampled_first_layer_and_its_jacobian() -> None:
+def test_one_step_class_bulk_against_a_sampled_first_layer_and_its_jacobian(monkeypatch) -> None:
     from srf_engine.theory.class_onestep import OneStepClassSpectrum
 
     problem = Problem("relu", "tanh", 2.0, 2.0, 1.0, 0.0)
@@ -214,11 +216,19 @@ def test_one_step_class_bulk_against_a_sampled_first_layer_and_its_jacobian() ->
     x0, h = np.concatenate([v1h.ravel(), z]), 1e-6
     fd = np.array([(f(x0 + h * e) - f(x0 - h * e)) / (2 * h) for e in np.eye(6)]).T
     np.testing.assert_allclose(sp.jacobian(st), fd, atol=1e-7)
-    # odd students keep the Marchenko–Pastur bulk (b1 = 0): the option changes nothing there
+    # odd students have b1 = 0: flat rows, so with isotropic spike projections the bulk is Marchenko–Pastur;
+    # the spike's projections keep M2 along the spike, which raises the error (tanh/tanh, α0 = 2: +1.0 …
+    # +1.3 %, closer to the network, docs/fidelity.md)
     odd = Problem("tanh", "tanh", 2.0, 2.0, 1.0, 0.0)
-    a = readout_curve(odd, [0.5, 2.0], 0.05, readout="rademacher", bulk="one_step")
     b = readout_curve(odd, [0.5, 2.0], 0.05, readout="rademacher")
-    np.testing.assert_allclose(a.test_errors, b.test_errors, rtol=1e-8)
+    with monkeypatch.context() as patch:
+        isotropic = partialmethod(OneStepClassSpectrum.__init__, spike=False)
+        patch.setattr(OneStepClassSpectrum, "__init__", isotropic)
+        flat = readout_curve(odd, [0.5, 2.0], 0.05, readout="rademacher", bulk="one_step")
+    np.testing.assert_allclose(flat.test_errors, b.test_errors, rtol=1e-8)
+    a = readout_curve(odd, [0.5, 2.0], 0.05, readout="rademacher", bulk="one_step")
+    change = np.array(a.test_errors) / np.array(b.test_errors) - 1.0
+    assert np.all(change > 0.005) and np.all(change < 0.02)
 
 
 def _network_step(problem: Problem, law: ReadoutLaw, d: int, seed: int):
