@@ -45,7 +45,9 @@ def test_a_rademacher_curve_is_readout_curves_numbers(tmp_path: Path) -> None:
     with client(tmp_path) as http:
         answer = http.post("/theory/curve", json={**BODY, "readout": "rademacher"}).json()
     problem = Problem("relu", "tanh", 2.0, 2.0, 0.5, 0.1)
-    engine = readout_curve(problem, BODY["alphas"], 0.05, readout="rademacher", mapping="corrected")
+    engine = readout_curve(
+        problem, BODY["alphas"], 0.05, readout="rademacher", mapping="corrected", bulk="marchenko_pastur"
+    )
     np.testing.assert_allclose(_errors(answer), engine.test_errors, rtol=1e-12)
     np.testing.assert_allclose([p["train_error"] for p in answer["points"]], engine.train_errors, rtol=1e-12)
     assert answer["readout"] == "rademacher" and answer["request"]["readout"] == "rademacher"

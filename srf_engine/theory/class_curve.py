@@ -3,10 +3,11 @@
 :func:`readout_curve` is the engine entry: a :class:`~srf_engine.problem.Problem`, sample ratios, one
 ridge and a :class:`~srf_engine.theory.readout.ReadoutLaw`; it maps the step class by class
 (``mapping``), evaluates the per-class conditional moments once, and solves the ``K``-class equations
-along ``α`` with warm starts. The bulk is the ``K``-atom generalised Marchenko–Pastur law (each class
-``c_k·W0``, §12.2) or, with ``bulk="one_step"``, §10.3's bulk class by class with the spike's projections
-on it (§12.4, :mod:`~srf_engine.theory.class_onestep`); §10.4's row-norm channel is not derived class
-by class (results say which bulk was used in ``warnings``).
+along ``α`` with warm starts. The bulk is, by default (``bulk="one_step"``), §10.3's bulk class by class
+with the spike's projections on it (§12.4, :mod:`~srf_engine.theory.class_onestep`; the
+Marchenko–Pastur law wherever there is no step or the target has several indices), or the ``K``-atom
+generalised Marchenko–Pastur law (``bulk="marchenko_pastur"``: each class ``c_k·W0``, §12.2); §10.4's
+row-norm channel is not derived class by class (results say which bulk was used in ``warnings``).
 
 :func:`readout_function` gives ``ŷ(κ) = Σ_k μ0k(κ) m_k + κ Σ_k μ1k(κ) t_k`` against ``h(κ)``: with several
 classes a non-odd student can follow functions of ``κ`` that one class cannot.
@@ -85,7 +86,7 @@ class _Prepared:
     spectrum: ClassSpectrum
     mapping: str
     target: MultiIndexTarget | None = None
-    bulk: str = "marchenko_pastur"  # the bulk asked for; the spectrum says which one is used
+    bulk: str = "one_step"  # the bulk asked for; the spectrum says which one is used
 
 
 CLASS_BULKS = ("marchenko_pastur", "one_step")
@@ -202,7 +203,7 @@ def readout_curve(
     mapping: Mapping = DEFAULT_READOUT_MAPPING,
     refine: int = 1,
     target: object = None,
-    bulk: str = "marchenko_pastur",
+    bulk: str = "one_step",
 ) -> ReadoutCurve:
     """Test and training errors along ``alphas`` with readout law ``readout`` (a :class:`ReadoutLaw`,
     ``"uniform"``, ``"rademacher"``, ``"gaussian"`` or ``{"values", "weights"}``), docs/theory.md §12.2.
@@ -260,7 +261,7 @@ def readout_function(
     readout: object = "rademacher",
     mapping: Mapping = DEFAULT_READOUT_MAPPING,
     target: object = None,
-    bulk: str = "marchenko_pastur",
+    bulk: str = "one_step",
 ) -> ReadoutFunction:
     """``ŷ(κ) = Σ_k μ0k(κ) m_k + κ Σ_k μ1k(κ) t_k`` at the fixed point, and ``h(κ) = E[y | κ]``."""
     (alpha,) = check_alphas([alpha], "alpha")
