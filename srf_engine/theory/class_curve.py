@@ -98,7 +98,7 @@ def _prepare(
     mapping: object,
     refine: int,
     target: object,
-    bulk: str = "marchenko_pastur",
+    bulk: str = "one_step",
 ) -> _Prepared:
     if not isinstance(problem, Problem):
         raise InvalidParameterError("problem", "must be a Problem")
