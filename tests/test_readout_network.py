@@ -55,7 +55,7 @@ def test_the_one_step_classes_close_small_alpha0_against_the_network() -> None:
     problem = Problem("relu", "tanh", 2.0, 1.0, 1.0, 0.0)
     alphas = [0.5, 2.0]
     one_step = readout_curve(problem, alphas, 0.05, readout="rademacher", bulk="one_step")
-    plain = readout_curve(problem, alphas, 0.05, readout="rademacher")
+    plain = readout_curve(problem, alphas, 0.05, readout="rademacher", bulk="marchenko_pastur")
     net = _load("readouts").network_stats(
         range(8), student="relu", teacher="tanh", readout=ReadoutLaw.rademacher(), learning_rate=2.0,
         alpha0=1.0, width=1.0, ridge=0.05, alphas=alphas, d=1500,
