@@ -12,7 +12,7 @@ from srf_engine.theory.class_onestep import OneStepClassSpectrum
 from srf_engine.theory.readout import ReadoutLaw, map_classes
 
 
-def test_the_m2_update_is_the_dense_inverse() -> None:
+def test_the_woodbury_update_is_the_dense_inverse() -> None:
     rng = np.random.default_rng(1)
     d, k = 60, 2
     f = rng.uniform(0.3, 2.0, (d, k))
@@ -23,7 +23,8 @@ def test_the_m2_update_is_the_dense_inverse() -> None:
     y = np.linalg.inv(np.stack([np.diag(1 / (tau * f[j])) + v1 for j in range(d)]))
     pairs = ((0, 0), (1, 1), (0, 1))
     base = np.array([np.einsum("j,j,jkl->kl", q[:, a], q[:, b], y) for a, b in pairs])
-    got = base + OneStepClassSpectrum._m2_update(y, f, q, span, u2, tau, v1)
+    _, _, middle, ends = OneStepClassSpectrum._woodbury(y, f, q, span, u2, tau)
+    got = base + np.array([ends[a] @ middle @ ends[b].T for a, b in pairs])
     big = np.zeros((k * d, k * d))
     for i in range(k):
         sigma = np.diag(f[:, i]) + u2[i] * q @ span @ q.T

@@ -149,11 +149,14 @@ class OneStepClassSpectrum(ClassSpectrum):
             self.direction_f = row_scales2(self.directions.nodes).T  # (S d) × K
         #: ``η̃² s⊥²/α0``: the weight of ``M2`` in the rows' covariance (§10.3's ``Σ``), per ``u_k²``.
         self.m2_weight = k0 / e2 if e2 > 0.0 else 0.0
+        #: The last :meth:`_batch_solves`, by its ``(τ, V̂1)``.
+        self._solves: tuple[tuple[bytes, bytes], list] | None = None
 
     def fresh(self) -> OneStepClassSpectrum:
         out = object.__new__(OneStepClassSpectrum)
         out.__dict__.update(self.__dict__)
         out._last = None
+        out._solves = None
         return out
 
     def _ns(self, tau: Array, v1hat: Array) -> Array:
@@ -238,16 +241,19 @@ class OneStepClassSpectrum(ClassSpectrum):
             return super().spike_forms(st, v1hat)
         return self._forms(st.tau, v1hat)
 
-    def spike_q(self, st: SpectralState, v1hat: Array, t_hat: Array, psi_hat: Array) -> Array:
+    def spike_q(
+        self, st: SpectralState, v1hat: Array, t_hat: Array, psi_hat: Array, jacobian: Array
+    ) -> Array:
         """The spike's part of ``q``; with anisotropic forms ``−d/d(vec V̂1, V̂2)`` of the spike's energy
         ``E = t̂ᵀ F t̂ + ψ̂ᵀ H ψ̂ + 2 t̂ᵀ C ψ̂`` (single index: ``ψ̂`` is ``K × 1``). The forms depend on the
-        hats through ``τ`` (``∂τ/∂h`` exact, :meth:`tau_derivative`) and on ``V̂1`` directly:
-        ``dE/dh = ∂E/∂τ · ∂τ/∂h + ∂E/∂V̂1``, both partials exact (:meth:`_energy_partials`)."""
+        hats through ``τ`` (``∂τ/∂h`` exact: the last ``K`` rows of ``jacobian`` are ``∂τ/∂h / ψ_w``,
+        :meth:`jacobian`) and on ``V̂1`` directly: ``dE/dh = ∂E/∂τ · ∂τ/∂h + ∂E/∂V̂1``, both partials
+        exact (:meth:`_energy_partials`)."""
         if not self.anisotropic_spike:
-            return super().spike_q(st, v1hat, t_hat, psi_hat)
+            return super().spike_q(st, v1hat, t_hat, psi_hat, jacobian)
         k = self.size
         d_tau, d_v1 = self._energy_partials(st.tau, v1hat, t_hat, psi_hat[:, 0])
-        total = d_tau @ self.tau_derivative(st)
+        total = d_tau @ (self.width * jacobian[k * k :])
         total[: k * k] += d_v1.ravel()
         return -total
 
@@ -260,7 +266,7 @@ class OneStepClassSpectrum(ClassSpectrum):
         ``mean(e²) I`` on ``Q = span(v, ζ)``, what fixes §10.3's ``F``). Leaving one column out, the forms
         of the full ``BBᵀ`` are ``Φ_ab = aᵀ 𝐙⁻¹ b``, ``𝐙 = blockdiag(Σ_k⁻¹/τ_k) + V̂1 ⊗ I`` (for commuting
         ``Σ_k`` this is ``E_j[a_j b_j s_k s_l N_kl(l_j)]`` in ``M``'s eigenbasis; the rank-two ``Δ`` enters by
-        Woodbury, :meth:`_m2_update`); ``Π`` then removes the rank-``K`` part ``𝔅 V̂1 𝔅ᵀ``,
+        Woodbury, :meth:`_woodbury`); ``Π`` then removes the rank-``K`` part ``𝔅 V̂1 𝔅ᵀ``,
         ``𝔅 = [P_k B v]``: with ``X = (I − Φ_vv V̂1)⁻¹``, ``F = X Φ_vv``, ``C = X Φ_vζ``,
         ``H = Φ_ζζ + Φ_vζᵀ V̂1 X Φ_vζ``. Isotropic rows give ``F = diag(c_k τ_k)``, ``H = √(c_k c_l) N_kl =
         ψ_w V1``, ``C = 0``: §12.2's terms. Averaged over ``SPIKE_SEEDS`` batches."""
@@ -271,7 +277,10 @@ class OneStepClassSpectrum(ClassSpectrum):
     def _batch_solves(self, tau: Array, v1hat: Array) -> list[tuple[Array, tuple]]:
         """Per batch ``(Φ_vv, Φ_ζζ, Φ_vζ)`` and the pieces of its adjoint: ``𝐰_v = 𝐙⁻¹ A``, ``𝐰_ζ = 𝐙⁻¹ B``
         (``d × K × K``: node, class, column; ``A = a ⊗ I_K``, ``B = b ⊗ I_K``), ``F_k⁻¹ Q`` and the Woodbury
-        ``G_k`` of :meth:`_m2_update` (``None`` without ``M2``'s span part)."""
+        ``G_k`` of :meth:`_woodbury` (``None`` without ``M2``'s span part)."""
+        key = (tau.tobytes(), v1hat.tobytes())
+        if self._solves is not None and self._solves[0] == key:
+            return self._solves[1]  # spike_forms and spike_q ask at the same point
         law = self.directions
         d, k = law.size, self.size
         f_all = self.direction_f
@@ -295,6 +304,7 @@ class OneStepClassSpectrum(ClassSpectrum):
                 wood = (qf, g)
             phi = np.array([np.einsum("j,jkl->kl", q[:, a], w[b]) for a, b in ((0, 0), (1, 1), (0, 1))])
             out.append((phi, (w, wood)))
+        self._solves = (key, out)
         return out
 
     def _energy_partials(self, tau: Array, v1hat: Array, t_hat: Array, ph: Array) -> tuple[Array, Array]:
@@ -347,16 +357,6 @@ class OneStepClassSpectrum(ClassSpectrum):
         ends = [np.einsum("j,jkl,jlb->klb", q[:, i], y, qf).reshape(k, 2 * k) for i in (0, 1)]
         middle = c @ np.linalg.inv(np.eye(2 * k) - uyu @ c)
         return qf, g, middle, ends
-
-    @staticmethod
-    def _m2_update(
-        y: Array, f: Array, q: Array, span: Array, u2: Array, tau: Array, v1hat: Array
-    ) -> Array:
-        """The change of ``(Φ_vv, Φ_ζζ, Φ_vζ)`` when class ``k``'s rows gain ``u_k² Q span Qᵀ``
-        (:meth:`_woodbury`)."""
-        _, _, middle, ends = OneStepClassSpectrum._woodbury(y, f, q, span, u2, tau)
-        pick = ((0, 0), (1, 1), (0, 1))
-        return np.array([ends[i] @ middle @ ends[j].T for i, j in pick])
 
 
 def _energy_gradient(

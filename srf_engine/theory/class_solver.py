@@ -191,7 +191,7 @@ def _downstream(
     psi_hat = alpha_p * (cm.mu1 * w_om[None, :]) @ cm.h1.T  # K × J
     # t = F t̂ + C ψ̂, ψ = H ψ̂ + Cᵀ t̂ (isotropic rows: F = ψ_w diag(c V2), H = ψ_w V1, C = 0)
     f_form, h_form, c_form = sp.spike_forms(st, v1h)
-    c_psi = c_form @ psi_hat[:, 0] if np.any(c_form) else np.zeros(k)
+    c_psi = c_form @ psi_hat[:, 0]
     kp = mu0r.shape[0]
     system = np.zeros((k + kp, k + kp))
     system[:k, :k] = np.eye(k) + alpha_p * f_form @ a11
@@ -207,9 +207,9 @@ def _downstream(
     w_om2 = w_om * om
     b = alpha_p * (ch.phi @ (w_om2 * e0))
     mmat = alpha_p * (ch.phi * w_om2[None, :]) @ ch.phi.T
-    ks = -sp.jacobian(st)
-    spike = sp.spike_q(st, v1h, t_hat, psi_hat)
-    q = np.linalg.solve(np.eye(mmat.shape[0]) - ks @ mmat, ks @ b + spike)
+    jac = sp.jacobian(st)
+    spike = sp.spike_q(st, v1h, t_hat, psi_hat, jac)
+    q = np.linalg.solve(np.eye(mmat.shape[0]) + jac @ mmat, spike - jac @ b)
     energy = e0 + q @ ch.phi
     return _Down(q, t, psi, basis @ m_red, float(w @ energy), float(w_om2 @ energy))
 
@@ -235,13 +235,14 @@ def class_residual(
     energy = cm.hh - 2.0 * y_hat * cm.h - 2.0 * h1_term + y_hat * y_hat + q @ ch.phi
     qhat = alpha_p * (ch.phi @ (w * om * om * energy))
     f_form, h_form, c_form = sp.spike_forms(st, v1h)
-    c_psi = c_form @ psi_hat[:, 0] if np.any(c_form) else np.zeros(k)
+    c_psi = c_form @ psi_hat[:, 0]
+    jac = sp.jacobian(st)
     new = {
         "V1": st.V1.ravel(),
         "V2": st.V2,
         "t": f_form @ t_hat + c_psi,
         "psi": np.ravel(h_form @ psi_hat + (c_form.T @ t_hat)[:, None]),
-        "q": -sp.jacobian(st) @ qhat + sp.spike_q(st, v1h, t_hat, psi_hat),
+        "q": -jac @ qhat + sp.spike_q(st, v1h, t_hat, psi_hat, jac),
     }
     old = {"V1": np.ravel(fp["V1"]), "V2": fp["V2"], "t": fp["t"], "psi": np.ravel(fp["psi"]), "q": q}
     res = max(float(np.max(np.abs(new[n] - old[n]) / (1.0 + np.abs(old[n])))) for n in new)

@@ -133,8 +133,11 @@ class ClassSpectrum:
         ``F = ψ_w diag(c_k V2_k)``, ``H = ψ_w V1``, ``C = 0``."""
         return np.diag(self.width * self.c * st.V2), self.width * st.V1, np.zeros((self.size, self.size))
 
-    def spike_q(self, st: SpectralState, v1hat: Array, t_hat: Array, psi_hat: Array) -> Array:
+    def spike_q(
+        self, st: SpectralState, v1hat: Array, t_hat: Array, psi_hat: Array, jacobian: Array
+    ) -> Array:
         """The spike's part of ``q``: ``−d/d(vec V̂1, V̂2)`` of ``t̂ᵀ F t̂ + ψ̂ᵀ H ψ̂ + 2 t̂ᵀ C ψ̂``, for
-        isotropic rows ``−J·(ψ_w ψ̂ψ̂ᵀ, ψ_w c t̂²)`` (``ψ̂``: ``K × J``)."""
+        isotropic rows ``−J·(ψ_w ψ̂ψ̂ᵀ, ψ_w c t̂²)`` (``ψ̂``: ``K × J``; ``jacobian``: :meth:`jacobian` at
+        ``st``, which the caller has already)."""
         spike = np.concatenate([(self.width * psi_hat @ psi_hat.T).ravel(), self.width * self.c * t_hat**2])
-        return -self.jacobian(st) @ spike
+        return -jacobian @ spike
