@@ -84,6 +84,33 @@ def test_many_alphas_per_model_share_its_arrays_and_equal_each_point_alone() -> 
     _check_grid("relu", "tanh", spec, bulk="marchenko_pastur")
 
 
+def test_lines_of_many_models_solved_together_equal_each_point_alone(monkeypatch) -> None:
+    """Lines of 20 α of many models (a grid's η̃ × ψ_w): several lines a chunk, each line with its own
+    padded κ arrays, the two widths' spectral rules padded to one length in a chunk and alike within
+    a width (a rule shared by scaling); the ridgeless limit and α across both widths."""
+    from srf_engine.theory import batch
+
+    layouts: list[str] = []
+    solve_chunk = batch._solve_chunk
+
+    def recording(*args):
+        source = args[-1]
+        layouts.append("rows" if source is None else "shared" if isinstance(source, int) else "lines")
+        return solve_chunk(*args)
+
+    monkeypatch.setattr(batch, "_solve_chunk", recording)
+    spec = GridSpec.build(
+        width=[0.5, 2.0],
+        noise=0.1,
+        alpha0=20.0,
+        learning_rate=[0.5, 1.5, 3.0],
+        ridge=[0.0, 0.02],
+        alphas=list(np.linspace(0.1, 3.0, 20)),
+    )
+    _check_grid("tanh", "sin", spec)
+    assert "lines" in layouts
+
+
 def test_small_ridge_below_the_width_warns_as_point_by_point() -> None:
     """The fit fraction (docs/theory.md §10.6) of batched points gives the same thin-fit warning."""
     spec = GridSpec.build(

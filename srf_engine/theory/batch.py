@@ -29,6 +29,7 @@ import numpy as np
 
 from ..blas import single_threaded_blas
 from ..cancel import checkpoint
+from ..results import frozen_instance
 from .bulk import MarchenkoPasturBulk
 from .conditional import ConditionalMoments
 from .quadrature import marchenko_pastur_rule, spectral_nodes_needed, spectral_nodes_needed_many
@@ -54,6 +55,9 @@ MAX_CHUNK_POINTS = 2048
 #: of a chunk is then one matrix product (BLAS) against the model's arrays, none gathered.
 SHARED_MIN_POINTS = 16
 SHARED_CHUNK_ELEMENTS = 1 << 18
+#: Lines of a grid (many models, the same number of points each) are solved several lines a chunk: one
+#: numpy call then does the work of many lines, and the chunk's arrays stay in the L2/L3 caches.
+LINES_ELEMENTS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -139,41 +143,115 @@ def _mv(a: Array, v: Array) -> Array:
 
 
 class _Chunk:
-    """The arrays of a set of points: their models' κ arrays (``shared``: one model's, broadcast over
-    the points, so that every κ sum of the chunk is one matrix product) and their spectral rules."""
+    """The arrays of a set of points: their models' κ arrays and their spectral rules.
+
+    ``layout`` says how the κ arrays are held:
+
+    - ``"shared"``: one model's, broadcast over the points; every κ sum is one matrix product;
+    - ``"lines"``: one per line of ``per_line`` consecutive points of one model, padded to one length;
+      every κ sum is one matrix product per line;
+    - ``"rows"``: one per point, padded to one length; every κ sum is a batched matrix-vector product.
+    """
 
     V_FIELDS = ("MU", "WV", "WM")
 
     def __init__(
-        self, kappa: dict[str, Array], shared: bool, D: Array, u: Array, alpha_p: Array, lam: Array
+        self,
+        kappa: dict[str, Array],
+        layout: str,
+        D: Array,
+        u: Array,
+        alpha_p: Array,
+        lam: Array,
+        rule: tuple[Array, Array, Array] | None = None,
     ) -> None:
-        self.kappa, self.shared = kappa, shared
+        """``D, u``: each row's spectral nodes and weights; ``rule``: ``(nodes, weights, scale)`` when
+        every row's nodes are ``scale[i] · nodes`` with the same weights (its sums are then matrix
+        products)."""
+        self.kappa, self.layout = kappa, layout
+        self.per_line = alpha_p.size // kappa["WV"].shape[0] if layout == "lines" else 0
         self.D, self.u = D, u
-        # (E[D ·], E[·], E[D² ·]) over the spectral nodes
-        self.UD = np.stack([u * D, u, u * D * D], axis=1)
         self.alpha_p, self.lam = alpha_p, lam
+        if rule is None:
+            self.nodes_x, self.UD = None, np.stack([u * D, u, u * D * D], axis=1)
+        else:
+            x, w, scale = rule
+            self.nodes_x, self.U = x, np.stack([w * x, w, w * x * x])
+            self.scales = np.stack([scale, np.ones_like(scale), scale * scale], axis=1)
 
     def take(self, idx: Array | slice, fields: Sequence[str] | None = None) -> _Chunk:
-        """The rows ``idx``, with the κ arrays ``fields`` only (default: all)."""
+        """The rows ``idx``, with the κ arrays ``fields`` only (default: all). Rows of a ``"lines"``
+        chunk other than all of them come out as a ``"rows"`` chunk (their lines' arrays gathered)."""
         out = _Chunk.__new__(_Chunk)
         names = self.kappa if fields is None else fields
-        out.kappa = {k: self.kappa[k] if self.shared else self.kappa[k][idx] for k in names}
-        out.shared = self.shared
-        out.D, out.u, out.UD = self.D[idx], self.u[idx], self.UD[idx]
+        out.layout, out.per_line = self.layout, self.per_line
+        every = isinstance(idx, slice) and idx == slice(None)
+        if self.layout == "shared" or (self.layout == "lines" and every):
+            out.kappa = {k: self.kappa[k] for k in names}
+        elif self.layout == "lines":
+            line = np.arange(self.alpha_p.size)[idx] // self.per_line
+            out.kappa = {k: self.kappa[k][line] for k in names}
+            out.layout, out.per_line = "rows", 0
+        else:
+            out.kappa = {k: self.kappa[k][idx] for k in names}
+        out.D, out.u, out.nodes_x = self.D[idx], self.u[idx], self.nodes_x
+        if self.nodes_x is None:
+            out.UD = self.UD[idx]
+        else:
+            out.U, out.scales = self.U, self.scales[idx]
         out.alpha_p, out.lam = self.alpha_p[idx], self.lam[idx]
         return out
+
+    def spectral(self, v: Array, rows: slice = slice(None)) -> Array:
+        """``(E[D v], E[v], E[D² v])[rows]`` over each row's spectral nodes."""
+        if self.nodes_x is None:
+            return _mv(self.UD[:, rows], v)
+        out = v @ self.U[rows].T
+        out *= self.scales[:, rows]
+        return out
+
+    def inverse_s(self, vhat: Array) -> Array:
+        """``1/S = 1/(λ + V̂2 + V̂1 D)`` on each row's spectral nodes."""
+        if self.nodes_x is None:
+            s = (self.lam + vhat[:, 1])[:, None] + vhat[:, :1] * self.D
+        else:
+            s = (self.lam + vhat[:, 1])[:, None] + (vhat[:, 0] * self.scales[:, 0])[:, None] * self.nodes_x
+        return np.reciprocal(s, out=s)
 
     def sums(self, name: str, v: Array) -> Array:
         """``Σ_j A[r, j] v[i, j]`` for the κ array ``A = kappa[name]`` (rows ``r``) and each point ``i``."""
         a = self.kappa[name]
-        return v @ a.T if self.shared else _mv(a, v)
+        if self.layout == "shared":
+            return v @ a.T
+        if self.layout == "rows":
+            return _mv(a, v)
+        lines = a.shape[0]
+        return (v.reshape(lines, -1, v.shape[-1]) @ a.transpose(0, 2, 1)).reshape(-1, a.shape[1])
 
     def omega(self, x: Array) -> Array:
         """``ω = 1/(1 + μ1² V1 + μ2² V2)`` on every node of every row."""
         mu = self.kappa["MU"]
-        om = x @ mu.T if self.shared else _mv(mu, x)
+        if self.layout == "shared":
+            om = x @ mu.T
+        elif self.layout == "rows":
+            om = _mv(mu, x)
+        else:
+            om = (x.reshape(mu.shape[0], -1, 2) @ mu.transpose(0, 2, 1)).reshape(x.shape[0], -1)
         om += 1.0
         return np.reciprocal(om, out=om)
+
+    def nodes(self, name: str) -> Array:
+        """The per-node array ``kappa[name]``, shaped to combine with :meth:`column` values."""
+        a = self.kappa[name]
+        return a[:, None, :] if self.layout == "lines" else a
+
+    def column(self, v: Array) -> Array:
+        """The per-row values ``v``, shaped to combine with :meth:`nodes` arrays."""
+        return v.reshape(self.kappa["WV"].shape[0], -1, 1) if self.layout == "lines" else v[:, None]
+
+    def per_row(self, a: Array) -> Array:
+        """A per-model value ``a`` (one row per model row of the κ arrays) repeated for each point."""
+        return np.repeat(a, self.per_line, axis=0) if self.layout == "lines" else a
 
     def v_map(self, x: Array, om: Array | None = None) -> tuple[Array, Array, Array, Array, Array]:
         """``F(V)``, ``J_F = K M``, ``K``, ``(V̂1, V̂2)`` and ``M`` at ``V = x`` (rows: points), as
@@ -181,9 +259,9 @@ class _Chunk:
         ap = self.alpha_p
         om = self.omega(x) if om is None else om
         vhat = ap[:, None] * self.sums("WV", om)
-        inv_s = 1.0 / ((self.lam + vhat[:, 1])[:, None] + vhat[:, :1] * self.D)
-        f = _mv(self.UD[:, :2], inv_s)
-        k = _mv(self.UD, inv_s * inv_s)  # (K12, K22, K11)
+        inv_s = self.inverse_s(vhat)
+        f = self.spectral(inv_s, slice(0, 2))
+        k = self.spectral(inv_s * inv_s)  # (K12, K22, K11)
         m = self.sums("WM", om * om)  # (M11, M12, M22)/α_p
         m *= ap[:, None]
         k_mat = _symmetric(k[:, 2], k[:, 0], k[:, 1])
@@ -258,11 +336,16 @@ def _ray_steps(ch: _Chunk, x: Array, g: Array) -> tuple[Array, Array, Array, Arr
 
 def _solve_v(ch: _Chunk, start: Array) -> tuple[Array, Array, Array, Array]:
     """``solver._solve_v`` for every row: ``(x, steps, ok, exhausted)``; rows ``exhausted`` ran out of
-    Newton steps and go to the monotone fallback."""
+    Newton steps and go to the monotone fallback.
+
+    A row that is done stays in the arrays, frozen, until at most half of them are still iterating:
+    then the others are dropped. Each drop copies arrays, which costs more than the work it saves
+    while most rows are still live."""
     n = start.shape[0]
     x_out, steps, ok = start.copy(), np.zeros(n, dtype=int), np.zeros(n, dtype=bool)
     exhausted = np.zeros(n, dtype=bool)
-    live = np.arange(n)
+    live = np.arange(n)  # the rows of ``cur``, by index in ``ch``
+    active = np.ones(n, dtype=bool)  # of ``cur``'s rows, those still iterating
     cur = ch
     x = start.copy()
     f, jac, *_ = cur.v_map(x)
@@ -272,35 +355,43 @@ def _solve_v(ch: _Chunk, start: Array) -> tuple[Array, Array, Array, Array]:
         checkpoint()
         finite = np.all(np.isfinite(g), axis=1)
         done_conv = finite & (_gmax(g) <= TOLERANCE * (1.0 + np.max(np.abs(x), axis=1)))
-        done = ~finite | done_conv
+        done = active & (~finite | done_conv)
         if done.any():
             ids = live[done]
             x_out[ids], steps[ids], ok[ids] = x[done], step - 1, done_conv[done]
-            keep = np.flatnonzero(~done)
+            active &= ~done
+            keep = np.flatnonzero(active)
             if keep.size == 0:
                 return x_out, steps, ok, exhausted
-            live, cur = live[keep], cur.take(keep, _Chunk.V_FIELDS)
-            x, f, jac, g = x[keep], f[keep], jac[keep], g[keep]
+            if 2 * keep.size <= active.size:
+                live, cur = live[keep], cur.take(keep, _Chunk.V_FIELDS)
+                x, f, jac, g = x[keep], f[keep], jac[keep], g[keep]
+                active = np.ones(keep.size, dtype=bool)
         dx, solvable = _solve2(jac - eye, -g)
         dx[~solvable] = g[~solvable]
         trial = x + dx
-        valid = np.flatnonzero(np.all(np.isfinite(trial), axis=1) & np.all(trial >= 0.0, axis=1))
+        valid = active & np.all(np.isfinite(trial), axis=1) & np.all(trial >= 0.0, axis=1)
         accepted = np.zeros(live.size, dtype=bool)
-        if valid.size:
-            sub = cur.take(valid, _Chunk.V_FIELDS) if valid.size < live.size else cur
-            f_t, j_t, *_ = sub.v_map(trial[valid])
-            g_t = f_t - trial[valid]
-            better = _gmax(g_t) < _gmax(g[valid])
-            acc = valid[better]
-            x[acc], f[acc], jac[acc], g[acc] = trial[valid][better], f_t[better], j_t[better], g_t[better]
-            accepted[acc] = True
-        rejected = np.flatnonzero(~accepted)
+        if valid.any():
+            # every row is evaluated (one pass, no copies): rows without a valid trial at their x
+            if not valid.all():
+                trial = np.where(valid[:, None], trial, x)
+            f_t, j_t, *_ = cur.v_map(trial)
+            g_t = f_t - trial
+            accepted = valid & (_gmax(g_t) < _gmax(g))
+            x[accepted], f[accepted], jac[accepted], g[accepted] = (
+                trial[accepted],
+                f_t[accepted],
+                j_t[accepted],
+                g_t[accepted],
+            )
+        rejected = np.flatnonzero(active & ~accepted)
         if rejected.size:
             sub = cur.take(rejected, _Chunk.V_FIELDS) if rejected.size < live.size else cur
             xr, fr, jr, gr = _ray_steps(sub, x[rejected], g[rejected])
             x[rejected], f[rejected], jac[rejected], g[rejected] = xr, fr, jr, gr
-    exhausted[live] = True
-    steps[live] = MAX_NEWTON_STEPS
+    exhausted[live[active]] = True
+    steps[live[active]] = MAX_NEWTON_STEPS
     return x_out, steps, ok, exhausted
 
 
@@ -316,7 +407,7 @@ def _downstream(
     ``solver.py`` act, is written node by node as in ``full_residual``, and ``m`` is checked against
     its own equation ``m = (b_h − a_0 t)/b_0``.
     """
-    k, ap = ch.kappa, ch.alpha_p
+    ap = ch.alpha_p
     om = ch.omega(x)
     f, jac, k_mat, vhat, m_mat = ch.v_map(x, om)
     a_h, a_0, a_1, b_h, b_0, psi_hat = ch.sums("WD", om).T
@@ -336,12 +427,13 @@ def _downstream(
         tm = _lapack2(system, np.stack([rhs[full], b_h[full]], axis=1))
         t[full], m[full] = tm[:, 0], tm[:, 1]
     t_hat = ap * (a_h - a_0 * m - a_1 * t)
-    y_hat = k["mu0"] * m[:, None] + k["kmu1"] * t[:, None]
+    y_hat = ch.nodes("mu0") * ch.column(m) + ch.nodes("kmu1") * ch.column(t)
     psi = width * psi_hat * f[:, 0]  # b_h = E[D/S]
-    e0 = y_hat - 2.0 * k["h"]
+    e0 = y_hat - 2.0 * ch.nodes("h")
     e0 *= y_hat
-    e0 += k["hh"]
-    e0 -= (2.0 * psi)[:, None] * k["mu1h1"]
+    e0 += ch.nodes("hh")
+    e0 -= ch.column(2.0 * psi) * ch.nodes("mu1h1")
+    e0 = e0.reshape(om.shape)
     om *= om  # ω²
     cq = ch.sums("WV", om)  # (E[μ1² ω²], E[μ2² ω²])
     # fit fraction E[g]²/E[g²], g = μ0² ω (docs/theory.md §10.6): E[g] = b_0; 1 without a mean direction
@@ -359,7 +451,7 @@ def _downstream(
     q = _lapack2(np.eye(2) - jac, _mv(k_mat, b) + e)
     # energy = e0 + μ1² q1 + μ2² q2: ε_g = E[energy], ε_t = E[ω² energy], summed term by term.
     test0 = ch.sums("WT", e0)[:, 0]
-    mean_mu = k["WT"][..., 1:, :].sum(axis=-1)  # (E μ1², E μ2²)
+    mean_mu = ch.per_row(ch.kappa["WT"][..., 1:, :].sum(axis=-1))  # (E μ1², E μ2²)
     out = {
         "q1": q[:, 0],
         "q2": q[:, 1],
@@ -383,8 +475,8 @@ def _downstream(
         + width[:, None] * ((t_hat * t_hat * c)[:, None] + (psi_hat * psi_hat)[:, None] * D)
     )
     A *= inv_s * inv_s
-    new = {"q1": _mv(ch.UD[:, :1], A)[:, 0], "q2": _mv(ch.UD[:, 1:2], A)[:, 0]}
-    new["V1"], new["V2"] = _mv(ch.UD[:, :2], inv_s).T
+    new = {"q1": ch.spectral(A, slice(0, 1))[:, 0], "q2": ch.spectral(A, slice(1, 2))[:, 0]}
+    new["V1"], new["V2"] = ch.spectral(inv_s, slice(0, 2)).T
     new["t"] = width * t_hat * c * new["V2"]
     new["psi"] = width * psi_hat * new["V1"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -476,16 +568,31 @@ def _solve(
             counts = np.bincount(which[order], minlength=len(models))
             own = counts[which[order]] >= SHARED_MIN_POINTS
             again: list[int] = []
-            # A model with many points: its chunks share its κ arrays (matrix products, no copies).
-            pieces: list[tuple[Array, int | None]] = []
-            for j in np.flatnonzero(counts >= SHARED_MIN_POINTS):
-                mine = order[which[order] == j]
-                chunks = _chunks(mine, stacked.sizes[which[mine]] + size[mine], SHARED_CHUNK_ELEMENTS)
-                pieces += [(ids, int(j)) for ids in chunks]
+            pieces: list[tuple[Array, int | Array | None]] = []
+            big = np.flatnonzero(counts >= SHARED_MIN_POINTS)
+            per_line = int(np.gcd.reduce(counts[big])) if big.size else 0
+            nodes = stacked.sizes + int(size.max())
+            if (
+                big.size > 1
+                and per_line >= SHARED_MIN_POINTS
+                and per_line * nodes[big].max() <= LINES_ELEMENTS
+            ):
+                # Many models with many points each (the lines of a grid): lines of ``per_line`` points
+                # of one model, several lines a chunk, each line's κ sums one matrix product.
+                pieces += _lines(
+                    order, which, big[np.argsort(stacked.sizes[big], kind="stable")], per_line, nodes
+                )
+            else:
+                # A model with many points: its chunks share its κ arrays (matrix products, no copies).
+                grouped, offsets = _by_model(order, which)
+                for j in big:
+                    mine = grouped[offsets[j] : offsets[j + 1]]
+                    chunks = _chunks(mine, stacked.sizes[which[mine]] + size[mine], SHARED_CHUNK_ELEMENTS)
+                    pieces += [(ids, int(j)) for ids in chunks]
             # The others, a few points per model: their κ arrays gathered, padded to one length.
             rest = order[~own]
             pieces += [(ids, None) for ids in _chunks(rest, stacked.sizes[which[rest]] + size[rest])]
-            for ids, shared in pieces:
+            for ids, source in pieces:
                 redo = _solve_chunk(
                     models,
                     stacked,
@@ -500,13 +607,47 @@ def _solve(
                     x0,
                     iterations,
                     results,
-                    shared,
+                    source,
                 )
                 again += redo
                 if progress is not None:
                     progress(ids.size - len(redo))
             pending = np.array(again, dtype=int)
     return results  # type: ignore[return-value]
+
+
+def _by_model(order: Array, which: Array) -> tuple[Array, Array]:
+    """``order`` grouped by model (stable: each model's points keep their order) and the offsets of
+    the groups: model ``j``'s points are ``grouped[offsets[j] : offsets[j + 1]]``."""
+    grouped = order[np.argsort(which[order], kind="stable")]
+    counts = np.bincount(which[order], minlength=int(which.max()) + 1)
+    return grouped, np.concatenate([[0], np.cumsum(counts)])
+
+
+def _lines(
+    order: Array, which: Array, models: Array, per_line: int, nodes: Array
+) -> list[tuple[Array, int | Array | None]]:
+    """The points of ``models`` (in ``order``) cut into lines of ``per_line`` points of one model, and
+    consecutive lines grouped into chunks of about ``LINES_ELEMENTS`` elements (``nodes[j]`` a point
+    of model ``j``): ``(point ids, the model of each line)`` per chunk."""
+    grouped, offsets = _by_model(order, which)
+    lines = []
+    for j in models.tolist():
+        mine = grouped[offsets[j] : offsets[j + 1]]
+        lines += [(j, mine[lo : lo + per_line]) for lo in range(0, mine.size, per_line)]
+    out: list[tuple[Array, int | Array | None]] = []
+    lo = 0
+    while lo < len(lines):
+        hi, widest = lo + 1, int(nodes[lines[lo][0]])
+        while hi < len(lines):
+            wider = max(widest, int(nodes[lines[hi][0]]))
+            if (hi - lo + 1) * per_line * wider > LINES_ELEMENTS:
+                break
+            hi, widest = hi + 1, wider
+        chunk = lines[lo:hi]
+        out.append((np.concatenate([ids for _, ids in chunk]), np.array([j for j, _ in chunk])))
+        lo = hi
+    return out
 
 
 def _chunks(order: Array, nodes: Array, budget: int = CHUNK_ELEMENTS) -> list[Array]:
@@ -519,10 +660,11 @@ def _chunks(order: Array, nodes: Array, budget: int = CHUNK_ELEMENTS) -> list[Ar
     return out
 
 
-def _spectral(width: Array, c: Array, size: Array) -> tuple[Array, Array]:
-    """``(D, u)`` of ``c·MP(ψ_w)`` with ``size`` nodes per row, padded like the κ rules."""
-    pairs = {(float(w), int(z)) for w, z in zip(width, size, strict=True)}
-    rules = {p: marchenko_pastur_rule(*p) for p in pairs}
+def _spectral(width: Array, c: Array, size: Array) -> tuple[Array, Array, tuple[Array, Array, Array] | None]:
+    """``(D, u)`` of ``c·MP(ψ_w)`` with ``size`` nodes per row, padded like the κ rules, and the rule
+    ``(nodes, weights, c)`` of ``MP(ψ_w)`` when every row has the same ``(ψ_w, size)``."""
+    pairs = np.unique(np.stack([width, size.astype(float)], axis=1), axis=0)
+    rules = {(float(w), int(z)): marchenko_pastur_rule(float(w), int(z)) for w, z in pairs}
     top = max(r.nodes.size for r in rules.values())
     D = np.empty((width.size, top))
     u = np.zeros((width.size, top))
@@ -532,7 +674,10 @@ def _spectral(width: Array, c: Array, size: Array) -> tuple[Array, Array]:
         D[at, :k] = c[at, None] * r.nodes
         D[at, k:] = D[at, k - 1 : k]
         u[at, :k] = r.weights
-    return D, u
+    if len(rules) > 1:
+        return D, u, None
+    (only,) = rules.values()
+    return D, u, (only.nodes, only.weights, c)
 
 
 def _solve_chunk(
@@ -549,15 +694,21 @@ def _solve_chunk(
     x0: Array,
     iterations: Array,
     results: list[FixedPoint | None],
-    shared: int | None,
+    source: int | Array | None,
 ) -> list[int]:
-    """Solve the points ``ids`` (all of model ``shared``, or of any models) at their current spectral
-    rule; returns those whose pole asks a finer rule (``size`` and ``x0`` updated), filling ``results``
+    """Solve the points ``ids`` at their current spectral rule: all of model ``source`` (an int), lines of
+    equal length of the models ``source`` (an array: one model a line), or of any models (``None``).
+    Returns the points whose pole asks a finer rule (``size`` and ``x0`` updated), filling ``results``
     for the others."""
     mi = which[ids]
-    kappa = stacked.gathered(mi) if shared is None else stacked.single[shared]
-    D, u = _spectral(width[ids], c[ids], size[ids])
-    ch = _Chunk(kappa, shared is not None, D, u, alpha_p[ids], lam[ids])
+    if source is None:
+        ch_kappa, layout = stacked.gathered(mi), "rows"
+    elif isinstance(source, int):
+        ch_kappa, layout = stacked.single[source], "shared"
+    else:
+        ch_kappa, layout = stacked.gathered(source), "lines"
+    D, u, rule = _spectral(width[ids], c[ids], size[ids])
+    ch = _Chunk(ch_kappa, layout, D, u, alpha_p[ids], lam[ids], rule)
     x, steps, ok, exhausted = _solve_v(ch.take(slice(None), _Chunk.V_FIELDS), x0[ids])
     for j in np.flatnonzero(exhausted):  # rare: the per-point monotone iteration
         i = ids[j]
@@ -591,11 +742,18 @@ def _solve_chunk(
     residual = np.where(finite & np.isfinite(residual), residual, math.inf)
     converged = ok[sel] & finite & np.isfinite(residual) & (residual <= ACCEPTED_RESIDUAL)
     converged &= (v["test_error"] >= 0.0) & (v["train_error"] >= 0.0)
-    columns = {k: v[k].tolist() for k in (*names, "test_error", "train_error")}
-    columns["fit_fraction"] = np.where(finite, v["fit_fraction"], 1.0).tolist()
-    res, conv, its = residual.tolist(), converged.tolist(), iterations[ids[sel]].tolist()
-    for r, i in enumerate(ids[sel].tolist()):
-        results[i] = FixedPoint(
-            **{k: columns[k][r] for k in columns}, converged=conv[r], iterations=its[r], residual=res[r]
-        )
+    rows = zip(
+        ids[sel].tolist(),
+        *(v[k].tolist() for k in (*names, "test_error", "train_error")),
+        converged.tolist(),
+        iterations[ids[sel]].tolist(),
+        residual.tolist(),
+        np.where(finite, v["fit_fraction"], 1.0).tolist(),
+        strict=True,
+    )
+    for i, q1, q2, V1, V2, t, psi, m, test, train, conv, its, res, fraction in rows:
+        values = {"q1": q1, "q2": q2, "V1": V1, "V2": V2, "t": t, "psi": psi, "m": m}
+        values.update(test_error=test, train_error=train, converged=conv, iterations=its, residual=res)
+        values.update(s=0.0, fit_fraction=fraction)
+        results[i] = frozen_instance(FixedPoint, values)
     return again.tolist()

@@ -30,7 +30,7 @@ from ..errors import InvalidParameterError
 from ..errors import InvalidParameterError as _Invalid
 from ..grid import AXES, OPTIMAL, GridSpec, sorted_order
 from ..problem import Problem, SRFParams, check_nonnegative
-from ..results import BaselinePoint, TheoryCurve, TheoryPoint
+from ..results import BaselinePoint, TheoryCurve, TheoryPoint, frozen_instance
 from ..teachers import MULTI_INDEX_REFUSAL, is_multi_index
 from .batch import BatchModel, solve_batch
 from .bulk import Bulk
@@ -594,7 +594,8 @@ def theory_grid(
         if kind == "base":
             base_solved[key] = line_results  # type: ignore[index]
             continue
-        starts[key] = _starts(line_results)
+        if later:  # the lines solved point by point start from their neighbours
+            starts[key] = _starts(line_results)
         index = tuple(orders[a][p] for a, p in zip(line_axes, key, strict=True))
         eta = spec.values("learning_rate")[index[3]]
         line = solved[index]
@@ -621,51 +622,65 @@ def theory_grid(
     base_points: list[BaselinePoint] = []
     failed: list[str] = []
     thin: list[tuple[str, float]] = []  # (point, dimension a simulation needs), docs/theory.md §10.6
-    for index in spec.indices():
-        *line_index, ia = index
-        eta, lam, fp, point_srf = solved[tuple(line_index)].points[ia]
-        needed = fit_dimension(fp, float(alphas[ia]))
-        if fp.converged and needed > SIMULATED_DIMENSION:
-            where = spec.describe(index)
-            extra = [
-                f"{k}={v:g}"
-                for k, v in (("ridge", lam), ("alpha", float(alphas[ia])))
-                if f"{k}=" not in where
-            ]
-            thin.append((", ".join([*extra, where] if where and extra else extra or [where]), needed))
-        w, n, a0 = spec.width[index[0]], spec.noise[index[1]], spec.alpha0[index[2]]
-        coords = {"learning_rate": eta, "alpha0": a0, "noise": n, "width": w}
-        points.append(
-            TheoryPoint(
-                alpha=float(alphas[ia]),
-                test_error=_trusted(fp, fp.test_error),
-                train_error=_trusted(fp, fp.train_error),
-                ridge=lam,
-                converged=fp.converged,
-                iterations=fp.iterations,
-                residual=fp.residual,
-                overlaps=fp.overlaps(),
-                srf=point_srf,
-                **coords,
-            )
-        )
-        if not fp.converged:
-            failed.append(spec.describe(index))
+    n_alphas = len(alphas)
+    alpha_values = [float(a) for a in alphas]
+    for line_index in itertools.product(*(range(len(spec.values(a))) for a in line_axes)):
+        w, n, a0 = spec.width[line_index[0]], spec.noise[line_index[1]], spec.alpha0[line_index[2]]
+        line = solved[line_index].points
+        base_line = None
         if baseline:
-            key = (index[0], index[1], gammas[(index[1], index[2])], index[4])
-            base_lam, base_fp = base_solved[key][ia]
-            base_points.append(
-                BaselinePoint(
-                    float(alphas[ia]),
-                    _trusted(base_fp, base_fp.test_error),
-                    _trusted(base_fp, base_fp.train_error),
-                    base_lam,
-                    base_fp.converged,
-                    **coords,
+            base_line = base_solved[(line_index[0], line_index[1], gammas[line_index[1:3]], line_index[4])]
+        for ia in range(n_alphas):
+            eta, lam, fp, point_srf = line[ia]
+            alpha = alpha_values[ia]
+            converged = fp.converged
+            if converged and fit_dimension(fp, alpha) > SIMULATED_DIMENSION:
+                index = (*line_index, ia)
+                where = spec.describe(index)
+                extra = [f"{k}={v:g}" for k, v in (("ridge", lam), ("alpha", alpha)) if f"{k}=" not in where]
+                thin.append(
+                    (
+                        ", ".join([*extra, where] if where and extra else extra or [where]),
+                        fit_dimension(fp, alpha),
+                    )
                 )
-            )
-            if not base_fp.converged:
-                failed.append(f"{spec.describe(index)} (baseline)")
+            # an error is reported only at a verified fixed point (docs/theory.md §6)
+            test, train = (fp.test_error, fp.train_error) if converged else (None, None)
+            point = {
+                "alpha": alpha,
+                "test_error": test,
+                "train_error": train,
+                "ridge": lam,
+                "converged": converged,
+                "iterations": fp.iterations,
+                "residual": fp.residual,
+                "overlaps": fp.overlaps(),
+                "srf": point_srf,
+                "learning_rate": eta,
+                "alpha0": a0,
+                "noise": n,
+                "width": w,
+            }
+            points.append(frozen_instance(TheoryPoint, point))
+            if not converged:
+                failed.append(spec.describe((*line_index, ia)))
+            if base_line is not None:
+                base_lam, base_fp = base_line[ia]
+                base_ok = base_fp.converged
+                base = {
+                    "alpha": alpha,
+                    "test_error": base_fp.test_error if base_ok else None,
+                    "train_error": base_fp.train_error if base_ok else None,
+                    "ridge": base_lam,
+                    "converged": base_ok,
+                    "learning_rate": eta,
+                    "alpha0": a0,
+                    "noise": n,
+                    "width": w,
+                }
+                base_points.append(frozen_instance(BaselinePoint, base))
+                if not base_ok:
+                    failed.append(f"{spec.describe((*line_index, ia))} (baseline)")
     if failed:
         warnings.append(_failure_warning(failed, zero_ridge=spec.ridge == (0.0,)))
     if thin:
@@ -688,11 +703,6 @@ def theory_grid(
         theory_reason=reason,
         fidelity=merge_fidelity(fidelities),
     )
-
-
-def _trusted(fp: FixedPoint, value: float) -> float | None:
-    """An error is reported only at a verified fixed point (docs/theory.md §6): else ``None``."""
-    return value if fp.converged else None
 
 
 def fit_dimension(fp: FixedPoint, alpha: float) -> float:
