@@ -30,7 +30,9 @@
    Gram 2 n p², test features 2 n_test d p) over that rate give a lower bound, printed as a ratio to the
    measured time (targets: float32 ≥ 1.7× faster end to end, half the peak memory; issue #20 item 3:
    ≥ 80 % of the float64 matmul rate, ≥ 75 % of the float32 one), and the largest relative change of the
-   errors on the same seeds.
+   errors on the same seeds. Then the first step's ceiling whatever its code: per chunk, the two
+   products against the chunk's float64 normal draws and σ, σ' (one thread), and the fraction of the
+   matmul rate and the float32 speed-up they leave.
 
     python benchmarks/simulate.py --precision            # only 5 (d = 1000)
     python benchmarks/simulate.py --precision --dims 500,1000,2000,4000,8000 --seeds 1   # docs/scaling.md
@@ -317,6 +319,46 @@ def simulation_flops(d: int, seeds: int) -> float:
     return seeds * (4.0 * n0 * d * p + 2.0 * n * d * p + 2.0 * n * p * p + 2.0 * n_test * d * p)
 
 
+def _best(fn, repeats: int = 5) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def first_step_ceiling(d: int) -> None:
+    """What bounds the first step whatever its code: per chunk of ``CHUNK_ROWS`` samples, one thread, the
+    two products (``z = X W0ᵀ`` and ``gᵀX``) against the work no product can absorb, the chunk's float64
+    normal draws (float64 in both precisions: the same seed draws the same samples) and ``σ, σ'``."""
+    from srf_engine import activations
+    from srf_engine.simulation.sampling import Stream, input_chunk
+
+    student = activations.get_activation("tanh")
+    rng = np.random.default_rng(1)
+    chunk = {}
+    with single_threaded_blas():
+        draws = _best(lambda: input_chunk(0, Stream.STEP, 3, d))
+        for dt in ("float64", "float32"):
+            x = rng.standard_normal((CHUNK_ROWS, d)).astype(dt)
+            w0 = (rng.standard_normal((d, d)) / math.sqrt(d)).astype(dt)
+            z = x @ w0.T
+            out = np.empty((d, d), dtype=dt)
+            products = _best(lambda: (x @ w0.T, np.matmul(z.T, x, out=out)))  # noqa: B023 (called at once)
+            act = _best(lambda: (student(z), student.derivative(z)))  # noqa: B023
+            chunk[dt] = (products, act)
+    print(f"   first-step ceiling at d = p = {d}, one thread, per {CHUNK_ROWS}-sample chunk:")
+    for dt, (products, act) in chunk.items():
+        print(
+            f"     {dt}: two products {1e3 * products:.1f} ms, float64 draws {1e3 * draws:.1f} ms, σ and σ' "
+            f"{1e3 * act:.1f} ms: the step at most {100 * products / (products + draws + act):.0f} % of "
+            "the matmul rate"
+        )
+    (p64, a64), (p32, a32) = chunk["float64"], chunk["float32"]
+    print(f"     float32 at most {(p64 + draws + a64) / (p32 + draws + a32):.2f}× faster in the first step")
+
+
 def precision_benchmark(dims: list[int], seeds: int) -> None:
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     rates = {dt: matmul_rate(dt) for dt in ("float64", "float32")}
@@ -355,6 +397,7 @@ def precision_benchmark(dims: list[int], seeds: int) -> None:
             f"{(b['maxrss'] - b['before']) / (a['maxrss'] - a['before']):.2f}× of float64's above the "
             f"interpreter (target 0.5×); largest relative change of an error {change:.1e} (< 1e-3)"
         )
+        first_step_ceiling(d)
 
 
 def main() -> None:

@@ -238,3 +238,32 @@ def test_vectorised_spectral_node_count_equals_the_scalar_rule() -> None:
     for ratio in (1.0, 0.5, 2.0, 0.999, 1e-9):
         want = [spectral_nodes_needed(ratio, None if math.isnan(p) else p) for p in poles]
         assert spectral_nodes_needed_many(ratio, poles).tolist() == want
+
+
+def test_points_built_without_their_init_equal_constructed_ones_and_stay_frozen() -> None:
+    """``frozen_instance`` (how a grid builds its 10⁴–10⁵ points) gives what the constructor gives,
+    still immutable, and refuses a missing or unknown field."""
+    import dataclasses
+
+    from srf_engine.results import BaselinePoint, frozen_instance
+
+    values = {
+        "alpha": 0.5,
+        "test_error": 0.2,
+        "train_error": None,
+        "ridge": 0.1,
+        "converged": True,
+        "learning_rate": 1.0,
+        "alpha0": 2.0,
+        "noise": 0.0,
+        "width": 1.0,
+    }
+    built = frozen_instance(BaselinePoint, dict(values))
+    assert built == BaselinePoint(**values)
+    assert hash(built) == hash(BaselinePoint(**values))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.alpha = 1.0  # type: ignore[misc]
+    with pytest.raises(TypeError, match="width"):
+        frozen_instance(BaselinePoint, {k: v for k, v in values.items() if k != "width"})
+    with pytest.raises(TypeError):
+        frozen_instance(BaselinePoint, {**values, "extra": 1})

@@ -396,7 +396,7 @@ def _solve_v(ch: _Chunk, start: Array) -> tuple[Array, Array, Array, Array]:
 
 
 def _downstream(
-    ch: _Chunk, x: Array, width: Array, c: Array, mean_free: Array
+    ch: _Chunk, x: Array, width: Array, c: Array, mean_free: Array, om: Array | None = None
 ) -> tuple[dict[str, Array], Array]:
     """``solver._downstream`` on the isotropic bulk (``F ≡ c``, ``H ≡ D``, ``C ≡ 0``), row by row, and
     the residual of the seven-variable map at the answer (``solver.full_residual``).
@@ -408,7 +408,7 @@ def _downstream(
     its own equation ``m = (b_h − a_0 t)/b_0``.
     """
     ap = ch.alpha_p
-    om = ch.omega(x)
+    om = ch.omega(x) if om is None else om  # ω at x (overwritten below)
     f, jac, k_mat, vhat, m_mat = ch.v_map(x, om)
     a_h, a_0, a_1, b_h, b_0, psi_hat = ch.sums("WD", om).T
     psi_hat = ap * psi_hat
@@ -716,7 +716,8 @@ def _solve_chunk(
         bulk = MarchenkoPasturBulk(model.width, model.c, int(size[i]))
         x[j], steps[j], ok[j] = _monotone_fallback(_Kappa(model.cm), bulk, float(alpha_p[i]), float(lam[i]))
     iterations[ids] += steps
-    vhat = ch.alpha_p[:, None] * ch.sums("WV", ch.omega(x))  # (V̂1, V̂2) at the answer
+    om = ch.omega(x)
+    vhat = ch.alpha_p[:, None] * ch.sums("WV", om)  # (V̂1, V̂2) at the answer
     # 1/S has a pole at D = −(λ + V̂2)/V̂1: refine the spectral rule where it sits close to the bulk.
     with np.errstate(divide="ignore", invalid="ignore"):
         pole = np.where(vhat[:, 0] > 0, (lam[ids] + vhat[:, 1]) / (c[ids] * vhat[:, 0]), np.nan)
@@ -733,10 +734,10 @@ def _solve_chunk(
     if not done.any():
         return again.tolist()
     sel = np.flatnonzero(done)
-    sub = ch.take(sel) if sel.size < ids.size else ch
+    sub, om = (ch.take(sel), om[sel]) if sel.size < ids.size else (ch, om)
     xs = x[sel]
     mean_free = stacked.mean_free[mi[sel]]
-    v, residual = _downstream(sub, xs, width[ids[sel]], c[ids[sel]], mean_free)
+    v, residual = _downstream(sub, xs, width[ids[sel]], c[ids[sel]], mean_free, om)
     names = ("q1", "q2", "V1", "V2", "t", "psi", "m")
     finite = np.all(np.isfinite(np.stack([v[k] for k in (*names, "test_error", "train_error")])), axis=0)
     residual = np.where(finite & np.isfinite(residual), residual, math.inf)
