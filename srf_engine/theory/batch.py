@@ -6,7 +6,8 @@ kept, point by point, through masks: safeguarded Newton on ``V = F(V)`` with the
 ``J_F = K M``, the ray step along ``F(V) − V`` where Newton is rejected, the monotone iteration as the
 last fallback, the spectral rule refined where ``1/S``'s pole nears the bulk, the downstream linear
 solves of ``(t, m)`` and ``q``, and the literal residual of the seven-variable map that decides
-``converged``. A converged or failed point drops out of the iteration; the others go on.
+``converged``. A converged or failed point stops moving (it is dropped from the arrays once half of
+them have stopped); the others go on.
 
 Only the isotropic Marchenko–Pastur bulk ``c·MP(ψ_w)`` without the row-norm channel is batched (its
 sums are node sums); the one-step laws of §10.3 evaluate resolvents by root finding point by point and
