@@ -646,8 +646,9 @@ def theory_grid(
                 )
             # an error is reported only at a verified fixed point (docs/theory.md §6)
             test, train = (fp.test_error, fp.train_error) if converged else (None, None)
+            coords = {"alpha": alpha, "learning_rate": eta, "alpha0": a0, "noise": n, "width": w}
             point = {
-                "alpha": alpha,
+                **coords,
                 "test_error": test,
                 "train_error": train,
                 "ridge": lam,
@@ -656,10 +657,6 @@ def theory_grid(
                 "residual": fp.residual,
                 "overlaps": fp.overlaps(),
                 "srf": point_srf,
-                "learning_rate": eta,
-                "alpha0": a0,
-                "noise": n,
-                "width": w,
             }
             points.append(frozen_instance(TheoryPoint, point))
             if not converged:
@@ -668,15 +665,11 @@ def theory_grid(
                 base_lam, base_fp = base_line[ia]
                 base_ok = base_fp.converged
                 base = {
-                    "alpha": alpha,
+                    **coords,
                     "test_error": base_fp.test_error if base_ok else None,
                     "train_error": base_fp.train_error if base_ok else None,
                     "ridge": base_lam,
                     "converged": base_ok,
-                    "learning_rate": eta,
-                    "alpha0": a0,
-                    "noise": n,
-                    "width": w,
                 }
                 base_points.append(frozen_instance(BaselinePoint, base))
                 if not base_ok:
