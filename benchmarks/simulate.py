@@ -299,26 +299,6 @@ print(json.dumps({{"maxrss": high_water_mark(), "before": before, "seconds": sec
 """
 
 
-def matmul_rate(dtype: str, size: int = 2000, repeats: int = 3) -> float:
-    """FLOP/s of a plain numpy matmul ``size³`` in ``dtype`` (default BLAS threads), best of ``repeats``."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((size, size)).astype(dtype)
-    b = rng.standard_normal((size, size)).astype(dtype)
-    a @ b
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t0)
-    return 2.0 * size**3 / best
-
-
-def simulation_flops(d: int, seeds: int) -> float:
-    """Multiply-adds × 2 of the paper's case at ``d`` (10 α up to 3, width 1, α0 = 20)."""
-    p, n0, n, n_test = d, round(20.0 * d), round(3.0 * d), max(2000, 2 * d)
-    return seeds * (4.0 * n0 * d * p + 2.0 * n * d * p + 2.0 * n * p * p + 2.0 * n_test * d * p)
-
-
 def _best(fn, repeats: int = 5) -> float:
     best = math.inf
     for _ in range(repeats):
@@ -326,6 +306,21 @@ def _best(fn, repeats: int = 5) -> float:
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def matmul_rate(dtype: str, size: int = 2000, repeats: int = 3) -> float:
+    """FLOP/s of a plain numpy matmul ``size³`` in ``dtype`` (default BLAS threads), best of ``repeats``."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size)).astype(dtype)
+    b = rng.standard_normal((size, size)).astype(dtype)
+    a @ b
+    return 2.0 * size**3 / _best(lambda: a @ b, repeats)
+
+
+def simulation_flops(d: int, seeds: int) -> float:
+    """Multiply-adds × 2 of the paper's case at ``d`` (10 α up to 3, width 1, α0 = 20)."""
+    p, n0, n, n_test = d, round(20.0 * d), round(3.0 * d), max(2000, 2 * d)
+    return seeds * (4.0 * n0 * d * p + 2.0 * n * d * p + 2.0 * n * p * p + 2.0 * n_test * d * p)
 
 
 def first_step_ceiling(d: int) -> None:

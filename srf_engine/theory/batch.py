@@ -469,7 +469,7 @@ def _downstream(
     q_hat = b + mq
     # The spectral side of the map, node by node (F ≡ c, H ≡ D, C ≡ 0).
     D = ch.D
-    inv_s = 1.0 / (ch.lam[:, None] + vhat[:, :1] * D + vhat[:, 1:])
+    inv_s = ch.inverse_s(vhat)
     A = (
         q_hat[:, :1] * D
         + q_hat[:, 1:]

@@ -634,16 +634,11 @@ def theory_grid(
             eta, lam, fp, point_srf = line[ia]
             alpha = alpha_values[ia]
             converged = fp.converged
-            if converged and fit_dimension(fp, alpha) > SIMULATED_DIMENSION:
-                index = (*line_index, ia)
-                where = spec.describe(index)
+            needed = fit_dimension(fp, alpha)
+            if converged and needed > SIMULATED_DIMENSION:
+                where = spec.describe((*line_index, ia))
                 extra = [f"{k}={v:g}" for k, v in (("ridge", lam), ("alpha", alpha)) if f"{k}=" not in where]
-                thin.append(
-                    (
-                        ", ".join([*extra, where] if where and extra else extra or [where]),
-                        fit_dimension(fp, alpha),
-                    )
-                )
+                thin.append((", ".join([*extra, where] if where and extra else extra or [where]), needed))
             # an error is reported only at a verified fixed point (docs/theory.md §6)
             test, train = (fp.test_error, fp.train_error) if converged else (None, None)
             coords = {"alpha": alpha, "learning_rate": eta, "alpha0": a0, "noise": n, "width": w}
