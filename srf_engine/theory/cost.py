@@ -9,9 +9,10 @@ a few solves, each a few maps over the ``N_κ`` nodes kept and the spectral rule
 (building a rule, 2.4 µs a node, is left out: rules are cached, and the largest, 12800 nodes, costs 31 ms).
 
 over the curve and its baseline (``c = 1, r = 0``), with ``mode`` the ridge: a fixed λ is one solve, λ = 0
-a solve and its check at 4λ, "optimal" a scan and a bounded search (≈ 35 solves). A fixed λ > 0 on §5's
-bulk is solved batched (``batch.py``), at ``BATCH_SOLVE_SECONDS_PER_POINT + BATCH_SOLVE_SECONDS_PER_NODE ·
-(N_κ + N_D)`` a point instead of ``PER_NODE · s(N) · (N_κ + N_D)``.
+a solve and its check at 4λ, "optimal" a scan and a bounded search (≈ 35 solves, priced as 60). A fixed
+λ > 0 on §5's bulk is solved batched (``batch.py``), at
+``BATCH_SOLVE_SECONDS_PER_POINT + BATCH_SOLVE_SECONDS_PER_NODE · (N_κ + N_D)`` a point instead of
+``PER_NODE · s(N) · (N_κ + N_D)``.
 ``s(N) = 1 + N/4000``: large rules fall out of the CPU caches. A one-step bulk law (docs/theory.md §10.3)
 adds, to the main curve,
 ``SOLVES[mode] · ONE_STEP_SOLVE_SECONDS`` per α for ``"one_step"`` (resolvent forms by quadrature), and
@@ -54,7 +55,10 @@ PEAK_STEPS = 600.0  # MAX_NEWTON_STEPS + RIDGELESS_MONOTONE_STEPS of solver.py
 PEAK_SECONDS_PER_NODE = 4.0e-8
 ONE_STEP_PEAK_STEP_SECONDS = 2.8e-3
 #: Solves per α of one curve, by ridge mode.
-SOLVES = {"fixed": 1.0, "zero": 3.5, "optimal": 35.0}
+#: "optimal" is a scan and a bounded search, ≈ 35 solves, each warm-started from a λ further away than
+#: a sweep's neighbour and so taking more Newton steps: priced as 60 (35 gave 0.49–0.54 of the measured
+#: time on tests/test_estimates.py's two cases, 0.29–0.32 when the machine ran 2× slower).
+SOLVES = {"fixed": 1.0, "zero": 3.5, "optimal": 60.0}
 #: Rule size past which a node costs twice as much (cache misses).
 CACHE_NODES = 4000.0
 #: One-step bulk laws (docs/theory.md §10.3), fitted like the rest: relu(_centered)/tanh, widths 0.5–2,
