@@ -5,10 +5,16 @@ computed as the service does (``pipeline.compute_body``); the machine is shared,
 CPU time (``process_time``) and the best of a few repeats. Small and large requests of each kind:
 the theory at a fixed ridge, λ = 0 and the optimal ridge (the case once 40× over), a strong spike
 (a finer κ rule), and simulations.
+
+The model's constants are CPU seconds of the machine they were fitted on, and a shared machine can run
+2× slower for minutes: each ratio is taken at this machine's speed, the median measured/estimated of a
+few quick theory cases timed first (``machine_slowdown``), which must itself lie within
+``SLOWEST_MACHINE`` of 1.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from typing import Any
 
@@ -21,6 +27,8 @@ from service.work.pipeline import compute_body
 from service.work.prepare import prepare
 
 FACTOR = 3.0
+#: How much slower (or faster) than the fitting machine this one may be.
+SLOWEST_MACHINE = 4.0
 
 CASES: list[tuple[str, type, dict[str, Any]]] = [
     ("theory, 3 α", TheoryRequest, THEORY),
@@ -87,14 +95,35 @@ def _cpu(prepared, repeats: int) -> float:
     return best
 
 
+#: The quick cases that measure the machine's speed.
+YARDSTICK = ("theory, 3 α", "theory, 200 α", "theory, λ = 0, 10 α", "strong spike, 5 α")
+
+
+@pytest.fixture(scope="module")
+def machine_slowdown(tmp_path_factory) -> float:
+    """Measured over estimated CPU time of the ``YARDSTICK`` cases, their median: this machine's time
+    for a second of the fitting machine's, now."""
+    tmp = tmp_path_factory.mktemp("yardstick")
+    ratios = []
+    for _, model, body in (c for c in CASES if not hasattr(c, "values") and c[0] in YARDSTICK):
+        prepared = prepare(model.model_validate(body))
+        ratios.append(_cpu(prepared, 3) / estimate(prepared, settings(tmp, simulation_jobs=1)).seconds)
+    slowdown = statistics.median(ratios)
+    print(f"machine slowdown against the fitting machine: {slowdown:.2f}")
+    assert 1 / SLOWEST_MACHINE <= slowdown <= SLOWEST_MACHINE, ratios
+    return slowdown
+
+
 @pytest.mark.parametrize(
     ("name", "model", "body"), CASES, ids=[c.values[0] if hasattr(c, "values") else c[0] for c in CASES]
 )
-def test_estimate_is_within_3x_of_the_measured_time(tmp_path, name: str, model: type, body: dict) -> None:
+def test_estimate_is_within_3x_of_the_measured_time(
+    tmp_path, machine_slowdown: float, name: str, model: type, body: dict
+) -> None:
     prepared = prepare(model.model_validate(body))
     predicted = estimate(prepared, settings(tmp_path, simulation_jobs=1)).seconds
     measured = _cpu(prepared, 1 if predicted > 2 else 3)
-    ratio = predicted / measured
+    ratio = predicted * machine_slowdown / measured
     print(f"{name}: estimated {predicted:.4f} s, measured {measured:.4f} s CPU, ratio {ratio:.2f}")
     assert 1 / FACTOR <= ratio <= FACTOR, (name, predicted, measured)
 
@@ -122,7 +151,7 @@ FIGURES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("name", "body", "options"), FIGURES, ids=[c[0] for c in FIGURES])
 def test_figure_estimate_is_within_3x_of_the_measured_time(
-    tmp_path, name: str, body: dict, options: dict
+    tmp_path, machine_slowdown: float, name: str, body: dict, options: dict
 ) -> None:
     from service.render.figure_cost import estimate_figure_seconds
     from service.render.figures import make_figure
@@ -141,7 +170,7 @@ def test_figure_estimate_is_within_3x_of_the_measured_time(
         started = time.process_time()
         make_figure(result, output, theory=theory)
         best = min(best, time.process_time() - started)
-    ratio = predicted / best
+    ratio = predicted * machine_slowdown / best
     print(f"{name}: estimated {predicted:.4f} s, measured {best:.4f} s CPU, ratio {ratio:.2f}")
     assert 1 / FACTOR <= ratio <= FACTOR, (name, predicted, best)
 
